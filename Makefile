@@ -1,0 +1,65 @@
+# lambda-ml-bench: scikit-learn on AWS Lambda, arm64 against x86_64.
+# Every architecture- and runtime-dependent fact lives in layer_build/platforms.py; this file only
+# names targets and passes PYTHON_VERSION and ARCH through.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DELETE_ON_ERROR:
+
+PYTHON_VERSION ?= 3.13
+ARCH ?= arm64 x86_64
+RESERVE_MB ?= 25
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_PYTHON ?= $(shell python3 -m layer_build.interpreters 3.13)
+PY_TAG := py$(subst .,,$(PYTHON_VERSION))
+LAYERS := $(foreach a,$(ARCH),dist/layers/sklearn-$(PY_TAG)-$(a).zip)
+LAYER_SRC := $(wildcard layer_build/*.py)
+
+ARG_ERROR := $(shell python3 -m layer_build.platforms '$(PYTHON_VERSION)' $(ARCH) 2>&1)
+ifneq ($(ARG_ERROR),)
+$(error $(ARG_ERROR))
+endif
+
+.PHONY: help  ## list the targets
+help:
+	@grep -E '^\.PHONY: [a-z-]+ +## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+) +## (.*)/  \1\t\2/' | expand -t 20
+	@echo; echo "  variables: PYTHON_VERSION=$(PYTHON_VERSION) ARCH='$(ARCH)' RESERVE_MB=$(RESERVE_MB)"
+
+.PHONY: venv  ## create .venv from requirements.txt (done on first use by every target)
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	rm -rf $(VENV)
+	$(VENV_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+.PHONY: system-deps  ## install the Debian packages the build needs (strip for each ARCH)
+system-deps: $(VENV)/.installed
+	$(PY) -m layer_build system-deps $(addprefix --arch ,$(ARCH))
+
+.PHONY: lock  ## re-resolve and pin the layer wheels (versions and sha256) for PYTHON_VERSION (or all)
+lock: $(VENV)/.installed
+	$(PY) -m layer_build lock --python $(PYTHON_VERSION)
+
+.PHONY: layers  ## build dist/layers/sklearn-pyXY-ARCH.zip and its manifest for each ARCH
+layers: $(LAYERS)
+dist/layers/sklearn-$(PY_TAG)-%.zip: layer_build/locks/sklearn-$(PY_TAG)-%.txt $(LAYER_SRC) | $(VENV)/.installed
+	$(PY) -m layer_build system-deps --arch $*
+	$(PY) -m layer_build build --arch $* --python $(PYTHON_VERSION) --reserve-mb $(RESERVE_MB)
+
+.PHONY: layers-report  ## build the layers, then measure sizes and cold imports into dist/layers/REPORT.md
+layers-report: $(LAYERS)
+	$(PY) -m layer_build report --python $(PYTHON_VERSION) $(addprefix --arch ,$(ARCH))
+
+.PHONY: test  ## run every test: unit, integration (real layer builds) and each benchmark once
+test: $(VENV)/.installed
+	$(PY) -m pytest --benchmark-disable
+
+.PHONY: test-unit  ## run the fast unit tests only
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+.PHONY: clean  ## remove build output (dist/); the wheel cache in ~/.cache/lambda-ml-bench stays
+clean:
+	rm -rf dist

@@ -1,0 +1,1 @@
+"""Builds the Lambda layers, the function package and their manifests."""

@@ -1,0 +1,107 @@
+"""Command line: python -m layer_build {build,lock,system-deps,report}."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+
+from layer_build import tables
+from layer_build.errors import BuildError
+from layer_build.platforms import ARCHITECTURES, DEFAULT_PYTHON, RUNTIMES, UnknownChoice, architecture, runtime
+
+console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 110)
+
+
+def say(message: str) -> None:
+    console.print(message, markup=False)
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    from layer_build.build import build_layer
+
+    rt = runtime(args.python)
+    for name in args.arch:
+        manifest = build_layer(architecture(name), rt, reserve_bytes=args.reserve_mb * 1_000_000, say=say)
+        console.print(tables.steps_table(manifest))
+        console.print(tables.packages_table(manifest))
+
+
+def cmd_lock(args: argparse.Namespace) -> None:
+    from layer_build.wheels import lock_runtime
+
+    versions = list(RUNTIMES) if args.python == "all" else [runtime(args.python).python]
+    for version in versions:
+        say(f"locking {RUNTIMES[version].name}")
+        for path in lock_runtime(RUNTIMES[version], say=say):
+            say(f"  wrote {path.relative_to(path.parents[2])}")
+
+
+def cmd_system_deps(args: argparse.Namespace) -> None:
+    """Install the Debian packages the build needs, or print the command that would."""
+    missing = sorted({architecture(a).strip_package for a in args.arch
+                      if shutil.which(architecture(a).strip) is None})
+    if not missing:
+        return
+    command = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if os.geteuid() != 0:
+        raise BuildError(f"missing Debian packages {', '.join(missing)}; run:\n  sudo apt-get update && "
+                         f"sudo {' '.join(command)}")
+    say(f"installing Debian packages: {', '.join(missing)}")
+    for cmd in (["apt-get", "update", "-q"], command):
+        if subprocess.run(cmd, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}).returncode:
+            raise BuildError(f"`{' '.join(cmd)}` failed")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from layer_build.report import layers_report
+
+    path = layers_report(runtime(args.python), args.arch, rounds=args.rounds, say=say)
+    console.print(path.read_text(), markup=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m layer_build", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    arch_help = f"architecture(s): {', '.join(ARCHITECTURES)} (default: all)"
+
+    def arch_and_python(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--arch", action="append", help=arch_help)
+        p.add_argument("--python", default=DEFAULT_PYTHON, help=f"runtime: {', '.join(RUNTIMES)}")
+
+    p = sub.add_parser("build", help="build layer zips and manifests into dist/layers/")
+    arch_and_python(p)
+    p.add_argument("--reserve-mb", type=int, default=int(os.environ.get("RESERVE_MB", 25)),
+                   help="MB kept free under Lambda's 250 MB for the function code (default 25)")
+    p.set_defaults(func=cmd_build)
+    p = sub.add_parser("lock", help="resolve and pin wheels with hashes, per runtime and architecture")
+    p.add_argument("--python", default=DEFAULT_PYTHON, help=f"{', '.join(RUNTIMES)} or all")
+    p.set_defaults(func=cmd_lock)
+    p = sub.add_parser("system-deps", help="install the Debian packages the build needs")
+    arch_and_python(p)
+    p.set_defaults(func=cmd_system_deps)
+    p = sub.add_parser("report", help="sizes and cold-import times of the built layers")
+    arch_and_python(p)
+    p.add_argument("--rounds", type=int, default=7, help="cold imports per variant (default 7)")
+    p.set_defaults(func=cmd_report)
+
+    args = parser.parse_args(argv)
+    try:
+        if hasattr(args, "arch"):
+            args.arch = [architecture(a).name for a in (args.arch or ARCHITECTURES)]
+        args.func(args)
+    except (BuildError, UnknownChoice) as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted[/]: no zip was written for the layer in progress")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Building one layer: install, slim step by step, check, zip, describe in a manifest."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from layer_build import archive, elfcheck, importcheck, slim
+from layer_build.errors import BuildError
+from layer_build.interpreters import find_python
+from layer_build.platforms import (
+    LAMBDA_DIRECT_UPLOAD_LIMIT, LAMBDA_UNZIPPED_LIMIT, LAYER_MOUNT, Architecture, Runtime,
+    host_architecture, layer_name, manylinux_tags,
+)
+from layer_build.wheels import download, lock_path, platform_args, read_lock
+
+REPO = Path(__file__).resolve().parent.parent
+DIST = REPO / "dist"
+MiB = 1024 * 1024
+
+
+@dataclass
+class Step:
+    name: str
+    unzipped: int
+    zipped: int
+
+
+@dataclass
+class LayerBuild:
+    """Everything measured while building one layer; becomes its manifest."""
+
+    arch: Architecture
+    rt: Runtime
+    steps: list[Step] = field(default_factory=list)
+    packages: dict[str, dict] = field(default_factory=dict)
+    bytecode: dict = field(default_factory=dict)
+    import_check: dict = field(default_factory=dict)
+    max_glibc: tuple[int, int] | None = None
+    zip_info: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return layer_name(self.arch, self.rt)
+
+
+def _package_of(site: Path) -> dict[str, str]:
+    """Top-level path component -> distribution name, from each dist-info's RECORD."""
+    owners: dict[str, str] = {}
+    for record in site.glob("*.dist-info/RECORD"):
+        dist = record.parent.name.split("-")[0].replace("_", "-").lower()
+        for line in record.read_text().splitlines():
+            top = line.split(",", 1)[0].split("/", 1)[0]
+            if top and not top.startswith(".."):
+                owners.setdefault(top, dist)
+    return owners
+
+
+def package_sizes(site: Path) -> dict[str, int]:
+    owners = _package_of(site)
+    sizes: dict[str, int] = {}
+    for path in archive.files_of(site):
+        top = path.relative_to(site).parts[0]
+        owner = owners.get(top, "(other)")
+        sizes[owner] = sizes.get(owner, 0) + path.stat().st_size
+    return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
+
+
+def pip_install(site: Path, arch: Architecture, rt: Runtime, wheel_dir: Path) -> None:
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "install", "--quiet",
+           "--target", str(site), "--no-index", "--find-links", str(wheel_dir), "--no-deps",
+           "--require-hashes", *platform_args(arch, rt), "-r", str(lock_path(arch, rt))]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"pip install --target failed:\n{proc.stderr.strip()[-2000:]}")
+
+
+def build_layer(
+    arch: Architecture,
+    rt: Runtime,
+    reserve_bytes: int,
+    out_dir: Path = DIST / "layers",
+    work_dir: Path = DIST / "build",
+    say: Callable[[str], None] = print,
+) -> dict:
+    """Build one layer zip and its manifest into out_dir; returns the manifest."""
+    result = LayerBuild(arch, rt)
+    name = result.name
+    final_zip, final_manifest = out_dir / f"{name}.zip", out_dir / f"{name}.json"
+    # A failed build must not leave the previous zip looking current.
+    final_zip.unlink(missing_ok=True)
+    final_manifest.unlink(missing_ok=True)
+
+    lock = lock_path(arch, rt)
+    pins = read_lock(lock)
+    say(f"[{name}] wheels: {', '.join(f'{p.name} {p.version}' for p in pins)}")
+    wheels = download(arch, rt, pins, lock)
+    wheel_dir = next(iter(wheels.values())).parent
+
+    stage = work_dir / name
+    shutil.rmtree(stage, ignore_errors=True)
+    site = stage / "python"
+    meter = archive.SizeMeter()
+
+    def measure(step: str) -> None:
+        unzipped, zipped = meter.measure(site)
+        result.steps.append(Step(step, unzipped, zipped))
+        say(f"[{name}] {step}: {unzipped / MiB:.0f} MiB unzipped, {zipped / MiB:.0f} MiB zipped")
+
+    say(f"[{name}] installing with pip install --target")
+    pip_install(site, arch, rt, wheel_dir)
+    measure("pip install --target (pip's default, host .pyc)")
+    slim.remove_bytecode(site)
+    slim.remove_scripts(site)
+    measure("--no-compile, no console scripts")
+    slim.remove_tests(site)
+    measure("without test suites")
+    slim.remove_sources(site)
+    measure("without .pyi/.pxd/.pyx/.c/.h")
+    slim.strip_extensions(site, arch.strip)
+    measure(f"extension modules stripped ({arch.strip})")
+
+    python = find_python(rt.python)
+    if python:
+        slim.compile_bytecode(site, python, LAYER_MOUNT)
+        version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                                 capture_output=True, text=True).stdout.strip()
+        result.bytecode = {"included": True, "interpreter": version,
+                           "invalidation_mode": "unchecked-hash"}
+        measure(f"plus .pyc (unchecked-hash, Python {version})")
+    else:
+        reason = f"no Python {rt.python} interpreter on the build machine"
+        result.bytecode = {"included": False, "reason": reason}
+        say(f"[{name}] WARNING: {reason}: the layer has no bytecode, so every cold start compiles "
+            f"every imported module (set LAYER_PYTHON_{rt.python.replace('.', '')} to fix)")
+
+    say(f"[{name}] checking ELF objects (architecture {arch.elf_machine}, glibc <= "
+        f"{rt.glibc[0]}.{rt.glibc[1]})")
+    result.max_glibc = elfcheck.check(site, arch.elf_machine, rt.glibc)
+    unzipped = result.steps[-1].unzipped
+    if unzipped + reserve_bytes > LAMBDA_UNZIPPED_LIMIT:
+        raise BuildError(
+            f"{name}: {unzipped:,} bytes unzipped plus the {reserve_bytes:,}-byte reserve for the "
+            f"function code exceed Lambda's {LAMBDA_UNZIPPED_LIMIT:,}-byte limit"
+        )
+    sizes = package_sizes(site)
+    result.packages = {
+        p.name: {"version": p.version, "wheel": p.filename, "wheel_sha256": p.sha256,
+                 "unzipped_bytes": sizes.get(p.name, 0)}
+        for p in pins
+    }
+
+    if python and host_architecture() == arch:
+        say(f"[{name}] import check with {python}")
+        check = importcheck.import_check(python, site)
+        result.import_check = {"ran": True, "machine": check["machine"], "python": check["python"],
+                               "accuracy": check["accuracy"]}
+    else:
+        why = "no interpreter of the runtime's version" if not python else (
+            f"built on {platform.machine()}; checked under emulation by the local Lambda sandbox")
+        result.import_check = {"ran": False, "reason": why}
+
+    staged_zip = stage / f"{name}.zip"
+    say(f"[{name}] writing zip")
+    archive.write_zip([(site, "python")], staged_zip)
+    sha_hex, sha_b64 = archive.digest(staged_zip)
+    zipped = staged_zip.stat().st_size
+    result.zip_info = {
+        "file": final_zip.name, "sha256": sha_hex, "sha256_base64": sha_b64,
+        "zipped_bytes": zipped, "unzipped_bytes": unzipped,
+        "fits_direct_upload": zipped <= LAMBDA_DIRECT_UPLOAD_LIMIT,
+    }
+    data = manifest(result, reserve_bytes)
+    write_json(final_manifest, data)
+    os.replace(staged_zip, final_zip)  # the zip appears last: its presence means a whole build
+    say(f"[{name}] done: {final_zip.relative_to(REPO)} ({zipped / MiB:.1f} MiB)")
+    return data
+
+
+def manifest(result: LayerBuild, reserve_bytes: int) -> dict:
+    glibc = result.max_glibc
+    return {
+        "layer": result.name,
+        "architecture": result.arch.name,
+        "runtime": result.rt.name,
+        "python_version": result.rt.python,
+        "glibc_runtime": f"{result.rt.glibc[0]}.{result.rt.glibc[1]}",
+        "glibc_max_needed": f"{glibc[0]}.{glibc[1]}" if glibc else None,
+        "platform_tags": manylinux_tags(result.arch, result.rt),
+        "packages": result.packages,
+        "zip": result.zip_info,
+        "bytecode": result.bytecode,
+        "import_check": result.import_check,
+        "limits": {
+            "unzipped_limit_bytes": LAMBDA_UNZIPPED_LIMIT,
+            "direct_upload_limit_bytes": LAMBDA_DIRECT_UPLOAD_LIMIT,
+            "function_reserve_bytes": reserve_bytes,
+        },
+        "steps": [{"step": s.name, "unzipped_bytes": s.unzipped, "zipped_bytes_estimate": s.zipped}
+                  for s in result.steps],
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)

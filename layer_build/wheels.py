@@ -1,0 +1,193 @@
+"""Resolving, locking and downloading the layer's wheels for one runtime and architecture."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from layer_build.errors import BuildError
+from layer_build.platforms import ARCHITECTURES, Architecture, Runtime, layer_name, manylinux_tags
+
+ROOT = Path(__file__).resolve().parent
+REQUIREMENTS_IN = ROOT / "requirements.in"
+LOCK_DIR = ROOT / "locks"
+_WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One locked wheel: exact version and the sha256 of the file for one platform."""
+
+    name: str
+    version: str
+    sha256: str
+    filename: str
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_path(arch: Architecture, rt: Runtime) -> Path:
+    return LOCK_DIR / f"{layer_name(arch, rt)}.txt"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("LAYER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lambda-ml-bench"
+    )
+    return Path(base)
+
+
+def platform_args(arch: Architecture, rt: Runtime) -> list[str]:
+    """pip options that select wheels loadable on `rt` running on `arch`, and nothing else."""
+    args = ["--only-binary=:all:", "--python-version", rt.python, "--implementation", "cp",
+            "--abi", rt.abi]
+    for tag in manylinux_tags(arch, rt):
+        args += ["--platform", tag]
+    return args
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _pip(args: list[str], what: str) -> None:
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
+    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"{what} failed: {explain_pip_error(proc.stderr)}")
+
+
+def explain_pip_error(stderr: str) -> str:
+    """The one line of pip's error output that says what went wrong, with pip's own words after it."""
+    tail = "\n".join(line for line in stderr.splitlines() if line.strip())[-2000:]
+    missing = re.search(r"Could not find a version that satisfies the requirement (\S+)", stderr)
+    if missing:
+        return f"no wheel of {missing.group(1)} for this platform and Python\n{tail}"
+    if "DO NOT MATCH THE HASHES" in stderr:
+        return f"a downloaded wheel does not match the hash in the lock file\n{tail}"
+    if re.search(r"No space left on device", stderr):
+        return f"disk full\n{tail}"
+    if re.search(r"(ConnectionError|NewConnectionError|Max retries exceeded|Temporary failure)", stderr):
+        return f"network failure while downloading\n{tail}"
+    return tail
+
+
+# --- resolving: `make lock` -------------------------------------------------------------------
+def resolve(arch: Architecture, rt: Runtime, constraints: dict[str, str]) -> dict[str, Path]:
+    """Download the newest wheels satisfying requirements.in (and `constraints`) into a temp dir."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"lock-{layer_name(arch, rt)}-"))
+    reqs = [f"-r{REQUIREMENTS_IN}"] + [f"{n}=={v}" for n, v in sorted(constraints.items())]
+    _pip(["download", "--quiet", "-d", str(tmp), *platform_args(arch, rt), *reqs],
+         f"resolving {layer_name(arch, rt)}")
+    found: dict[str, Path] = {}
+    for wheel in sorted(tmp.glob("*.whl")):
+        match = _WHEEL_NAME.match(wheel.name)
+        if not match:
+            raise BuildError(f"unexpected file name {wheel.name}")
+        found[canonical(match["name"])] = wheel
+    return found
+
+
+def version_of(wheel: Path) -> str:
+    match = _WHEEL_NAME.match(wheel.name)
+    assert match, wheel.name
+    return match["version"]
+
+
+def lock_runtime(rt: Runtime, say=print) -> list[Path]:
+    """Resolve every architecture, align them on the same versions, write one lock per platform.
+
+    pip picks the newest release that has a wheel for each platform, which can differ between
+    architectures; the comparison is only fair on identical versions, so the older one wins.
+    """
+    constraints: dict[str, str] = {}
+    for _ in range(3):
+        resolved = {name: resolve(arch, rt, constraints) for name, arch in ARCHITECTURES.items()}
+        versions: dict[str, set[str]] = {}
+        for wheels in resolved.values():
+            for pkg, wheel in wheels.items():
+                versions.setdefault(pkg, set()).add(version_of(wheel))
+        split = {pkg: vs for pkg, vs in versions.items() if len(vs) > 1}
+        if not split:
+            break
+        from packaging.version import Version
+
+        for pkg, vs in split.items():
+            constraints[pkg] = min(vs, key=Version)
+            say(f"  {pkg}: architectures resolved {sorted(vs)}; locking both to {constraints[pkg]}")
+    else:
+        raise BuildError(f"could not align versions across architectures: {split}")
+    written = []
+    for name, wheels in resolved.items():
+        path = lock_path(ARCHITECTURES[name], rt)
+        write_lock(path, ARCHITECTURES[name], rt, wheels)
+        written.append(path)
+    return written
+
+
+def write_lock(path: Path, arch: Architecture, rt: Runtime, wheels: dict[str, Path]) -> None:
+    lines = [
+        f"# {layer_name(arch, rt)}: wheels for Lambda {rt.name} on {arch.name}"
+        f" (glibc {rt.glibc[0]}.{rt.glibc[1]}).",
+        "# Generated by `make lock` from layer_build/requirements.in; do not edit.",
+    ]
+    for pkg in sorted(wheels):
+        wheel = wheels[pkg]
+        lines.append(f"# {wheel.name}")
+        lines.append(f"{pkg}=={version_of(wheel)} --hash=sha256:{sha256_file(wheel)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def read_lock(path: Path) -> list[Pin]:
+    if not path.exists():
+        raise BuildError(f"no lock file {path.relative_to(ROOT.parent)}; run `make lock`")
+    pins, filename = [], ""
+    for line in path.read_text().splitlines():
+        if line.startswith("# ") and line.endswith(".whl"):
+            filename = line[2:]
+        elif line and not line.startswith("#"):
+            match = re.fullmatch(r"(\S+)==(\S+) --hash=sha256:([0-9a-f]{64})", line)
+            if not match:
+                raise BuildError(f"{path.name}: malformed lock line {line!r}")
+            pins.append(Pin(match[1], match[2], match[3], filename))
+    return pins
+
+
+# --- downloading: `make layers` ---------------------------------------------------------------
+def download(arch: Architecture, rt: Runtime, pins: list[Pin], lock: Path) -> dict[str, Path]:
+    """Fetch the locked wheels into the cache (reusing what is there) and verify every hash."""
+    dest = cache_dir() / "wheels" / layer_name(arch, rt)
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(not (dest / p.filename).exists() for p in pins):
+        _pip(["download", "--no-deps", "--require-hashes", "-d", str(dest),
+              *platform_args(arch, rt), "-r", str(lock)],
+             f"downloading wheels for {arch.name} ({rt.name}, {manylinux_tags(arch, rt)[0]})")
+    found: dict[str, Path] = {}
+    for pin in pins:
+        wheel = dest / pin.filename
+        if not wheel.exists():
+            raise BuildError(f"{pin.name} {pin.version}: pip did not produce {pin.filename}")
+        actual = sha256_file(wheel)
+        if actual != pin.sha256:
+            wheel.unlink()
+            raise BuildError(
+                f"hash mismatch for {wheel.name}: lock {lock.name} says {pin.sha256}, file has "
+                f"{actual}; the cached copy was removed"
+            )
+        found[pin.name] = wheel
+    return found
+
