@@ -102,14 +102,15 @@ def strip_extensions(root: Path, strip_tool: str) -> int:
     return len(modules)
 
 
-def compile_bytecode(root: Path, python: str, mount: str) -> None:
+def compile_bytecode(root: Path, python: str, mount: str, optimize: int = 0, legacy: bool = False) -> None:
     """Precompile with the runtime's exact interpreter; unchecked-hash .pyc survive zip timestamps.
 
     The embedded source paths name `mount` (where Lambda shows the layer), so tracebacks read
     right and two builds in different folders give identical bytes.
     """
+    extra = ["-o", str(optimize)] + (["-b"] if legacy else [])
     proc = subprocess.run(
-        [python, "-E", "-s", "-m", "compileall", "-q", "-j", "0", "-r", "1000",
+        [python, "-E", "-s", "-m", "compileall", "-q", "-j", "0", "-r", "1000", *extra,
          "--invalidation-mode", "unchecked-hash", "-s", str(root), "-p", mount, str(root)],
         capture_output=True, text=True,
     )

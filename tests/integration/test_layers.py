@@ -1,0 +1,125 @@
+"""The real layers: `make layers` builds both; they are complete, slim, checked and reproducible."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from layer_build import archive, elfcheck, wheels
+from layer_build.build import build_layer
+from layer_build.errors import BuildError
+from layer_build.platforms import ARCHITECTURES, RUNTIMES, host_architecture
+
+pytestmark = pytest.mark.integration
+PY313 = RUNTIMES["3.13"]
+LAYERS = REPO / "dist" / "layers"
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, dict]:
+    """Both layers as `make layers` leaves them (built now if missing or stale)."""
+    subprocess.run(["make", "-s", "layers"], cwd=REPO, check=True)
+    return {a: json.loads((LAYERS / f"sklearn-py313-{a}.json").read_text()) for a in ARCHITECTURES}
+
+
+@pytest.fixture(scope="module")
+def unpacked(built: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for arch in built:
+        dest = tmp_path_factory.mktemp(arch)
+        with zipfile.ZipFile(LAYERS / f"sklearn-py313-{arch}.zip") as zf:
+            zf.extractall(dest)
+        out[arch] = dest / "python"
+    return out
+
+
+def test_make_layers_is_incremental(built: dict) -> None:
+    assert subprocess.run(["make", "-q", "layers"], cwd=REPO).returncode == 0
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_manifest_describes_the_zip(built: dict, arch: str) -> None:
+    m = built[arch]
+    zip_path = LAYERS / m["zip"]["file"]
+    assert (m["architecture"], m["runtime"]) == (arch, "python3.13")
+    assert archive.digest(zip_path) == (m["zip"]["sha256"], m["zip"]["sha256_base64"])
+    assert m["zip"]["zipped_bytes"] == zip_path.stat().st_size
+    assert m["zip"]["unzipped_bytes"] == archive.unzipped_size(zip_path)
+    assert m["zip"]["fits_direct_upload"] == (zip_path.stat().st_size <= 52_428_800)
+    locked = {p.name: p.version for p in wheels.read_lock(wheels.lock_path(ARCHITECTURES[arch], PY313))}
+    assert {k: v["version"] for k, v in m["packages"].items()} == locked
+    assert sum(p["unzipped_bytes"] for p in m["packages"].values()) == m["zip"]["unzipped_bytes"]
+    assert m["bytecode"] == {"included": True, "interpreter": m["bytecode"]["interpreter"],
+                             "invalidation_mode": "unchecked-hash"}
+    assert m["bytecode"]["interpreter"].startswith("3.13.")
+    assert tuple(map(int, m["glibc_max_needed"].split("."))) <= PY313.glibc
+    steps = [s["unzipped_bytes"] for s in m["steps"]]
+    assert steps[1] < steps[0] and steps[2] < steps[1] and steps[4] < steps[3]
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_layer_is_slim_and_within_lambda_limits(built: dict, unpacked: dict, arch: str) -> None:
+    site = unpacked[arch]
+    assert built[arch]["zip"]["unzipped_bytes"] <= 200 * MiB
+    tops = {p.name.removesuffix(".py") for p in site.iterdir()}
+    assert {"numpy", "scipy", "sklearn", "joblib", "threadpoolctl"} <= tops
+    assert not tops & {"boto3", "botocore", "bin", "pip"}
+    assert any(t.startswith("scikit_learn-") and t.endswith(".dist-info") for t in tops)
+    assert not list(site.glob("sklearn/**/tests/test_*.py"))
+    assert not [p for p in site.rglob("*") if p.suffix in (".pyi", ".pyx", ".pxd", ".c", ".h")]
+    pyc = next(site.glob("sklearn/svm/__pycache__/_classes.cpython-313.pyc")).read_bytes()
+    assert int.from_bytes(pyc[4:8], "little") == 0b01  # unchecked-hash
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_every_elf_object_is_of_the_layers_architecture(unpacked: dict, arch: str) -> None:
+    infos = elfcheck.scan(unpacked[arch])
+    assert len(infos) > 50
+    assert {i.machine for i in infos} == {ARCHITECTURES[arch].elf_machine}
+    assert max(i.glibc for i in infos if i.glibc) <= PY313.glibc
+
+
+def test_native_layer_was_imported_and_fitted_by_python313(built: dict) -> None:
+    host = host_architecture()
+    check = built[host.name]["import_check"]
+    assert check["ran"] and check["machine"] == host.uname and check["python"].startswith("3.13")
+    assert check["accuracy"] >= 0.7
+    other = next(a for a in ARCHITECTURES if a != host.name)
+    assert built[other]["import_check"]["ran"] is False
+
+
+def test_rebuild_elsewhere_gives_byte_identical_zip(built: dict, tmp_path: Path) -> None:
+    arch = host_architecture()
+    again = build_layer(arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
+                        work_dir=tmp_path / "work", say=lambda _: None)
+    assert again["zip"]["sha256"] == built[arch.name]["zip"]["sha256"]
+
+
+def test_a_lock_with_a_wrong_hash_stops_the_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAYER_CACHE_DIR", str(tmp_path / "cache"))
+    arch = ARCHITECTURES["arm64"]
+    pins = [p for p in wheels.read_lock(wheels.lock_path(arch, PY313)) if p.name == "threadpoolctl"]
+    lock = tmp_path / "lock.txt"
+    lock.write_text(f"# {pins[0].filename}\nthreadpoolctl=={pins[0].version} --hash=sha256:{'0' * 64}\n")
+    tampered = [wheels.Pin(p.name, p.version, "0" * 64, p.filename) for p in pins]
+    with pytest.raises(BuildError, match="does not match the hash in the lock file"):
+        wheels.download(arch, PY313, tampered, lock)
+    assert not list((tmp_path / "cache").rglob("*.whl"))
+
+
+def test_a_failed_build_leaves_no_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sklearn-py313-x86_64.zip").write_text("an older build")
+    # a reserve larger than Lambda's whole limit must fail the size check after slimming
+    with pytest.raises(BuildError, match="exceed Lambda's 262,144,000-byte limit"):
+        build_layer(ARCHITECTURES["x86_64"], PY313, reserve_bytes=262_144_000, out_dir=out,
+                    work_dir=tmp_path / "work", say=lambda _: None)
+    assert list(out.iterdir()) == []
+    shutil.rmtree(tmp_path / "work")

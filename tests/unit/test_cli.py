@@ -1,0 +1,36 @@
+"""What a user sees for bad arguments, from make and from the build's own command line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+
+
+def test_make_rejects_an_unknown_arch_listing_the_valid_ones() -> None:
+    proc = run("make", "ARCH=amd64", "layers")
+    assert proc.returncode != 0
+    assert "unknown ARCH 'amd64'; valid values: arm64, x86_64" in proc.stderr
+
+
+def test_make_rejects_an_unknown_python_version() -> None:
+    proc = run("make", "PYTHON_VERSION=3.10", "layers")
+    assert proc.returncode != 0
+    assert "unknown PYTHON_VERSION '3.10'; valid values: 3.11, 3.12, 3.13, 3.14" in proc.stderr
+
+
+def test_build_cli_rejects_an_unknown_arch_before_doing_anything() -> None:
+    proc = run(sys.executable, "-m", "layer_build", "build", "--arch", "sparc")
+    assert proc.returncode == 2
+    assert "unknown ARCH 'sparc'" in proc.stderr
+
+
+def test_make_help_is_the_default_and_lists_every_target() -> None:
+    proc = run("make")
+    assert proc.returncode == 0
+    for target in ("layers", "layers-report", "lock", "test", "system-deps", "clean"):
+        assert f"  {target} " in proc.stdout

@@ -1,0 +1,74 @@
+"""Lock files, pip options and the hash check of cached wheels."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from layer_build import wheels
+from layer_build.errors import BuildError
+from layer_build.platforms import ARCHITECTURES, RUNTIMES
+
+ARM, PY313 = ARCHITECTURES["arm64"], RUNTIMES["3.13"]
+
+
+def test_platform_args_pin_python_abi_and_every_tag() -> None:
+    args = wheels.platform_args(ARM, PY313)
+    assert args[:8] == ["--only-binary=:all:", "--python-version", "3.13", "--implementation", "cp",
+                        "--abi", "cp313", "--platform"]
+    platforms = [args[i + 1] for i, a in enumerate(args) if a == "--platform"]
+    assert platforms[0] == "manylinux_2_34_aarch64" and "manylinux2014_aarch64" in platforms
+
+
+@pytest.mark.parametrize("version", sorted(RUNTIMES))
+def test_committed_locks_pin_the_same_versions_on_both_architectures(version: str) -> None:
+    per_arch = {a: wheels.read_lock(wheels.lock_path(arch, RUNTIMES[version])) for a, arch in ARCHITECTURES.items()}
+    versions = {a: {p.name: p.version for p in pins} for a, pins in per_arch.items()}
+    assert versions["arm64"] == versions["x86_64"]
+    names = set(versions["arm64"])
+    assert {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"} <= names
+    assert "boto3" not in names and "botocore" not in names
+    for arch, pins in per_arch.items():
+        for pin in pins:
+            assert pin.filename.endswith(".whl") and pin.version in pin.filename
+            assert "-none-any" in pin.filename or ARCHITECTURES[arch].wheel_arch in pin.filename
+
+
+def test_python311_lock_holds_the_last_releases_for_glibc_2_26() -> None:
+    pins = {p.name: p.version for p in wheels.read_lock(wheels.lock_path(ARM, RUNTIMES["3.11"]))}
+    assert (pins["numpy"], pins["scipy"], pins["scikit-learn"]) == ("2.2.6", "1.16.3", "1.7.0")
+
+
+def test_malformed_lock_line_is_named(tmp_path: Path) -> None:
+    lock = tmp_path / "l.txt"
+    lock.write_text("# x.whl\nnumpy>=2 --hash=sha256:abc\n")
+    with pytest.raises(BuildError, match=r"l\.txt: malformed lock line 'numpy>=2 --hash=sha256:abc'"):
+        wheels.read_lock(lock)
+
+
+def test_a_cached_wheel_with_another_hash_is_refused_and_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAYER_CACHE_DIR", str(tmp_path / "cache"))
+    good = b"the real wheel"
+    pin = wheels.Pin("demo", "1.0", hashlib.sha256(good).hexdigest(), "demo-1.0-py3-none-any.whl")
+    cached = tmp_path / "cache" / "wheels" / "sklearn-py313-arm64" / pin.filename
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"a swapped wheel")
+    with pytest.raises(BuildError, match=r"hash mismatch for demo-1\.0-py3-none-any\.whl"):
+        wheels.download(ARM, PY313, [pin], tmp_path / "lock.txt")
+    assert not cached.exists()
+    cached.write_bytes(good)
+    assert wheels.download(ARM, PY313, [pin], tmp_path / "lock.txt") == {"demo": cached}
+
+
+@pytest.mark.parametrize(("stderr", "expected"), [
+    ("ERROR: Could not find a version that satisfies the requirement numpy==9.9 (from versions: none)",
+     "no wheel of numpy==9.9 for this platform"),
+    ("ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.", "a downloaded wheel does not match the hash"),
+    ("OSError: [Errno 28] No space left on device", "disk full"),
+    ("WARNING: Retrying ... NewConnectionError(...)", "network failure"),
+])
+def test_pip_errors_are_explained(stderr: str, expected: str) -> None:
+    assert wheels.explain_pip_error(stderr).startswith(expected)
