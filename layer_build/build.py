@@ -179,7 +179,7 @@ def build_layer(
     data = manifest(result, reserve_bytes)
     write_json(final_manifest, data)
     os.replace(staged_zip, final_zip)  # the zip appears last: its presence means a whole build
-    say(f"[{name}] done: {final_zip.relative_to(REPO)} ({zipped / MiB:.1f} MiB)")
+    say(f"[{name}] done: {os.path.relpath(final_zip)} ({zipped / MiB:.1f} MiB)")
     return data
 
 

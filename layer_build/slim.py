@@ -110,7 +110,7 @@ def compile_bytecode(root: Path, python: str, mount: str, optimize: int = 0, leg
     """
     extra = ["-o", str(optimize)] + (["-b"] if legacy else [])
     proc = subprocess.run(
-        [python, "-E", "-s", "-m", "compileall", "-q", "-j", "0", "-r", "1000", *extra,
+        [python, "-E", "-s", "-m", "compileall", "-q", "-r", "1000", *extra,
          "--invalidation-mode", "unchecked-hash", "-s", str(root), "-p", mount, str(root)],
         capture_output=True, text=True,
     )

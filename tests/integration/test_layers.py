@@ -1,15 +1,13 @@
 """The real layers: `make layers` builds both; they are complete, slim, checked and reproducible."""
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import LAYERS, REPO
 from layer_build import archive, elfcheck, wheels
 from layer_build.build import build_layer
 from layer_build.errors import BuildError
@@ -17,26 +15,7 @@ from layer_build.platforms import ARCHITECTURES, RUNTIMES, host_architecture
 
 pytestmark = pytest.mark.integration
 PY313 = RUNTIMES["3.13"]
-LAYERS = REPO / "dist" / "layers"
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def built() -> dict[str, dict]:
-    """Both layers as `make layers` leaves them (built now if missing or stale)."""
-    subprocess.run(["make", "-s", "layers"], cwd=REPO, check=True)
-    return {a: json.loads((LAYERS / f"sklearn-py313-{a}.json").read_text()) for a in ARCHITECTURES}
-
-
-@pytest.fixture(scope="module")
-def unpacked(built: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = {}
-    for arch in built:
-        dest = tmp_path_factory.mktemp(arch)
-        with zipfile.ZipFile(LAYERS / f"sklearn-py313-{arch}.zip") as zf:
-            zf.extractall(dest)
-        out[arch] = dest / "python"
-    return out
 
 
 def test_make_layers_is_incremental(built: dict) -> None:
