@@ -9,6 +9,7 @@ SHELL := /bin/bash
 PYTHON_VERSION ?= 3.13
 ARCH ?= arm64 x86_64
 RESERVE_MB ?= 25
+MODEL_VERSION ?= 1
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_PYTHON ?= $(shell python3 -m layer_build.interpreters 3.13)
@@ -47,6 +48,16 @@ layers: $(LAYERS)
 dist/layers/sklearn-$(PY_TAG)-%.zip: layer_build/locks/sklearn-$(PY_TAG)-%.txt $(LAYER_SRC) | $(VENV)/.installed
 	$(PY) -m layer_build system-deps --arch $*
 	$(PY) -m layer_build build --arch $* --python $(PYTHON_VERSION) --reserve-mb $(RESERVE_MB)
+
+.PHONY: model  ## train the served model into dist/model/ (skops format, sha256 in model.json)
+model: dist/model/model.skops
+dist/model/model.skops: layer_build/model.py handlers/model.py | $(VENV)/.installed
+	$(PY) -m layer_build model --version $(MODEL_VERSION)
+
+.PHONY: package  ## build dist/function/function-pyXY.zip: handlers, model and skops, with a manifest
+package: dist/function/function-$(PY_TAG).zip
+dist/function/function-$(PY_TAG).zip: dist/model/model.skops layer_build/locks/function-$(PY_TAG).txt $(wildcard handlers/*.py) $(LAYER_SRC) | $(VENV)/.installed
+	$(PY) -m layer_build package --python $(PYTHON_VERSION)
 
 .PHONY: layers-report  ## build the layers, then measure sizes and cold imports into dist/layers/REPORT.md
 layers-report: $(LAYERS)

@@ -12,7 +12,9 @@ from rich.markup import escape
 
 from layer_build import tables
 from layer_build.errors import BuildError
-from layer_build.platforms import ARCHITECTURES, DEFAULT_PYTHON, RUNTIMES, UnknownChoice, architecture, runtime
+from layer_build.platforms import (
+    ARCHITECTURES, DEFAULT_PYTHON, FUNCTION_RESERVE, RUNTIMES, UnknownChoice, architecture, runtime,
+)
 
 console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 110)
 
@@ -57,6 +59,21 @@ def cmd_system_deps(args: argparse.Namespace) -> None:
             raise BuildError(f"`{' '.join(cmd)}` failed")
 
 
+def cmd_model(args: argparse.Namespace) -> None:
+    from layer_build.model import write_model
+
+    manifest = write_model(args.version)
+    say(f"model {manifest['name']} v{manifest['version']}: test accuracy {manifest['test_accuracy']}, "
+        f"sha256 {manifest['sha256'][:16]}..., trusted types {manifest['trusted_types']}")
+
+
+def cmd_package(args: argparse.Namespace) -> None:
+    from layer_build.model import MODEL_DIR
+    from layer_build.package import build_package
+
+    build_package(runtime(args.python), MODEL_DIR, say=say)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from layer_build.report import layers_report
 
@@ -75,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("build", help="build layer zips and manifests into dist/layers/")
     arch_and_python(p)
-    p.add_argument("--reserve-mb", type=int, default=int(os.environ.get("RESERVE_MB", 25)),
-                   help="MB kept free under Lambda's 250 MB for the function code (default 25)")
+    p.add_argument("--reserve-mb", type=int, default=FUNCTION_RESERVE // 1_000_000,
+                   help="MB kept free under Lambda's 250 MB for the function package "
+                        f"(default {FUNCTION_RESERVE // 1_000_000})")
     p.set_defaults(func=cmd_build)
     p = sub.add_parser("lock", help="resolve and pin wheels with hashes, per runtime and architecture")
     p.add_argument("--python", default=DEFAULT_PYTHON, help=f"{', '.join(RUNTIMES)} or all")
@@ -84,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("system-deps", help="install the Debian packages the build needs")
     arch_and_python(p)
     p.set_defaults(func=cmd_system_deps)
+    p = sub.add_parser("model", help="train the served model into dist/model/ (skops + manifest)")
+    p.add_argument("--version", default="1", help="the model version recorded in its manifest")
+    p.set_defaults(func=cmd_model)
+    p = sub.add_parser("package", help="build the function zip (handlers, model, skops) into dist/function/")
+    p.add_argument("--python", default=DEFAULT_PYTHON, help=f"runtime: {', '.join(RUNTIMES)}")
+    p.set_defaults(func=cmd_package)
     p = sub.add_parser("report", help="sizes and cold-import times of the built layers")
     arch_and_python(p)
     p.add_argument("--rounds", type=int, default=7, help="cold imports per variant (default 7)")

@@ -72,10 +72,11 @@ def package_sizes(site: Path) -> dict[str, int]:
     return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
 
 
-def pip_install(site: Path, arch: Architecture, rt: Runtime, wheel_dir: Path) -> None:
+def pip_install(site: Path, arch: Architecture, rt: Runtime, wheel_dir: Path, lock: Path) -> None:
+    """Install exactly the locked, already downloaded wheels; nothing is fetched here."""
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "install", "--quiet",
            "--target", str(site), "--no-index", "--find-links", str(wheel_dir), "--no-deps",
-           "--require-hashes", *platform_args(arch, rt), "-r", str(lock_path(arch, rt))]
+           "--require-hashes", *platform_args(arch, rt), "-r", str(lock)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise BuildError(f"pip install --target failed:\n{proc.stderr.strip()[-2000:]}")
@@ -114,7 +115,7 @@ def build_layer(
         say(f"[{name}] {step}: {unzipped / MiB:.0f} MiB unzipped, {zipped / MiB:.0f} MiB zipped")
 
     say(f"[{name}] installing with pip install --target")
-    pip_install(site, arch, rt, wheel_dir)
+    pip_install(site, arch, rt, wheel_dir, lock)
     measure("pip install --target (pip's default, host .pyc)")
     slim.remove_bytecode(site)
     slim.remove_scripts(site)

@@ -49,3 +49,48 @@ def compiled_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp / "ext.cpython-313-x86_64-linux-gnu.so"
     subprocess.run(["cc", "-shared", "-fPIC", "-g", "-O0", "-o", str(out), str(src)], check=True)
     return out
+
+
+# --- handlers -------------------------------------------------------------------------------------
+EVENTS = REPO / "tests" / "events"
+MODEL_DIR = REPO / "dist" / "model"
+
+
+def load_event(name: str) -> dict:
+    """A sample Lambda event from tests/events/."""
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def lambda_context(remaining_ms: int = 300_000, name: str = "lambda-ml-bench-test"):
+    """The runtime interface client's own context class, with a deadline `remaining_ms` from now."""
+    import time
+
+    from awslambdaric.lambda_context import LambdaContext
+
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+    return LambdaContext("req-0001", None, None, int(time.time() * 1000) + remaining_ms, arn)
+
+
+@pytest.fixture(scope="session")
+def handlers_env() -> Path:
+    """The trained model (`make model`), and the environment the handlers read at import."""
+    import os
+
+    subprocess.run(["make", "-s", "model"], cwd=REPO, check=True)
+    os.environ["MODEL_DIR"] = str(MODEL_DIR)
+    os.environ.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3538")
+    return MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def predict_module(handlers_env):
+    import importlib
+
+    return importlib.import_module("handlers.predict")
+
+
+@pytest.fixture(scope="session")
+def benchmark_module(handlers_env):
+    import importlib
+
+    return importlib.import_module("handlers.benchmark")

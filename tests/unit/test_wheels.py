@@ -53,7 +53,7 @@ def test_a_cached_wheel_with_another_hash_is_refused_and_removed(
     monkeypatch.setenv("LAYER_CACHE_DIR", str(tmp_path / "cache"))
     good = b"the real wheel"
     pin = wheels.Pin("demo", "1.0", hashlib.sha256(good).hexdigest(), "demo-1.0-py3-none-any.whl")
-    cached = tmp_path / "cache" / "wheels" / "sklearn-py313-arm64" / pin.filename
+    cached = tmp_path / "cache" / "wheels" / "lock" / pin.filename
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"a swapped wheel")
     with pytest.raises(BuildError, match=r"hash mismatch for demo-1\.0-py3-none-any\.whl"):

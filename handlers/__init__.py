@@ -1,0 +1,1 @@
+"""Lambda handlers: `benchmark` (the study's SVM workload) and `predict` (serving a model)."""
