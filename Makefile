@@ -15,7 +15,8 @@ PY := $(VENV)/bin/python
 VENV_PYTHON ?= $(shell python3 -m layer_build.interpreters 3.13)
 PY_TAG := py$(subst .,,$(PYTHON_VERSION))
 LAYERS := $(foreach a,$(ARCH),dist/layers/sklearn-$(PY_TAG)-$(a).zip)
-LAYER_SRC := $(wildcard layer_build/*.py)
+LAYER_SRC := $(addprefix layer_build/,__main__.py archive.py build.py elfcheck.py errors.py importcheck.py \
+	interpreters.py platforms.py slim.py tables.py wheels.py)
 
 ARG_ERROR := $(shell python3 -m layer_build.platforms '$(PYTHON_VERSION)' $(ARCH) 2>&1)
 ifneq ($(ARG_ERROR),)
@@ -56,7 +57,8 @@ dist/model/model.skops: layer_build/model.py handlers/model.py | $(VENV)/.instal
 
 .PHONY: package  ## build dist/function/function-pyXY.zip: handlers, model and skops, with a manifest
 package: dist/function/function-$(PY_TAG).zip
-dist/function/function-$(PY_TAG).zip: dist/model/model.skops layer_build/locks/function-$(PY_TAG).txt $(wildcard handlers/*.py) $(LAYER_SRC) | $(VENV)/.installed
+dist/function/function-$(PY_TAG).zip: dist/model/model.skops layer_build/locks/function-$(PY_TAG).txt \
+		$(wildcard handlers/*.py) layer_build/package.py $(LAYER_SRC) | $(VENV)/.installed
 	$(PY) -m layer_build package --python $(PYTHON_VERSION)
 
 .PHONY: layers-report  ## build the layers, then measure sizes and cold imports into dist/layers/REPORT.md

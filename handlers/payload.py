@@ -14,6 +14,7 @@ import numpy as np
 from handlers.errors import PayloadError
 
 MAX_ROWS = 10_000  # rows per prediction request
+MAX_ABS_VALUE = 1e100  # larger values overflow the scaler and the RBF kernel into NaN
 
 
 # --- the HTTP envelope (Function URL, API Gateway HTTP API v2) -------------------------------
@@ -98,6 +99,9 @@ def parse_instances(data: dict, n_features: int) -> np.ndarray:
     if not np.isfinite(array).all():
         row, col = map(int, np.argwhere(~np.isfinite(array))[0])
         raise PayloadError(f"instances[{row}][{col}]", "must be a finite number (no NaN or infinity)")
+    if np.abs(array).max() > MAX_ABS_VALUE:
+        row, col = map(int, np.argwhere(np.abs(array) > MAX_ABS_VALUE)[0])
+        raise PayloadError(f"instances[{row}][{col}]", f"must be at most {MAX_ABS_VALUE:g} in magnitude")
     return array
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -31,14 +32,28 @@ def train():
 
 
 def normalised_zip(data: bytes) -> bytes:
-    """skops writes a zip with the current time in it; the same model must give the same bytes."""
+    """The same model as the same bytes.
+
+    skops stamps the current time on its zip entries and names array files and object references
+    after id() (memory addresses); entries get a fixed time, and names and references are
+    numbered in order of first appearance in the schema.
+    """
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in sorted(src.infolist(), key=lambda i: i.filename):
-            fixed = zipfile.ZipInfo(info.filename, FIXED_TIME)
+        schema = src.read("schema.json").decode()
+        names = dict.fromkeys(re.findall(r'"file": "([^"]+)"', schema))
+        renamed = {old: f"{i:04d}{Path(old).suffix}" for i, old in enumerate(names)}
+        schema = re.sub(r'"file": "([^"]+)"', lambda m: f'"file": "{renamed[m[1]]}"', schema)
+        ids = {old: str(i) for i, old in enumerate(dict.fromkeys(re.findall(r'"__id__": (\d+)', schema)))}
+        schema = re.sub(r'"__id__": (\d+)', lambda m: f'"__id__": {ids[m[1]]}', schema)
+        entries = {"schema.json": schema.encode()}
+        entries.update({renamed.get(i.filename, i.filename): src.read(i)
+                        for i in src.infolist() if i.filename != "schema.json"})
+        for name in sorted(entries):
+            fixed = zipfile.ZipInfo(name, FIXED_TIME)
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o100644 << 16
-            dst.writestr(fixed, src.read(info))
+            dst.writestr(fixed, entries[name])
     return out.getvalue()
 
 

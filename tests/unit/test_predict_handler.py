@@ -53,6 +53,7 @@ BAD_REQUESTS = [
     ({"instances": [row(), row()[:3] + [float("nan")] + row()[4:]]}, "instances[1][3]", "finite"),
     ({"instances": [row(value=float("inf"))]}, "instances[0][0]", "finite"),
     ({"instances": [row()[:-1] + [10**400]]}, "instances", "too large"),
+    ({"instances": [row()[:-1] + [-3e306]]}, "instances[0][29]", "at most 1e\\+100 in magnitude"),
     ({"instances": [row()[:-1] + [[1.0]]]}, "instances[0][29]", "not an array"),
 ]
 

@@ -1,0 +1,88 @@
+"""Loading the model safely: hash checked, only trusted types, a clear failure at cold start."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import skops.io
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from conftest import REPO
+from handlers import model
+from handlers.errors import ModelLoadError
+from layer_build.model import normalised_zip
+
+
+@pytest.fixture
+def model_copy(handlers_env: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "model"
+    shutil.copytree(handlers_env, dest)
+    return dest
+
+
+def test_the_packaged_model_loads_with_its_manifest(handlers_env: Path) -> None:
+    loaded = model.load(handlers_env)
+    manifest = json.loads((handlers_env / "model.json").read_text())
+    assert loaded.identity() == {"name": manifest["name"], "version": manifest["version"], "sha256": manifest["sha256"]}
+    assert loaded.n_features == 30 and loaded.classes == [0, 1]
+    assert manifest["format"] == "skops" and manifest["test_accuracy"] > 0.9
+
+
+def test_a_changed_model_file_fails_with_both_hashes(model_copy: Path) -> None:
+    data = bytearray((model_copy / "model.skops").read_bytes())
+    data[-100] ^= 0xFF
+    (model_copy / "model.skops").write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=r"model\.skops has sha256 [0-9a-f]{64}, but model\.json says "
+                                             r"[0-9a-f]{64}: the model file was altered or swapped"):
+        model.load(model_copy)
+
+
+def test_a_model_with_untrusted_types_is_refused_even_with_a_matching_hash(model_copy: Path) -> None:
+    evil = make_pipeline(FunctionTransformer(os.system))  # would run shell commands if trusted
+    data = normalised_zip(skops.io.dumps(evil))
+    (model_copy / "model.skops").write_bytes(data)
+    manifest = json.loads((model_copy / "model.json").read_text())
+    manifest["sha256"] = hashlib.sha256(data).hexdigest()
+    (model_copy / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match=r"could not be loaded safely: .*(system|Untrusted)"):
+        model.load(model_copy)
+
+
+def test_a_missing_model_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=f"cannot read the model in {tmp_path}"):
+        model.load(tmp_path)
+
+
+def test_the_cold_start_fails_with_the_message(model_copy: Path) -> None:
+    (model_copy / "model.skops").write_bytes(b"swapped")
+    env = {**os.environ, "MODEL_DIR": str(model_copy)}
+    proc = subprocess.run([sys.executable, "-c", "import handlers.predict"], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "handlers.errors.ModelLoadError" in proc.stderr and "altered or swapped" in proc.stderr
+
+
+def test_model_files_are_byte_identical_across_trainings(tmp_path: Path) -> None:
+    from layer_build.model import write_model
+
+    one = write_model("1", tmp_path / "a")
+    two = write_model("1", tmp_path / "b")
+    assert one["sha256"] == two["sha256"]
+    assert (tmp_path / "a" / "model.skops").read_bytes() == (tmp_path / "b" / "model.skops").read_bytes()
+
+
+def test_the_normalised_file_predicts_exactly_like_the_trained_model(handlers_env: Path) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    from layer_build.model import train
+
+    X, _ = load_breast_cancer(return_X_y=True)
+    fresh, _, _ = train()
+    assert (model.load(handlers_env).estimator.predict_proba(X) == fresh.predict_proba(X)).all()

@@ -1,0 +1,64 @@
+"""Random events against both parsers: a valid result or a documented error, never anything else."""
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import lambda_context, load_event
+from handlers.errors import PayloadError
+from handlers.payload import Workload, as_object, parse_workload
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+numbers = st.integers(-10**6, 10**6) | st.floats(allow_nan=True, allow_infinity=True)
+near_rows = st.lists(st.lists(numbers | json_scalars, min_size=28, max_size=31), min_size=0, max_size=4)
+predict_requests = (
+    st.fixed_dictionaries({"instances": near_rows | json_values})
+    | st.fixed_dictionaries({"instances": st.lists(st.lists(numbers, min_size=30, max_size=30), min_size=1, max_size=3)})
+    | json_values
+)
+fields = st.sampled_from(list(Workload.__dataclass_fields__) + ["bogus"])
+workload_values = st.integers(-5, 30_000) | st.floats() | st.sampled_from(["rbf", "linear", "scale", "auto", "x"]) | json_scalars
+workload_requests = st.dictionaries(fields, workload_values, max_size=5) | json_values
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(request=predict_requests)
+def test_predict_direct_answers_or_raises_payload_error(predict_module, request) -> None:
+    try:
+        out = predict_module.handler(request, lambda_context())
+    except PayloadError as err:
+        assert err.field is None or err.field.startswith(("instances", "body")) or err.field in request
+        return
+    assert len(out["predictions"]) == len(request["instances"]) == len(out["probabilities"])
+    assert set(out["model"]) == {"name", "version", "sha256"}
+
+
+@SETTINGS
+@given(request=predict_requests)
+def test_predict_http_is_200_or_400_with_a_structured_error(predict_module, request) -> None:
+    event = load_event("predict-function-url")
+    event["body"] = json.dumps(request)
+    out = predict_module.handler(event, lambda_context())
+    body = json.loads(out["body"])
+    if out["statusCode"] == 200:
+        assert set(body) == {"predictions", "probabilities", "model"}
+    else:
+        assert out["statusCode"] == 400
+        assert set(body["error"]) == {"type", "message", "field"} and body["error"]["type"] == "PayloadError"
+
+
+@SETTINGS
+@given(request=workload_requests)
+def test_workload_parser_gives_a_bounded_workload_or_payload_error(request) -> None:
+    try:
+        workload = parse_workload(as_object(request))
+    except PayloadError as err:
+        assert err.field is None or err.field in request or err.field == "n_features"
+        return
+    assert 1 <= workload.cycles <= 1_000 and 2 <= workload.n_features <= 20_000
+    assert (workload.n_samples + workload.n_test_samples) * workload.n_features <= 50_000_000
