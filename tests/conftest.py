@@ -1,20 +1,16 @@
-"""Shared test helpers: the repository root, small compiled ELF objects."""
+"""Shared fixtures: the built layers, a compiled ELF object, the handlers with their model."""
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-LAYERS = REPO / "dist" / "layers"
-sys.path.insert(0, str(REPO))
-
-from layer_build.platforms import ARCHITECTURES  # noqa: E402
+from layer_build.platforms import ARCHITECTURES
+from support import LAYERS, MODEL_DIR, REPO
 
 
 @pytest.fixture(scope="session")
@@ -52,25 +48,6 @@ def compiled_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --- handlers -------------------------------------------------------------------------------------
-EVENTS = REPO / "tests" / "events"
-MODEL_DIR = REPO / "dist" / "model"
-
-
-def load_event(name: str) -> dict:
-    """A sample Lambda event from tests/events/."""
-    return json.loads((EVENTS / f"{name}.json").read_text())
-
-
-def lambda_context(remaining_ms: int = 300_000, name: str = "lambda-ml-bench-test"):
-    """The runtime interface client's own context class, with a deadline `remaining_ms` from now."""
-    import time
-
-    from awslambdaric.lambda_context import LambdaContext
-
-    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
-    return LambdaContext("req-0001", None, None, int(time.time() * 1000) + remaining_ms, arn)
-
-
 @pytest.fixture(scope="session")
 def handlers_env() -> Path:
     """The trained model (`make model`), and the environment the handlers read at import."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LAYERS, REPO
+from support import LAYERS, REPO
 from layer_build import archive, elfcheck, wheels
 from layer_build.build import build_layer
 from layer_build.errors import BuildError

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import lambda_context, load_event
+from support import lambda_context, load_event
 from handlers import runtime
 from handlers.errors import PayloadError
 from handlers.payload import MAX_CELLS, Workload, parse_workload

@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
+from support import REPO
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess[str]:

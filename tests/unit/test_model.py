@@ -14,7 +14,7 @@ import skops.io
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from conftest import REPO
+from support import REPO
 from handlers import model
 from handlers.errors import ModelLoadError
 from layer_build.model import normalised_zip

@@ -6,7 +6,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import lambda_context, load_event
+from support import lambda_context, load_event
 from handlers.errors import PayloadError
 from handlers.payload import Workload, as_object, parse_workload
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import lambda_context, load_event
+from support import lambda_context, load_event
 from handlers.errors import PayloadError
 from handlers.payload import MAX_ROWS
 

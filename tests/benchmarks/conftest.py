@@ -1,0 +1,32 @@
+"""Benchmark summary: side-by-side ratios of each group's measured variant to its baseline."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or session.disabled:
+        return
+    groups: dict[str, dict[str, object]] = defaultdict(dict)
+    for bench in session.benchmarks:
+        role = bench.extra_info.get("role")
+        if role and bench:
+            groups[bench.group][role] = bench
+    rows = []
+    for group, roles in sorted(groups.items()):
+        baseline = roles.get("baseline")
+        reported = baseline.extra_info.get("reported_median_ms") if baseline else None
+        if reported is not None:
+            ratio = reported / (baseline.stats.median * 1e3)
+            rows.append(f"  {group}: median the handler reports / median timed directly = {ratio:.3f}")
+        if {"measured", "baseline"} <= set(roles):
+            measured, baseline = roles["measured"], roles["baseline"]
+            ratio = measured.stats.median / baseline.stats.median
+            target = measured.extra_info.get("target_ratio")
+            verdict = "" if target is None else ("  (target <= %.2f: %s)" % (target, "met" if ratio <= target else "NOT met"))
+            rows.append(f"  {group}: {measured.name} / {baseline.name} = {ratio:.3f} (medians){verdict}")
+    if rows:
+        terminalreporter.write_sep("-", "side-by-side ratios")
+        for row in rows:
+            terminalreporter.write_line(row)

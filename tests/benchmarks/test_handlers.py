@@ -1,0 +1,63 @@
+"""The handlers warm, each beside the same scikit-learn call made directly, in one run."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.svm import SVC
+
+from support import lambda_context
+from handlers import runtime
+from handlers.payload import Workload
+from handlers.workload import make_data
+
+
+def rows(n: int) -> list[list[float]]:
+    X, _ = load_breast_cancer(return_X_y=True)
+    return np.resize(X, (n, X.shape[1])).tolist()
+
+
+def info(benchmark, role: str, **extra) -> None:
+    env = runtime.describe()
+    benchmark.extra_info.update({"role": role, "architecture": env["machine"], "emulated": False,
+                                 "versions": {k: env[k] for k in ("python", "numpy", "scipy", "sklearn")},
+                                 "blas": env["blas"], **extra})
+
+
+@pytest.mark.parametrize("n_rows", [1, 1000])
+def test_predict_handler_warm(benchmark, predict_module, n_rows: int) -> None:
+    benchmark.group = f"predict-{n_rows}-rows"
+    event, context = {"instances": rows(n_rows)}, lambda_context()
+    predict_module.handler(event, context)  # warm: the model is loaded, caches are hot
+    info(benchmark, "measured", rows=n_rows, target_ratio=1.3 if n_rows == 1 else 1.05)
+    out = benchmark(predict_module.handler, event, context)
+    assert len(out["predictions"]) == n_rows
+
+
+@pytest.mark.parametrize("n_rows", [1, 1000])
+def test_predict_proba_direct(benchmark, predict_module, n_rows: int) -> None:
+    benchmark.group = f"predict-{n_rows}-rows"
+    data = rows(n_rows)  # the same input the event carries
+    info(benchmark, "baseline", rows=n_rows)
+    out = benchmark(predict_module.MODEL.estimator.predict_proba, data)
+    assert out.shape == (n_rows, 2)
+
+
+STUDY_FEATURES = [10, 100]
+
+
+@pytest.mark.parametrize("phase", ["fit", "predict"])
+@pytest.mark.parametrize("n_features", STUDY_FEATURES)
+def test_benchmark_handler_reports_what_direct_timing_sees(benchmark, benchmark_module, n_features: int,
+                                                          phase: str) -> None:
+    """The study's 40 cycles timed directly, beside the median the handler reports for them."""
+    benchmark.group = f"study-{n_features}-features-{phase}"
+    w = Workload(n_features=n_features)
+    X_train, y_train, X_test, _ = make_data(w)
+    fitted = SVC().fit(X_train, y_train)
+    call = (lambda: SVC().fit(X_train, y_train)) if phase == "fit" else (lambda: fitted.predict(X_test))
+    info(benchmark, "baseline", n_features=n_features, phase=phase)
+    benchmark.pedantic(call, rounds=w.cycles, iterations=1, warmup_rounds=2)
+    out = benchmark_module.handler({"n_features": n_features}, lambda_context())
+    benchmark.extra_info.update({"reported_median_ms": out[phase]["median_ms"], "cycles_done": out["cycles_done"]})
+    assert out["cycles_done"] == w.cycles and out[phase]["median_ms"] > 0
