@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import subprocess
 import sys
 
 from rich.console import Console
@@ -34,29 +31,21 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 
 def cmd_lock(args: argparse.Namespace) -> None:
-    from layer_build.wheels import lock_runtime
+    from layer_build.wheels import lock_runtime, lock_tools
 
     versions = list(RUNTIMES) if args.python == "all" else [runtime(args.python).python]
     for version in versions:
         say(f"locking {RUNTIMES[version].name}")
         for path in lock_runtime(RUNTIMES[version], say=say):
             say(f"  wrote {path.relative_to(path.parents[2])}")
+    say(f"  wrote {lock_tools().name}")
 
 
 def cmd_system_deps(args: argparse.Namespace) -> None:
     """Install the Debian packages the build needs, or print the command that would."""
-    missing = sorted({architecture(a).strip_package for a in args.arch
-                      if shutil.which(architecture(a).strip) is None})
-    if not missing:
-        return
-    command = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
-    if os.geteuid() != 0:
-        raise BuildError(f"missing Debian packages {', '.join(missing)}; run:\n  sudo apt-get update && "
-                         f"sudo {' '.join(command)}")
-    say(f"installing Debian packages: {', '.join(missing)}")
-    for cmd in (["apt-get", "update", "-q"], command):
-        if subprocess.run(cmd, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}).returncode:
-            raise BuildError(f"`{' '.join(cmd)}` failed")
+    from layer_build.sysdeps import ensure_debian_packages
+
+    ensure_debian_packages({architecture(a).strip: architecture(a).strip_package for a in args.arch}, say)
 
 
 def cmd_model(args: argparse.Namespace) -> None:

@@ -21,8 +21,10 @@ class Architecture:
     strip_package: str  # Debian package providing that strip
     oldest_manylinux: tuple[int, int]  # oldest glibc any manylinux tag names for it
     legacy_tags: dict[tuple[int, int], str]  # PEP 513/571/599 aliases by glibc version
-    debian_arch: str  # Debian's name, for the emulated runtime root
+    debian_arch: str  # Debian's name, for the local Lambda's runtime root
     uname: str  # what platform.machine() says on it
+    rie: str  # the Runtime Interface Emulator binary in aws-sam-cli for this architecture
+    emulator: tuple[str, ...]  # command prefix that runs its binaries on an x86_64 host
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -36,6 +38,10 @@ ARCHITECTURES: dict[str, Architecture] = {
         legacy_tags={(2, 17): "manylinux2014"},
         debian_arch="arm64",
         uname="aarch64",
+        rie="aws-lambda-rie-arm64",
+        # Graviton2's core: qemu's default CPU advertises SVE, and OpenBLAS then picks kernels
+        # Graviton2 lacks.
+        emulator=("qemu-aarch64-static", "-cpu", "neoverse-n1"),
     ),
     "x86_64": Architecture(
         name="x86_64",
@@ -47,6 +53,8 @@ ARCHITECTURES: dict[str, Architecture] = {
         legacy_tags={(2, 5): "manylinux1", (2, 12): "manylinux2010", (2, 17): "manylinux2014"},
         debian_arch="amd64",
         uname="x86_64",
+        rie="aws-lambda-rie-x86_64",
+        emulator=(),
     ),
 }
 
@@ -77,6 +85,7 @@ RUNTIMES: dict[str, Runtime] = {
     "3.14": Runtime("python3.14", "3.14", "Amazon Linux 2023", (2, 34)),
 }
 DEFAULT_PYTHON = "3.13"
+SANDBOX_PYTHON = "3.13"  # the local Lambda runs Debian trixie's CPython 3.13 (no suite has 3.12)
 
 
 class UnknownChoice(ValueError):

@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layer_build.errors import BuildError
-from layer_build.platforms import ARCHITECTURES, Architecture, Runtime, layer_name, manylinux_tags
+from layer_build.platforms import (
+    ARCHITECTURES, RUNTIMES, SANDBOX_PYTHON, Architecture, Runtime, layer_name, manylinux_tags,
+)
 
 ROOT = Path(__file__).resolve().parent
 REQUIREMENTS_IN = ROOT / "requirements.in"
 FUNCTION_IN = ROOT / "function-requirements.in"
+RUNTIME_IN = ROOT / "runtime-requirements.in"  # the runtime interface client for the local Lambda
+TOOLS_IN = ROOT / "tools-requirements.in"  # wheels the local Lambda takes binaries from
 LOCK_DIR = ROOT / "locks"
 _WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
 
@@ -34,8 +38,9 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def lock_path(arch: Architecture, rt: Runtime) -> Path:
-    return LOCK_DIR / f"{layer_name(arch, rt)}.txt"
+def lock_path(arch: Architecture, rt: Runtime, kind: str = "sklearn") -> Path:
+    """sklearn: the layer's wheels; runtime: the runtime interface client of the local Lambda."""
+    return LOCK_DIR / f"{kind}-{rt.tag}-{arch.name}.txt"
 
 
 def cache_dir() -> Path:
@@ -109,6 +114,15 @@ def version_of(wheel: Path) -> str:
 
 
 def lock_runtime(rt: Runtime, say=print) -> list[Path]:
+    """Every lock of one runtime: the layer's, the local runtime client's, the function package's."""
+    written = lock_per_architecture(rt, REQUIREMENTS_IN, "sklearn", say)
+    if rt.python == SANDBOX_PYTHON:
+        written += lock_per_architecture(rt, RUNTIME_IN, "runtime", say)
+    written.append(lock_function(rt))
+    return written
+
+
+def lock_per_architecture(rt: Runtime, requirements: Path, kind: str, say=print) -> list[Path]:
     """Resolve every architecture, align them on the same versions, write one lock per platform.
 
     pip picks the newest release that has a wheel for each platform, which can differ between
@@ -116,7 +130,8 @@ def lock_runtime(rt: Runtime, say=print) -> list[Path]:
     """
     constraints: dict[str, str] = {}
     for _ in range(3):
-        resolved = {name: resolve(arch, rt, constraints) for name, arch in ARCHITECTURES.items()}
+        resolved = {name: resolve(arch, rt, constraints, requirements)
+                    for name, arch in ARCHITECTURES.items()}
         versions: dict[str, set[str]] = {}
         for wheels in resolved.values():
             for pkg, wheel in wheels.items():
@@ -133,12 +148,20 @@ def lock_runtime(rt: Runtime, say=print) -> list[Path]:
         raise BuildError(f"could not align versions across architectures: {split}")
     written = []
     for name, wheels in resolved.items():
-        path = lock_path(ARCHITECTURES[name], rt)
+        path = lock_path(ARCHITECTURES[name], rt, kind)
         write_lock(path, f"wheels for Lambda {rt.name} on {name} (glibc {rt.glibc[0]}.{rt.glibc[1]})",
-                   REQUIREMENTS_IN, wheels)
+                   requirements, wheels)
         written.append(path)
-    written.append(lock_function(rt))
     return written
+
+
+def lock_tools() -> Path:
+    """Pure-Python wheels that carry tools (the Runtime Interface Emulator in aws-sam-cli)."""
+    rt = RUNTIMES[SANDBOX_PYTHON]
+    wheels = resolve(ARCHITECTURES["x86_64"], rt, {}, TOOLS_IN, no_deps=True)
+    path = LOCK_DIR / "tools.txt"
+    write_lock(path, "wheels the local Lambda takes binaries from", TOOLS_IN, wheels)
+    return path
 
 
 def function_lock_path(rt: Runtime) -> Path:

@@ -1,0 +1,1 @@
+"""Runs on your machine: the local Lambda for both architectures, the benchmark driver, reports."""

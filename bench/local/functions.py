@@ -1,0 +1,111 @@
+"""Function definitions of the local Lambda: from terraform/functions.json, or a definition file."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layer_build.platforms import RUNTIMES, SANDBOX_PYTHON, architecture
+
+REPO = Path(__file__).resolve().parent.parent.parent
+TERRAFORM_FUNCTIONS = REPO / "terraform" / "functions.json"
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+
+
+class DefinitionError(ValueError):
+    """A function definition the local Lambda cannot serve."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    handler: str
+    architecture: str
+    memory_size: int
+    timeout: int
+    code: Path  # a zip or a folder: what /var/task shows
+    layers: tuple[Path, ...] = ()
+    environment: dict = field(default_factory=dict)
+    runtime: str = "python3.13"
+    reserved_concurrency: int | None = None
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}"
+
+    def configuration(self) -> dict:
+        """What GetFunction / ListFunctions answer, in Lambda's shape."""
+        code_sha, code_size = _code_digest(self.code)
+        return {
+            "FunctionName": self.name, "FunctionArn": self.arn, "Runtime": self.runtime,
+            "Role": f"arn:aws:iam::{ACCOUNT}:role/{self.name}", "Handler": self.handler,
+            "CodeSize": code_size, "CodeSha256": code_sha, "Description": "local Lambda (lambda-ml-bench)",
+            "Timeout": self.timeout, "MemorySize": self.memory_size, "Version": "$LATEST",
+            "Environment": {"Variables": dict(self.environment)}, "Architectures": [self.architecture],
+            "Layers": [{"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{p.stem}:1",
+                        "CodeSize": p.stat().st_size if p.exists() else 0} for p in self.layers],
+            "State": "Active", "LastUpdateStatus": "Successful", "PackageType": "Zip",
+            "EphemeralStorage": {"Size": 512}, "TracingConfig": {"Mode": "PassThrough"},
+        }
+
+
+def _code_digest(code: Path) -> tuple[str, int]:
+    if code.is_file():
+        data = code.read_bytes()
+        return base64.b64encode(hashlib.sha256(data).digest()).decode(), len(data)
+    return "", 0
+
+
+def function_name(project: str, handler_key: str, runtime: str, arch: str) -> str:
+    """`<project>-<handler>-py313-<arch>`: names spell out handler, runtime and architecture."""
+    return f"{project}-{handler_key}-{runtime.replace('python', 'py').replace('.', '')}-{arch}"
+
+
+def from_terraform(path: Path = TERRAFORM_FUNCTIONS) -> list[FunctionSpec]:
+    """One function per handler and architecture, as the Terraform configuration declares them."""
+    data = json.loads(path.read_text())
+    specs = []
+    for arch in data["architectures"]:
+        for key, h in data["handlers"].items():
+            specs.append(FunctionSpec(
+                name=function_name(data["project"], key, data["runtime"], arch), handler=h["handler"],
+                architecture=arch, memory_size=h["memory_size"], timeout=h["timeout"],
+                code=REPO / data["package"], layers=(REPO / data["layer"].format(architecture=arch),),
+                environment=h.get("environment", {}), runtime=data["runtime"],
+            ))
+    return specs
+
+
+def from_file(path: Path) -> list[FunctionSpec]:
+    """A small definition file: {"functions": [{"name", "handler", "architecture", ...}]}."""
+    base = path.resolve().parent
+    specs = []
+    for entry in json.loads(path.read_text())["functions"]:
+        specs.append(FunctionSpec(
+            name=entry["name"], handler=entry["handler"], architecture=entry["architecture"],
+            memory_size=int(entry.get("memory_size", 128)), timeout=int(entry.get("timeout", 3)),
+            code=(base / entry["code"]).resolve(), layers=tuple((base / p).resolve() for p in entry.get("layers", [])),
+            environment=entry.get("environment", {}), runtime=entry.get("runtime", "python3.13"),
+            reserved_concurrency=entry.get("reserved_concurrency"),
+        ))
+    return specs
+
+
+def validate(specs: list[FunctionSpec]) -> None:
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise DefinitionError(f"function names must be unique: {names}")
+    for s in specs:
+        architecture(s.architecture)
+        if s.runtime != RUNTIMES[SANDBOX_PYTHON].name:
+            raise DefinitionError(f"{s.name}: the local Lambda runs {RUNTIMES[SANDBOX_PYTHON].name} only")
+        if not 128 <= s.memory_size <= 10_240 or not 1 <= s.timeout <= 900:
+            raise DefinitionError(f"{s.name}: memory 128-10240 MB and timeout 1-900 s")
+        for p in (s.code, *s.layers):
+            if not p.exists():
+                raise DefinitionError(f"{s.name}: {os.path.relpath(p)} does not exist; build it first "
+                                      "(make layers package)")

@@ -1,0 +1,149 @@
+"""`make sandbox`: a Debian trixie CPython 3.13 root per architecture, the runtime client, the RIE."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+from layer_build.build import DIST, pip_install, write_json
+from layer_build.errors import BuildError
+from layer_build.platforms import ARCHITECTURES, RUNTIMES, SANDBOX_PYTHON, Architecture
+from layer_build.sysdeps import ensure_debian_packages
+from layer_build.wheels import LOCK_DIR, cache_dir, download, lock_path, read_lock, sha256_file
+
+SANDBOX = DIST / "sandbox"
+DEBIAN = {"suite": "trixie", "mirror": "http://deb.debian.org/debian",
+          "keyring": "/usr/share/keyrings/debian-archive-keyring.gpg"}
+ROOT_PACKAGES = ("python3.13", "libstdc++6")  # the scientific wheels need libstdc++
+HOST_TOOLS = {"bwrap": "bubblewrap", "qemu-aarch64-static": "qemu-user-static", "dpkg-deb": "dpkg"}
+# Mount points the execution environment binds over a read-only root.
+MOUNT_POINTS = ("opt", "var/task", "var/runtime", "tmp", "proc", "dev")
+EMULATOR_MOUNT = "qemu"  # a static emulator binary is bound here for emulated architectures
+
+
+def root_dir(arch: Architecture) -> Path:
+    return SANDBOX / arch.name / "root"
+
+
+def _apt(arch: Architecture, apt_root: Path, *args: str) -> None:
+    options = [
+        f"-o Dir={apt_root}", f"-o Dir::State::status={apt_root}/var/lib/dpkg/status",
+        f"-o APT::Architecture={arch.debian_arch}", f"-o APT::Architectures::={arch.debian_arch}",
+        "-o Dir::Etc::trusted=/dev/null", "-o Dir::Etc::TrustedParts=/dev/null",
+        "-o Debug::NoLocking=1", "-o APT::Sandbox::User=root",
+    ]
+    cmd = ["apt-get", "-q", *" ".join(options).split(), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"apt-get {args[0]} for {arch.debian_arch} failed:\n{proc.stderr.strip()[-1500:]}")
+
+
+def download_debs(arch: Architecture, say: Callable[[str], None]) -> list[Path]:
+    """Debian's signed packages, resolved in a private apt root; nothing on the host changes."""
+    apt_root = cache_dir() / "apt" / f"{DEBIAN['suite']}-{arch.debian_arch}"
+    for sub in ("etc/apt/sources.list.d", "etc/apt/preferences.d", "var/lib/dpkg",
+                "var/cache/apt/archives/partial", "var/lib/apt/lists/partial"):
+        (apt_root / sub).mkdir(parents=True, exist_ok=True)
+    (apt_root / "var/lib/dpkg/status").touch()
+    (apt_root / "etc/apt/sources.list").write_text(
+        f"deb [signed-by={DEBIAN['keyring']}] {DEBIAN['mirror']} {DEBIAN['suite']} main\n")
+    say(f"[sandbox {arch.name}] apt-get update ({DEBIAN['suite']}, {arch.debian_arch}, signatures checked)")
+    _apt(arch, apt_root, "update")
+    say(f"[sandbox {arch.name}] downloading {', '.join(ROOT_PACKAGES)} and their dependencies")
+    _apt(arch, apt_root, "install", "--download-only", "-y", "--no-install-recommends", *ROOT_PACKAGES)
+    return sorted((apt_root / "var/cache/apt/archives").glob("*.deb"))
+
+
+def _deb_field(deb: Path, field: str) -> str:
+    return subprocess.run(["dpkg-deb", "-f", str(deb), field], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def prepare(arch: Architecture, say: Callable[[str], None] = print) -> Path:
+    """The root folder of one architecture; rebuilt only when its inputs changed."""
+    ensure_debian_packages(HOST_TOOLS, say)
+    rt = RUNTIMES[SANDBOX_PYTHON]
+    lock = lock_path(arch, rt, "runtime")
+    stamp = SANDBOX / arch.name / "sandbox.json"
+    wanted = {"runtime_lock_sha256": sha256_file(lock), "packages": list(ROOT_PACKAGES), **DEBIAN}
+    if stamp.exists() and root_dir(arch).is_dir():
+        if {k: v for k, v in json.loads(stamp.read_text()).items() if k in wanted} == wanted:
+            return root_dir(arch)
+    debs = download_debs(arch, say)
+    partial = SANDBOX / arch.name / "root.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    say(f"[sandbox {arch.name}] unpacking {len(debs)} packages")
+    for deb in debs:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(partial)], check=True)
+    for link in ("lib", "lib64", "bin", "sbin"):  # trixie has a merged /usr
+        if (partial / "usr" / link).is_dir() and not (partial / link).exists():
+            (partial / link).symlink_to(f"usr/{link}")
+    for mount in MOUNT_POINTS:
+        (partial / mount).mkdir(parents=True, exist_ok=True)
+    (partial / EMULATOR_MOUNT).touch()
+    say(f"[sandbox {arch.name}] installing the runtime interface client into /var/runtime")
+    pins = read_lock(lock)
+    wheels = download(arch, rt, pins, lock)
+    pip_install(partial / "var" / "runtime", arch, rt, next(iter(wheels.values())).parent, lock)
+    shutil.rmtree(partial / "var" / "runtime" / "bin", ignore_errors=True)
+    machine = check_root(partial, arch)
+    say(f"[sandbox {arch.name}] /usr/bin/python3.13 runs and reports {machine}")
+    final = root_dir(arch)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+    write_json(stamp, {**wanted, "architecture": arch.name,
+                       "debs": {_deb_field(d, "Package"): _deb_field(d, "Version") for d in debs},
+                       "runtime_client": {p.name: p.version for p in pins}})
+    return final
+
+
+def check_root(root: Path, arch: Architecture) -> str:
+    """Run the root's own interpreter (emulated where needed); it must be of `arch`."""
+    cmd = ["bwrap", "--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    prefix: list[str] = []
+    if arch.emulator:
+        cmd += ["--ro-bind", shutil.which(arch.emulator[0]), f"/{EMULATOR_MOUNT}"]
+        prefix = [f"/{EMULATOR_MOUNT}", *arch.emulator[1:]]
+    probe = "import platform, awslambdaric; print(platform.machine())"
+    proc = subprocess.run([*cmd, *prefix, "/usr/bin/python3.13", "-c", probe], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin", "PYTHONPATH": "/var/runtime"}, timeout=300)
+    machine = proc.stdout.strip()
+    if proc.returncode != 0 or machine != arch.uname:
+        raise BuildError(f"the {arch.name} root does not run: {machine!r} {proc.stderr.strip()[-1000:]}")
+    return machine
+
+
+def rie_binary(say: Callable[[str], None] = print) -> Path:
+    """The Runtime Interface Emulator for this host, from the pinned aws-sam-cli wheel."""
+    from layer_build.platforms import host_architecture
+
+    host = host_architecture()
+    if host is None:
+        raise BuildError("the local Lambda needs an x86_64 or arm64 host")
+    target = SANDBOX / "rie" / host.rie
+    if target.exists():
+        return target
+    lock = LOCK_DIR / "tools.txt"
+    wheels = download(ARCHITECTURES["x86_64"], RUNTIMES[SANDBOX_PYTHON], read_lock(lock), lock)
+    wheel = wheels["aws-sam-cli"]
+    say(f"[sandbox] extracting {host.rie} from {wheel.name}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as zf:
+        data = zf.read(f"samcli/local/rapid/{host.rie}")
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(data)
+    partial.chmod(0o755)
+    os.replace(partial, target)
+    return target
+
+
+def prepare_all(arch_names: list[str], say: Callable[[str], None] = print) -> None:
+    rie_binary(say)
+    for name in arch_names:
+        prepare(ARCHITECTURES[name], say)
+        say(f"[sandbox {name}] ready: {os.path.relpath(root_dir(ARCHITECTURES[name]))}")

@@ -1,0 +1,232 @@
+"""The local Lambda service: Lambda's Invoke, ListFunctions and GetFunction on 127.0.0.1."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+from bench.local.environment import Environment
+from bench.local.functions import FunctionSpec
+
+log = logging.getLogger("bench.local")
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limit for RequestResponse invocations
+MAX_ASYNC_PAYLOAD = 1024 * 1024  # ... and for Event invocations
+LOG_TAIL_BYTES = 4096
+_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+_FUNCTION = re.compile(r"^/2015-03-31/functions/([^/]+)/?$")
+_LIST = re.compile(r"^/2015-03-31/functions/?$")
+
+
+class Throttled(Exception):
+    """Every environment of the function is busy and the concurrency limit is reached."""
+
+
+class FunctionPool:
+    """The execution environments of one function: reused warm, started up to a limit."""
+
+    def __init__(self, spec: FunctionSpec, rie: Path, limit: int) -> None:
+        self.spec, self.rie = spec, rie
+        self.limit = spec.reserved_concurrency or limit
+        self.idle: list[Environment] = []
+        self.busy = 0
+        self.lock = threading.Lock()
+
+    def acquire(self) -> Environment:
+        with self.lock:
+            while self.idle:
+                env = self.idle.pop()
+                if env.alive():
+                    self.busy += 1
+                    return env
+                env.stop()
+            if self.busy >= self.limit:
+                raise Throttled(self.spec.name)
+            self.busy += 1
+        try:
+            env = Environment(self.spec, self.rie)
+            env.start()
+            return env
+        except BaseException:
+            with self.lock:
+                self.busy -= 1
+            raise
+
+    def release(self, env: Environment) -> None:
+        with self.lock:
+            self.busy -= 1
+            if env.alive():
+                self.idle.append(env)
+            else:
+                env.stop()
+
+    def retire_idle(self, older_than_s: float) -> None:
+        now = time.monotonic()
+        with self.lock:
+            keep = []
+            for env in self.idle:
+                (keep.append(env) if now - env.last_used < older_than_s else env.stop())
+            self.idle = keep
+
+    def stop(self) -> None:
+        with self.lock:
+            for env in self.idle:
+                env.stop()
+            self.idle = []
+
+
+class LocalLambda(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, specs: list[FunctionSpec], rie: Path, concurrency: int = 2,
+                 idle_seconds: float = 600.0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.pools = {s.name: FunctionPool(s, rie, concurrency) for s in specs}
+        self.idle_seconds = idle_seconds
+        self.stopping = threading.Event()
+        threading.Thread(target=self._reaper, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def _reaper(self) -> None:
+        while not self.stopping.wait(min(30.0, self.idle_seconds / 2)):
+            for pool in self.pools.values():
+                pool.retire_idle(self.idle_seconds)
+
+    def shutdown_all(self) -> None:
+        self.stopping.set()
+        self.shutdown()
+        for pool in self.pools.values():
+            pool.stop()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: LocalLambda
+
+    def setup(self) -> None:
+        super().setup()
+        import socket
+
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt: str, *args) -> None:
+        log.info("%s %s", self.address_string(), fmt % args)
+
+    # --- answers ----------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: int, kind: str, message: str) -> None:
+        body = json.dumps({"Type": "User", "message": message}).encode()
+        self._send(status, body, {"x-amzn-ErrorType": kind})
+
+    def _pool(self, name: str) -> FunctionPool | None:
+        name = unquote(name).split(":")[-1] if unquote(name).startswith("arn:") else unquote(name)
+        pool = self.server.pools.get(name)
+        if pool is None:
+            self._error(404, "ResourceNotFoundException",
+                        f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{name}")
+        return pool
+
+    # --- routes -----------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if _LIST.match(path):
+            functions = [p.spec.configuration() for p in self.server.pools.values()]
+            return self._send(200, json.dumps({"Functions": functions}).encode())
+        match = _FUNCTION.match(path)
+        if match:
+            pool = self._pool(match[1])
+            if pool:
+                config = pool.spec.configuration()
+                body = {"Configuration": config, "Code": {"RepositoryType": "S3", "Location": str(pool.spec.code)},
+                        "Concurrency": {"ReservedConcurrentExecutions": pool.limit}}
+                self._send(200, json.dumps(body).encode())
+            return
+        self._error(404, "ResourceNotFoundException", f"no route for GET {path}")
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        length = int(self.headers.get("Content-Length") or 0)
+        kind = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        limit = MAX_ASYNC_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
+        if length > limit:
+            self._discard(length)
+            return self._error(413, "RequestEntityTooLargeException",
+                               f"{length} byte payload is too large for the {kind} invocation type (limit {limit} bytes)")
+        payload = self.rfile.read(length) if length else b"{}"
+        match = _INVOKE.match(path)
+        if not match:
+            return self._error(404, "ResourceNotFoundException", f"no route for POST {path}")
+        pool = self._pool(match[1])
+        if pool is None:
+            return
+        if kind == "DryRun":
+            return self._send(204, b"")
+        if kind not in ("RequestResponse", "Event"):
+            return self._error(400, "InvalidParameterValueException", f"unknown invocation type {kind}")
+        try:
+            json.loads(payload)
+        except ValueError:
+            return self._error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        if kind == "Event":
+            threading.Thread(target=self._invoke_quietly, args=(pool, payload), daemon=True).start()
+            return self._send(202, b"")
+        try:
+            env = pool.acquire()
+        except Throttled:
+            return self._error(429, "TooManyRequestsException", "Rate Exceeded.")
+        except Exception as err:  # the environment could not start
+            return self._error(502, "ServiceException", str(err))
+        try:
+            result = env.invoke(payload)
+        except Exception as err:
+            env.stop()
+            return self._error(502, "ServiceException", f"the execution environment failed: {err}")
+        finally:
+            pool.release(env)
+        headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": result.request_id}
+        if result.function_error:
+            headers["X-Amz-Function-Error"] = result.function_error
+        if self.headers.get("X-Amz-Log-Type") == "Tail":
+            tail = result.log.encode()[-LOG_TAIL_BYTES:]
+            headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
+        self._send(200, result.payload, headers)
+
+    def _discard(self, length: int) -> None:
+        remaining = length
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+
+    @staticmethod
+    def _invoke_quietly(pool: FunctionPool, payload: bytes) -> None:
+        for _ in range(60):  # an Event waits for a free environment instead of failing
+            try:
+                env = pool.acquire()
+                break
+            except Throttled:
+                time.sleep(1)
+        else:
+            log.warning("event for %s dropped: throttled for a minute", pool.spec.name)
+            return
+        try:
+            env.invoke(payload)
+        finally:
+            pool.release(env)
