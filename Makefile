@@ -10,6 +10,7 @@ PYTHON_VERSION ?= 3.13
 ARCH ?= arm64 x86_64
 RESERVE_MB ?= 25
 MODEL_VERSION ?= 1
+PORT ?= 3001
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_PYTHON ?= $(shell python3 -m layer_build.interpreters 3.13)
@@ -60,6 +61,18 @@ package: dist/function/function-$(PY_TAG).zip
 dist/function/function-$(PY_TAG).zip: dist/model/model.skops layer_build/locks/function-$(PY_TAG).txt \
 		$(wildcard handlers/*.py) layer_build/package.py $(LAYER_SRC) | $(VENV)/.installed
 	$(PY) -m layer_build package --python $(PYTHON_VERSION)
+
+.PHONY: sandbox  ## prepare the local Lambda: Debian trixie Python 3.13 roots (arm64, x86_64), RIE, QEMU
+sandbox: $(VENV)/.installed
+	$(PY) -m bench sandbox
+
+.PHONY: local-up  ## start the local Lambda on 127.0.0.1:$(PORT) in the background (builds what is missing)
+local-up: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox
+	$(PY) -m bench local up --detach --port $(PORT)
+
+.PHONY: local-down  ## stop the local Lambda and every process it started
+local-down: $(VENV)/.installed
+	$(PY) -m bench local down
 
 .PHONY: layers-report  ## build the layers, then measure sizes and cold imports into dist/layers/REPORT.md
 layers-report: $(LAYERS)

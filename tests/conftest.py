@@ -71,3 +71,48 @@ def benchmark_module(handlers_env):
     import importlib
 
     return importlib.import_module("handlers.benchmark")
+
+
+# --- the local Lambda ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def local_lambda(built: dict) -> str:
+    """The local Lambda serving tests/fixtures/local-functions.json; its endpoint URL."""
+    import os
+    import signal
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    subprocess.run(["make", "-s", "package", "sandbox"], cwd=REPO, check=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(REPO / "dist" / "local-test-service.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "local", "up", "--port", str(port), "--idle-seconds", "120",
+                             "--functions", str(REPO / "tests" / "fixtures" / "local-functions.json")],
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{endpoint}/2015-03-31/functions/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"the local Lambda exited: {(REPO / 'dist' / 'local-test-service.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+    yield endpoint
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def lambda_client(local_lambda: str):
+    """boto3's Lambda client against the local Lambda, without retries (throttling must show)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", endpoint_url=local_lambda, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local",
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=600))

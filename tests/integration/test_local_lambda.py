@@ -1,0 +1,229 @@
+"""The local Lambda, through boto3 and the AWS CLI: behaviours as Lambda has them, on both architectures."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from botocore.exceptions import ClientError
+
+from bench.local import functions
+from support import REPO, load_event
+
+pytestmark = pytest.mark.integration
+ARCHES = ["x86_64", "arm64"]
+_REPORT = re.compile(r"REPORT RequestId: \S+\tDuration: ([\d.]+) ms\tBilled Duration: (\d+) ms\t"
+                     r"Memory Size: (\d+) MB\tMax Memory Used: (\d+) MB\t(Init Duration: ([\d.]+) ms\t)?")
+
+
+def invoke(client, name: str, event: dict | None = None, **kw) -> tuple[dict, object]:
+    response = client.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode(), **kw)
+    body = response["Payload"].read()
+    return response, json.loads(body) if body else None
+
+
+def tail(response) -> str:
+    return base64.b64decode(response["LogResult"]).decode()
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_probe_runs_in_a_lambda_shaped_environment(lambda_client, arch: str) -> None:
+    response, out = invoke(lambda_client, f"probe-{arch}", {"hello": "world"})
+    assert response["StatusCode"] == 200 and "FunctionError" not in response
+    assert out["echo"] == {"hello": "world"}
+    assert out["machine"] == {"x86_64": "x86_64", "arm64": "aarch64"}[arch]  # arm64 really is emulated aarch64
+    assert out["python"].startswith("3.13") and out["executable"] == "/usr/bin/python3.13"
+    assert out["writable"] == {"/opt": False, "/var/task": False, "/tmp": True}
+    env = out["environ"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == f"probe-{arch}" and env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST" and env["LAMBDA_TASK_ROOT"] == "/var/task"
+    assert env["AWS_REGION"] == "us-east-1"
+    assert not {"VIRTUAL_ENV", "PYTHONHOME", "PYENV_VERSION", "HOME"} & set(env)
+    assert out["sys_path"][:1] == ["/var/task"] or "/var/task" in out["sys_path"]
+    assert 0 < out["remaining_ms"] <= {"x86_64": 3000, "arm64": 20000}[arch]
+
+
+def test_list_and_get_function_answer_as_lambda(lambda_client) -> None:
+    listed = {f["FunctionName"]: f for f in lambda_client.list_functions()["Functions"]}
+    assert set(listed) == {s.name for s in functions.from_file(REPO / "tests/fixtures/local-functions.json")}
+    config = lambda_client.get_function(FunctionName="predict-arm64")["Configuration"]
+    assert config["Architectures"] == ["arm64"] and config["Runtime"] == "python3.13"
+    assert config["Handler"] == "handlers.predict.handler" and config["MemorySize"] == 1769
+    package = json.loads((REPO / "dist/function/function-py313.json").read_text())
+    assert config["CodeSha256"] == package["zip"]["sha256_base64"]
+
+
+def test_unknown_function_is_resource_not_found(lambda_client) -> None:
+    with pytest.raises(ClientError) as info:
+        lambda_client.invoke(FunctionName="no-such-function", Payload=b"{}")
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_event_and_dry_run_invocation_types(lambda_client) -> None:
+    assert lambda_client.invoke(FunctionName="probe-events", InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
+    assert lambda_client.invoke(FunctionName="probe-events", InvocationType="DryRun", Payload=b"{}")["StatusCode"] == 204
+
+
+def test_handler_exception_is_a_function_error_with_the_runtime_payload(lambda_client) -> None:
+    response, out = invoke(lambda_client, "probe-x86_64", {"fail": True})
+    assert response["StatusCode"] == 200 and response["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "ValueError" and out["errorMessage"] == "asked to fail"
+    assert any("raise ValueError" in line for line in out["stackTrace"])
+
+
+def test_log_tail_carries_output_and_lambdas_report_line(lambda_client) -> None:
+    response, _ = invoke(lambda_client, "probe-x86_64", {"print_lines": 3}, LogType="Tail")
+    log = tail(response)
+    assert "log line 2" in log
+    report = _REPORT.search(log)
+    assert report, log
+    duration, billed, memory, used = float(report[1]), int(report[2]), int(report[3]), int(report[4])
+    assert memory == 128 and 0 < used < 128 and billed >= duration > 0
+    big, _ = invoke(lambda_client, "probe-x86_64", {"print_lines": 2000}, LogType="Tail")
+    assert len(base64.b64decode(big["LogResult"])) <= 4096 and "REPORT RequestId" in tail(big)
+
+
+def test_timeout_kills_the_environment_and_the_next_call_is_cold(lambda_client) -> None:
+    response, out = invoke(lambda_client, "probe-x86_64", {"sleep": 10}, LogType="Tail")
+    assert response["FunctionError"] == "Unhandled"
+    assert "Task timed out after 3.00 seconds" in out["errorMessage"]
+    response, out = invoke(lambda_client, "probe-x86_64", {"ok": 1}, LogType="Tail")
+    assert out["echo"] == {"ok": 1}
+    assert _REPORT.search(tail(response))[6] is not None  # Init Duration: a fresh runtime
+
+
+def test_memory_over_the_configured_size_is_out_of_memory(lambda_client) -> None:
+    response, out = invoke(lambda_client, "probe-x86_64", {"allocate_mb": 400})
+    assert response["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "Runtime.OutOfMemory" and "signal: killed" in out["errorMessage"]
+    assert invoke(lambda_client, "probe-x86_64", {"ok": 2})[1]["echo"] == {"ok": 2}
+
+
+def test_crash_then_recovery_with_a_cold_start(lambda_client) -> None:
+    response, out = invoke(lambda_client, "probe-x86_64", {"exit": True})
+    assert response["FunctionError"] == "Unhandled" and out["errorType"] == "Runtime.ExitError"
+    response, out = invoke(lambda_client, "probe-x86_64", {"after": "crash"}, LogType="Tail")
+    assert out["echo"] == {"after": "crash"} and "Init Duration" in tail(response)
+
+
+def test_payload_over_6_mb_is_413(lambda_client) -> None:
+    with pytest.raises(ClientError) as info:
+        lambda_client.invoke(FunctionName="probe-x86_64", Payload=json.dumps({"x": "a" * (6 * 1024 * 1024)}).encode())
+    assert info.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_concurrency_beyond_the_limit_is_throttled(lambda_client) -> None:
+    results: list[object] = []
+
+    def slow() -> None:
+        try:
+            results.append(invoke(lambda_client, "probe-x86_64", {"sleep": 1.5})[0]["StatusCode"])
+        except ClientError as err:
+            results.append(err.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=slow) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(str, results)) == ["200", "TooManyRequestsException", "TooManyRequestsException"]
+
+
+def test_malformed_json_payload_is_rejected_and_serving_goes_on(local_lambda: str, lambda_client) -> None:
+    request = urllib.request.Request(f"{local_lambda}/2015-03-31/functions/probe-x86_64/invocations",
+                                     data=b"{not json", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request)
+    assert info.value.code == 400 and info.value.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
+    info.value.close()
+    assert invoke(lambda_client, "probe-x86_64", {"still": "serving"})[1]["echo"] == {"still": "serving"}
+
+
+def test_real_handlers_give_the_same_predictions_on_both_architectures(lambda_client) -> None:
+    event = load_event("predict-direct")
+    answers = {arch: invoke(lambda_client, f"predict-{arch}", event)[1] for arch in ARCHES}
+    assert answers["x86_64"]["predictions"] == answers["arm64"]["predictions"] == [0, 1]
+    for a, b in zip(answers["x86_64"]["probabilities"], answers["arm64"]["probabilities"]):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    http, body = invoke(lambda_client, "predict-arm64", load_event("predict-function-url-base64"))
+    assert body["statusCode"] == 200 and json.loads(body["body"])["predictions"] == [0, 1]
+
+
+def test_bad_input_to_the_real_handler_is_a_payload_error_and_it_keeps_serving(lambda_client) -> None:
+    response, out = invoke(lambda_client, "predict-x86_64", {"instances": [[1.0, True]]})
+    assert response["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "PayloadError" and out["errorMessage"].startswith("instances[0]")
+    assert invoke(lambda_client, "predict-x86_64", load_event("predict-direct"))[1]["predictions"] == [0, 1]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_benchmark_handler_and_the_layer_import_check_on_each_architecture(lambda_client, arch: str) -> None:
+    """The layer imports numpy, scipy and sklearn.svm and fits an SVC, the arm64 one under QEMU."""
+    response, out = invoke(lambda_client, f"benchmark-{arch}", {"n_features": 10, "cycles": 2}, LogType="Tail")
+    assert "FunctionError" not in response, out
+    env = out["environment"]
+    assert env["machine"] == {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
+    assert env["python"].startswith("3.13") and out["cycles_done"] == 2 and out["accuracy"] > 0.8
+    assert env["blas_threads_set"] == 2 and all(p["num_threads"] == 2 for p in env["blas"])
+    if arch == "arm64":
+        assert {p["architecture"] for p in env["blas"]} <= {"neoversen1", "NeoverseN1", "ARMV8"}
+    used = int(_REPORT.search(tail(response))[4])
+    assert 50 < used < 3538
+
+
+def test_the_aws_cli_invokes_the_local_lambda(local_lambda: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+    proc = subprocess.run([str(Path(sys.executable).with_name("aws")), "lambda", "invoke", "--endpoint-url", local_lambda,
+                           "--function-name", "predict-x86_64", "--payload", f"file://{REPO}/tests/events/predict-direct.json",
+                           "--log-type", "Tail", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(proc.stdout)
+    assert meta["StatusCode"] == 200 and "REPORT RequestId" in base64.b64decode(meta["LogResult"]).decode()
+    assert json.loads(out.read_text())["predictions"] == [0, 1]
+
+
+def test_default_definitions_come_from_the_terraform_configuration() -> None:
+    specs = functions.from_terraform()
+    data = json.loads(functions.TERRAFORM_FUNCTIONS.read_text())
+    assert len(specs) == len(data["handlers"]) * len(data["architectures"])
+    names = {s.name for s in specs}
+    assert "lambda-ml-bench-benchmark-py313-arm64" in names and "lambda-ml-bench-predict-py313-x86_64" in names
+    for s in specs:
+        assert s.architecture in s.name and s.layers[0].name == f"sklearn-py313-{s.architecture}.zip"
+
+
+def test_detached_service_down_stops_every_process(built: dict, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    definition = tmp_path / "fns.json"
+    definition.write_text(json.dumps({"functions": [{"name": "p", "handler": "app.handler", "architecture": "x86_64",
+                                                     "code": str(REPO / "tests/fixtures/probe")}]}))
+    up = subprocess.run([sys.executable, "-m", "bench", "local", "up", "--detach", "--port", str(port),
+                         "--functions", str(definition)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.strip() == f"http://127.0.0.1:{port}"
+    with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations",
+                                                       data=b"{}", method="POST")) as answer:
+        assert answer.status == 200
+    pid = int((REPO / "dist/local/service.pid").read_text())
+    started = [p for p in psutil.Process(pid).children(recursive=True)]
+    assert any("aws-lambda-rie" in " ".join(p.cmdline()) for p in started)
+    down = subprocess.run([sys.executable, "-m", "bench", "local", "down"], cwd=REPO, capture_output=True, text=True)
+    assert down.returncode == 0
+    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
