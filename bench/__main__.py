@@ -71,7 +71,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     rie = rie_binary(say)
     for arch in sorted({s.architecture for s in specs}):
         prepare(ARCHITECTURES[arch], say)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s")
     server = LocalLambda(args.port, specs, rie, concurrency=args.concurrency, idle_seconds=args.idle_seconds)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     say(f"local Lambda serving {len(specs)} functions at {server.endpoint}:")
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=2, help="environments per function (default 2)")
     p.add_argument("--idle-seconds", type=float, default=600, help="retire environments idle this long")
     p.add_argument("--detach", action="store_true", help="run in the background; `local down` stops it")
+    p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=cmd_up)
     p = local.add_parser("down", help="stop a detached local Lambda and every process it started")
     p.set_defaults(func=cmd_down)

@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -107,6 +108,16 @@ class LocalLambda(ThreadingHTTPServer):
             pool.stop()
 
 
+class _Headers(dict):
+    """Request headers, looked up without regard to case."""
+
+    def get(self, key: str, default=None):
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str):
+        return super().__getitem__(key.lower())
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: LocalLambda
@@ -118,17 +129,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, fmt: str, *args) -> None:
-        log.info("%s %s", self.address_string(), fmt % args)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", self.address_string(), fmt % args)
+
+    def parse_request(self) -> bool:
+        """Request line and headers, parsed without the email package (a warm invoke is ~1 ms)."""
+        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = line
+        parts = line.split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            self.send_error(400, f"Bad request line {line!r}")
+            return False
+        self.command, self.path, self.request_version = parts
+        self.headers = _Headers()
+        while True:
+            raw = self.rfile.readline(65537)
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = str(raw, "iso-8859-1").partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        conn = self.headers.get("connection", "").lower()
+        self.close_connection = conn == "close" or (self.request_version == "HTTP/1.0" and conn != "keep-alive")
+        return True
 
     # --- answers ----------------------------------------------------------------------------
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+        """Status line, headers and body in one write: one packet for small answers."""
+        self.log_request(status, len(body))
+        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}", "Content-Type: application/json",
+                 f"Content-Length: {len(body)}"]
+        lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
     def _error(self, status: int, kind: str, message: str) -> None:
         body = json.dumps({"Type": "User", "message": message}).encode()
@@ -193,13 +224,13 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as err:  # the environment could not start
             return self._error(502, "ServiceException", str(err))
         try:
-            result = env.invoke(payload)
+            result = env.invoke(payload, want_log=self.headers.get("X-Amz-Log-Type") == "Tail")
         except Exception as err:
             env.stop()
             return self._error(502, "ServiceException", f"the execution environment failed: {err}")
         finally:
             pool.release(env)
-        headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": result.request_id}
+        headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": result.request_id or str(uuid.uuid4())}
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
         if self.headers.get("X-Amz-Log-Type") == "Tail":

@@ -227,3 +227,24 @@ def test_detached_service_down_stops_every_process(built: dict, tmp_path: Path) 
     assert down.returncode == 0
     assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_idle_environments_are_reused_then_retired(built: dict) -> None:
+    from bench.local.sandbox import rie_binary
+    from bench.local.service import FunctionPool
+
+    spec = next(s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == "probe-events")
+    pool = FunctionPool(spec, rie_binary(lambda _: None), limit=2)
+    first = pool.acquire()
+    first.invoke(b"{}")
+    pool.release(first)
+    again = pool.acquire()
+    assert again is first  # warm: the same environment serves the next request
+    assert again.invoke(b"{}").init_ms is None
+    pool.release(again)
+    pool.retire_idle(older_than_s=0)
+    assert pool.idle == [] and not first.alive()
+    fresh = pool.acquire()
+    assert fresh is not first and fresh.invoke(b"{}").init_ms is not None  # a cold start
+    pool.release(fresh)
+    pool.stop()

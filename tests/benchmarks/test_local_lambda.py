@@ -1,0 +1,105 @@
+"""The local Lambda: cold and warm invokes per architecture, and what the service adds over the RIE."""
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+
+import pytest
+
+from bench.local import functions
+from bench.local.environment import Environment
+from bench.local.sandbox import rie_binary
+from layer_build.platforms import host_architecture
+from support import REPO, load_event
+
+pytestmark = pytest.mark.integration
+SPECS = {s.name: s for s in functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")}
+HOST = host_architecture().name
+
+
+def poster(port: int, path: str, body: bytes):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def post() -> bytes:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        data = response.read()
+        assert response.status == 200, data
+        return data
+
+    return post, conn
+
+
+def extra(benchmark, role: str, arch: str, **kw) -> None:
+    emulated = arch != HOST
+    benchmark.extra_info.update({"role": role, "architecture": arch, "emulated": emulated, **kw})
+    if emulated:
+        benchmark.extra_info["note"] = "emulated under QEMU: says nothing about Graviton speed"
+
+
+@pytest.fixture(scope="module")
+def direct_rie(built: dict, local_lambda: str):
+    env = Environment(SPECS["probe-events"], rie_binary(lambda _: None))
+    env.start()
+    yield env
+    env.stop()
+
+
+@pytest.mark.benchmark(group="local-warm-trivial-invoke")
+def test_warm_trivial_invoke_through_the_service(benchmark, local_lambda: str) -> None:
+    port = int(local_lambda.rsplit(":", 1)[1])
+    post, conn = poster(port, "/2015-03-31/functions/probe-events/invocations", b"{}")
+    post()
+    extra(benchmark, "measured", HOST, target_ratio=1.2)
+    assert json.loads(benchmark(post))["echo"] == {}
+    conn.close()
+
+
+@pytest.mark.benchmark(group="local-warm-trivial-invoke")
+def test_warm_trivial_invoke_of_the_rie_directly(benchmark, direct_rie: Environment) -> None:
+    post, conn = poster(direct_rie.port, "/2015-03-31/functions/function/invocations", b"{}")
+    post()
+    extra(benchmark, "baseline", HOST)
+    assert json.loads(benchmark(post))["echo"] == {}
+    conn.close()
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_cold_invoke_of_the_predict_handler(benchmark, built: dict, local_lambda: str, arch: str) -> None:
+    """A new execution environment each round: RIE start, runtime init, model load, one prediction."""
+    benchmark.group = f"local-predict-cold-{arch}"
+    spec = SPECS[f"predict-{arch}"]
+    payload = json.dumps(load_event("predict-direct")).encode()
+    envs: list[Environment] = []
+
+    def fresh():
+        envs.append(Environment(spec, rie_binary(lambda _: None)))
+        return (), {}
+
+    def cold():
+        envs[-1].start()
+        return envs[-1].invoke(payload)
+
+    extra(benchmark, "measured", arch)
+    try:
+        result = benchmark.pedantic(cold, setup=fresh, rounds=3 if arch == HOST else 1, iterations=1)
+    finally:
+        for env in envs:
+            env.stop()
+    assert result.function_error is None and result.init_ms is not None
+    benchmark.extra_info.update({"init_duration_ms": result.init_ms, "max_memory_mb": result.max_memory_mb})
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_warm_invoke_of_the_predict_handler(benchmark, local_lambda: str, arch: str) -> None:
+    benchmark.group = f"local-predict-warm-{arch}"
+    port = int(local_lambda.rsplit(":", 1)[1])
+    post, conn = poster(port, f"/2015-03-31/functions/predict-{arch}/invocations",
+                        json.dumps(load_event("predict-direct")).encode())
+    post()
+    extra(benchmark, "measured", arch)
+    assert json.loads(benchmark(post))["predictions"] == [0, 1]
+    conn.close()
