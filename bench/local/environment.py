@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from bench.local.functions import REGION, FunctionSpec
-from bench.local.sandbox import EMULATOR_MOUNT, SANDBOX, root_dir
+from bench.local.sandbox import SANDBOX, python_command, root_dir
 from layer_build.platforms import ARCHITECTURES
 from layer_build.wheels import sha256_file
 
@@ -84,19 +84,11 @@ class Environment:
 
     # --- lifecycle --------------------------------------------------------------------------
     def bootstrap(self) -> list[str]:
-        root = root_dir(self.arch)
-        cmd = ["bwrap", "--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-               "--ro-bind", str(unpacked(self.spec.code)), "/var/task", "--chdir", "/var/task",
-               "--die-with-parent", "--new-session"]
-        opt = self.spec.layers[0] if self.spec.layers else None
-        if opt is not None:
-            cmd += ["--ro-bind", str(unpacked(opt)), "/opt"]
-        prefix: list[str] = []
-        if self.arch.emulator:
-            emulator = shutil.which(self.arch.emulator[0])
-            cmd += ["--ro-bind", emulator, f"/{EMULATOR_MOUNT}"]
-            prefix = [f"/{EMULATOR_MOUNT}", *self.arch.emulator[1:]]
-        return [*cmd, *prefix, "/usr/bin/python3.13", "-m", "awslambdaric", self.spec.handler]
+        binds = {"/var/task": unpacked(self.spec.code)}
+        if self.spec.layers:
+            binds["/opt"] = unpacked(self.spec.layers[0])
+        command = python_command(self.arch, root_dir(self.arch), binds)
+        return [*command[:1], "--chdir", "/var/task", *command[1:], "-m", "awslambdaric", self.spec.handler]
 
     def environment(self) -> dict[str, str]:
         s = self.spec

@@ -103,6 +103,8 @@ def validate(specs: list[FunctionSpec]) -> None:
         architecture(s.architecture)
         if s.runtime != RUNTIMES[SANDBOX_PYTHON].name:
             raise DefinitionError(f"{s.name}: the local Lambda runs {RUNTIMES[SANDBOX_PYTHON].name} only")
+        if len(s.layers) > 1:
+            raise DefinitionError(f"{s.name}: the local Lambda mounts one layer at /opt, not {len(s.layers)}")
         if not 128 <= s.memory_size <= 10_240 or not 1 <= s.timeout <= 900:
             raise DefinitionError(f"{s.name}: memory 128-10240 MB and timeout 1-900 s")
         for p in (s.code, *s.layers):

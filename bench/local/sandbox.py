@@ -102,15 +102,23 @@ def prepare(arch: Architecture, say: Callable[[str], None] = print) -> Path:
     return final
 
 
+def python_command(arch: Architecture, root: Path, binds: dict[str, Path] | None = None) -> list[str]:
+    """The root's python3.13 in a mount namespace: the root read-only as /, `binds` read-only on
+    top (mount point -> host folder), a private /tmp; under the emulator where `arch` needs one."""
+    cmd = ["bwrap", "--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+           "--die-with-parent", "--new-session"]
+    for mount, source in (binds or {}).items():
+        cmd += ["--ro-bind", str(source), mount]
+    if not arch.emulator:
+        return [*cmd, "/usr/bin/python3.13"]
+    cmd += ["--ro-bind", shutil.which(arch.emulator[0]), f"/{EMULATOR_MOUNT}"]
+    return [*cmd, f"/{EMULATOR_MOUNT}", *arch.emulator[1:], "/usr/bin/python3.13"]
+
+
 def check_root(root: Path, arch: Architecture) -> str:
     """Run the root's own interpreter (emulated where needed); it must be of `arch`."""
-    cmd = ["bwrap", "--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    prefix: list[str] = []
-    if arch.emulator:
-        cmd += ["--ro-bind", shutil.which(arch.emulator[0]), f"/{EMULATOR_MOUNT}"]
-        prefix = [f"/{EMULATOR_MOUNT}", *arch.emulator[1:]]
     probe = "import platform, awslambdaric; print(platform.machine())"
-    proc = subprocess.run([*cmd, *prefix, "/usr/bin/python3.13", "-c", probe], capture_output=True, text=True,
+    proc = subprocess.run([*python_command(arch, root), "-c", probe], capture_output=True, text=True,
                           env={"PATH": "/usr/bin", "PYTHONPATH": "/var/runtime"}, timeout=300)
     machine = proc.stdout.strip()
     if proc.returncode != 0 or machine != arch.uname:
