@@ -74,6 +74,27 @@ local-up: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox
 local-down: $(VENV)/.installed
 	$(PY) -m bench local down
 
+.PHONY: deploy  ## build what is missing, then terraform init and apply in terraform/ (needs AWS credentials)
+deploy: $(LAYERS) dist/function/function-$(PY_TAG).zip
+	$(PY) -m bench credentials
+	cd terraform && terraform init -input=false && terraform apply
+
+.PHONY: destroy  ## terraform destroy in terraform/
+destroy: $(VENV)/.installed
+	$(PY) -m bench credentials
+	cd terraform && terraform destroy
+
+.PHONY: tf-lint  ## terraform fmt -check and checkov (in its own environment) over terraform/
+tf-lint: .venv-checkov/.installed
+	terraform fmt -check -recursive terraform
+	.venv-checkov/bin/checkov --directory terraform --framework terraform --skip-download --compact --quiet
+
+.venv-checkov/.installed: requirements-checkov.txt
+	rm -rf .venv-checkov
+	$(VENV_PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 .PHONY: layers-report  ## build the layers, then measure sizes and cold imports into dist/layers/REPORT.md
 layers-report: $(LAYERS)
 	$(PY) -m layer_build report --python $(PYTHON_VERSION) $(addprefix --arch ,$(ARCH))

@@ -103,12 +103,24 @@ def cmd_down(args: argparse.Namespace) -> None:
     say("the local Lambda is stopped")
 
 
+def cmd_credentials(args: argparse.Namespace) -> None:
+    """Stop before Terraform when no AWS credentials can be found (no network call is made)."""
+    import boto3
+
+    if boto3.Session().get_credentials() is None:
+        raise BuildError("no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`) "
+                         "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, then run `make deploy` again")
+    say("AWS credentials found")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sandbox", help="prepare the execution environments' roots (both architectures)")
     p.add_argument("--arch", action="append", choices=list(ARCHITECTURES))
     p.set_defaults(func=cmd_sandbox)
+    p = sub.add_parser("credentials", help="check that AWS credentials are configured (before deploying)")
+    p.set_defaults(func=cmd_credentials)
     local = sub.add_parser("local", help="the local Lambda service").add_subparsers(dest="action", required=True)
     p = local.add_parser("up", help="serve the Lambda API on 127.0.0.1 (foreground unless --detach)")
     p.add_argument("--port", type=int, default=3001)

@@ -60,9 +60,11 @@ def _code_digest(code: Path) -> tuple[str, int]:
     return "", 0
 
 
-def function_name(project: str, handler_key: str, runtime: str, arch: str) -> str:
-    """`<project>-<handler>-py313-<arch>`: names spell out handler, runtime and architecture."""
-    return f"{project}-{handler_key}-{runtime.replace('python', 'py').replace('.', '')}-{arch}"
+def function_name(spec: dict, handler_key: str, arch: str) -> str:
+    """functions.json's name_format, filled in as terraform/main.tf fills it in."""
+    runtime_tag = spec["runtime"].replace("python", "py").replace(".", "")
+    return spec["name_format"].format(project=spec["project"], handler=handler_key, runtime_tag=runtime_tag,
+                                      architecture=arch)
 
 
 def from_terraform(path: Path = TERRAFORM_FUNCTIONS) -> list[FunctionSpec]:
@@ -72,7 +74,7 @@ def from_terraform(path: Path = TERRAFORM_FUNCTIONS) -> list[FunctionSpec]:
     for arch in data["architectures"]:
         for key, h in data["handlers"].items():
             specs.append(FunctionSpec(
-                name=function_name(data["project"], key, data["runtime"], arch), handler=h["handler"],
+                name=function_name(data, key, arch), handler=h["handler"],
                 architecture=arch, memory_size=h["memory_size"], timeout=h["timeout"],
                 code=REPO / data["package"], layers=(REPO / data["layer"].format(architecture=arch),),
                 environment=h.get("environment", {}), runtime=data["runtime"],

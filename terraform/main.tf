@@ -1,0 +1,99 @@
+locals {
+  # The functions to deploy, shared with the local Lambda (bench/local), so the two cannot drift.
+  spec        = jsondecode(file("${path.module}/functions.json"))
+  repo        = "${path.module}/.."
+  runtime_tag = replace(replace(local.spec.runtime, "python", "py"), ".", "")
+  package     = jsondecode(file("${local.repo}/${trimsuffix(local.spec.package, ".zip")}.json"))
+
+  functions = {
+    for pair in setproduct(keys(local.spec.handlers), var.architectures) : "${pair[0]}-${pair[1]}" => {
+      handler_key  = pair[0]
+      architecture = pair[1]
+      name         = replace(replace(replace(replace(local.spec.name_format, "{project}", local.spec.project), "{handler}", pair[0]), "{runtime_tag}", local.runtime_tag), "{architecture}", pair[1])
+      handler      = local.spec.handlers[pair[0]].handler
+      memory_size  = lookup(var.memory_sizes, pair[0], local.spec.handlers[pair[0]].memory_size)
+      timeout      = lookup(var.timeouts, pair[0], local.spec.handlers[pair[0]].timeout)
+    }
+  }
+}
+
+data "aws_caller_identity" "current" {}
+
+# --- the layers, one per architecture; zips over 50 MB go through the artifacts bucket ----------
+module "layer" {
+  for_each = toset(var.architectures)
+
+  source        = "./modules/layer"
+  name          = "${local.spec.project}-sklearn-${local.runtime_tag}-${each.key}"
+  zip_path      = "${local.repo}/${replace(local.spec.layer, "{architecture}", each.key)}"
+  manifest_path = "${local.repo}/${trimsuffix(replace(local.spec.layer, "{architecture}", each.key), ".zip")}.json"
+  s3_bucket     = aws_s3_bucket.artifacts.id
+
+  depends_on = [aws_s3_bucket_versioning.artifacts, aws_s3_bucket_public_access_block.artifacts]
+}
+
+# --- the functions, one per handler and architecture, each with its own architecture's layer ---
+module "function" {
+  for_each = local.functions
+
+  source               = "./modules/function"
+  name                 = each.value.name
+  architecture         = each.value.architecture
+  runtime              = local.spec.runtime
+  handler              = each.value.handler
+  package_path         = "${local.repo}/${local.spec.package}"
+  package_hash         = local.package.zip.sha256_base64
+  layer_arn            = module.layer[each.value.architecture].layer_version_arn
+  memory_size          = each.value.memory_size
+  timeout              = each.value.timeout
+  log_retention_days   = var.log_retention_days
+  reserved_concurrency = var.reserved_concurrency
+  tracing_mode         = var.tracing_mode
+  function_url         = var.function_url
+  snapstart            = var.snapstart
+}
+
+# --- the artifacts bucket: private, encrypted, versioned ----------------------------------------
+resource "aws_s3_bucket" "artifacts" {
+  # checkov:skip=CKV_AWS_18: holds build artifacts only, each pinned by sha256; access logs would need another bucket
+  # checkov:skip=CKV_AWS_144: artifacts are rebuilt from the lock files; no cross-region copy needed
+  # checkov:skip=CKV_AWS_145: SSE-S3 (AES256) encryption; a KMS key would add cost for public packages
+  # checkov:skip=CKV2_AWS_62: nothing reacts to new artifacts; no event notifications
+  # checkov:skip=CKV2_AWS_61: old layer versions are kept with the layers that use them; no lifecycle rule
+  bucket        = "${local.spec.project}-artifacts-${data.aws_caller_identity.current.account_id}-${var.region}"
+  force_destroy = true
+}
+
+resource "aws_s3_bucket_public_access_block" "artifacts" {
+  bucket                  = aws_s3_bucket.artifacts.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_versioning" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}

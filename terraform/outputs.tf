@@ -1,0 +1,38 @@
+output "function_names" {
+  description = "Function names by architecture, then handler: { arm64 = { benchmark = ..., predict = ... }, ... }."
+  value       = { for a in var.architectures : a => { for h in keys(local.spec.handlers) : h => module.function["${h}-${a}"].function_name } }
+}
+
+output "function_arns" {
+  description = "Function ARNs by architecture, then handler."
+  value       = { for a in var.architectures : a => { for h in keys(local.spec.handlers) : h => module.function["${h}-${a}"].function_arn } }
+}
+
+output "layer_arns" {
+  description = "The scikit-learn layer version ARN of each architecture."
+  value       = { for a, layer in module.layer : a => layer.layer_version_arn }
+}
+
+output "benchmark_targets" {
+  description = "What the benchmark driver needs, by architecture: region, names, qualifiers, memory, timeout, log groups."
+  value = {
+    for a in var.architectures : a => {
+      region = var.region
+      functions = {
+        for h in keys(local.spec.handlers) : h => {
+          name        = module.function["${h}-${a}"].function_name
+          qualifier   = module.function["${h}-${a}"].invoke_qualifier
+          memory_size = local.functions["${h}-${a}"].memory_size
+          timeout     = local.functions["${h}-${a}"].timeout
+          log_group   = module.function["${h}-${a}"].log_group_name
+          url         = module.function["${h}-${a}"].function_url
+        }
+      }
+    }
+  }
+}
+
+output "artifacts_bucket" {
+  description = "The private bucket large layer zips are uploaded through."
+  value       = aws_s3_bucket.artifacts.id
+}
