@@ -11,6 +11,7 @@ ARCH ?= arm64 x86_64
 RESERVE_MB ?= 25
 MODEL_VERSION ?= 1
 PORT ?= 3001
+STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_PYTHON ?= $(shell python3 -m layer_build.interpreters 3.13)
@@ -73,6 +74,17 @@ local-up: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox
 .PHONY: local-down  ## stop the local Lambda and every process it started
 local-down: $(VENV)/.installed
 	$(PY) -m bench local down
+
+.PHONY: bench  ## the main job: set up, run the local benchmarks (both architectures), report into results/
+bench: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox
+	mkdir -p results
+	$(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-json=results/local-$(STAMP).json \
+		--benchmark-columns=median,iqr,rounds --benchmark-sort=name
+	$(PY) -m bench report results/local-$(STAMP).json
+
+.PHONY: compare  ## the study against the deployed functions (terraform output), report into results/
+compare: $(VENV)/.installed
+	$(PY) -m bench compare $(COMPARE_ARGS)
 
 .PHONY: deploy  ## build what is missing, then terraform init and apply in terraform/ (needs AWS credentials)
 deploy: $(LAYERS) dist/function/function-$(PY_TAG).zip

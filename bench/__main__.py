@@ -103,6 +103,52 @@ def cmd_down(args: argparse.Namespace) -> None:
     say("the local Lambda is stopped")
 
 
+def _lambda_client(args: argparse.Namespace):
+    """boto3 against AWS, an endpoint (--endpoint-url or AWS_ENDPOINT_URL), or LocalStack."""
+    from botocore.config import Config
+
+    config = Config(retries={"total_max_attempts": 1}, read_timeout=960, connect_timeout=10)
+    if args.localstack:
+        import localstack_client.session
+
+        return localstack_client.session.Session().client("lambda", config=config)
+    import boto3
+
+    if args.endpoint_url:
+        return boto3.client("lambda", endpoint_url=args.endpoint_url, region_name=args.region,
+                            aws_access_key_id="local", aws_secret_access_key="local", config=config)
+    return boto3.client("lambda", region_name=args.region, config=config)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from bench.compare import Driver, targets_from_listing, targets_from_terraform
+    from bench.report import render
+
+    client = _lambda_client(args)
+    if args.endpoint_url or args.localstack or os.environ.get("AWS_ENDPOINT_URL"):
+        targets = targets_from_listing(client, args.pattern)
+    else:
+        targets = targets_from_terraform(Path(args.terraform_dir))
+    targets = {a: n for a, n in targets.items() if a in (args.arch or list(ARCHITECTURES))}
+    out = Path(args.out or f"results/compare-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
+    say(f"comparing {targets}; results go to {out} as they arrive")
+    driver = Driver(client, out, say)
+    try:
+        driver.run(targets, args.features, args.memory, args.cycles, args.warm)
+    finally:
+        if driver.retries:
+            say(f"retried calls: {driver.retries}")
+    report = render(out, out.parent)
+    say(f"report: {report} and {report.with_suffix('.png')}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from bench.report import render
+
+    path = render(Path(args.result), Path(args.out_dir) if args.out_dir else Path(args.result).parent)
+    print(path.read_text())
+
+
 def cmd_credentials(args: argparse.Namespace) -> None:
     """Stop before Terraform when no AWS credentials can be found (no network call is made)."""
     import boto3
@@ -119,6 +165,24 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("sandbox", help="prepare the execution environments' roots (both architectures)")
     p.add_argument("--arch", action="append", choices=list(ARCHITECTURES))
     p.set_defaults(func=cmd_sandbox)
+    p = sub.add_parser("compare", help="run the study on deployed functions (or an endpoint) and report")
+    p.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"),
+                   help="a Lambda API endpoint (the local Lambda: http://127.0.0.1:3001)")
+    p.add_argument("--localstack", action="store_true", help="target LocalStack through localstack-client")
+    p.add_argument("--terraform-dir", default="terraform", help="where `terraform output` names the functions")
+    p.add_argument("--pattern", default="benchmark", help="with an endpoint: functions whose name contains this")
+    p.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    p.add_argument("--arch", action="append", choices=list(ARCHITECTURES))
+    p.add_argument("--features", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    p.add_argument("--memory", type=int, nargs="+", help="memory sizes (MB) to sweep; default: as deployed")
+    p.add_argument("--cycles", type=int, default=40, help="cycles per invocation (the study's 40)")
+    p.add_argument("--warm", type=int, default=3, help="warm invocations after each forced cold start")
+    p.add_argument("--out", help="result file (JSONL), default results/compare-<time>.jsonl")
+    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("report", help="render the Markdown table and PNG chart of a result file")
+    p.add_argument("result", help="results/*.json (pytest-benchmark) or results/*.jsonl (bench compare)")
+    p.add_argument("--out-dir", help="default: beside the result file")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("credentials", help="check that AWS credentials are configured (before deploying)")
     p.set_defaults(func=cmd_credentials)
     local = sub.add_parser("local", help="the local Lambda service").add_subparsers(dest="action", required=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from bench.local.functions import REGION, FunctionSpec
+from bench.pricing import billed_ms
 from bench.local.sandbox import SANDBOX, python_command, root_dir
 from layer_build.platforms import ARCHITECTURES
 from layer_build.wheels import sha256_file
@@ -219,7 +220,7 @@ class Environment:
             duration = self.spec.timeout * 1000.0 if b"timed out" in payload_out else 0.0
         max_mb = max(1, math.ceil(self._peak / MiB))
         report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
-                  f"Billed Duration: {math.ceil(duration + (init or 0))} ms\tMemory Size: {self.spec.memory_size} MB\t"
+                  f"Billed Duration: {billed_ms(duration, init)} ms\tMemory Size: {self.spec.memory_size} MB\t"
                   f"Max Memory Used: {max_mb} MB\t" + (f"Init Duration: {init:.2f} ms\t" if init is not None else ""))
         log_lines = [ln for ln in lines if not _RIE_LINE.match(ln)]
         log = "".join(log_lines) + f"END RequestId: {request_id}\n{report}\n"

@@ -16,6 +16,16 @@ REGION = "us-east-1"
 ACCOUNT = "000000000000"
 
 
+LOCAL_DESCRIPTION = "local Lambda (lambda-ml-bench), runs {run}"  # how a client tells it from Lambda
+
+
+def _host() -> str | None:
+    from layer_build.platforms import host_architecture
+
+    host = host_architecture()
+    return host.name if host else None
+
+
 class DefinitionError(ValueError):
     """A function definition the local Lambda cannot serve."""
 
@@ -43,7 +53,8 @@ class FunctionSpec:
         return {
             "FunctionName": self.name, "FunctionArn": self.arn, "Runtime": self.runtime,
             "Role": f"arn:aws:iam::{ACCOUNT}:role/{self.name}", "Handler": self.handler,
-            "CodeSize": code_size, "CodeSha256": code_sha, "Description": "local Lambda (lambda-ml-bench)",
+            "CodeSize": code_size, "CodeSha256": code_sha, "Description": LOCAL_DESCRIPTION.format(
+                run="natively" if self.architecture == _host() else "emulated under QEMU"),
             "Timeout": self.timeout, "MemorySize": self.memory_size, "Version": "$LATEST",
             "Environment": {"Variables": dict(self.environment)}, "Architectures": [self.architecture],
             "Layers": [{"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{p.stem}:1",

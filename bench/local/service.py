@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import re
@@ -22,6 +23,8 @@ LOG_TAIL_BYTES = 4096
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _FUNCTION = re.compile(r"^/2015-03-31/functions/([^/]+)/?$")
 _LIST = re.compile(r"^/2015-03-31/functions/?$")
+_CONFIGURATION = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$")
+UPDATABLE = {"MemorySize": ("memory_size", 128, 10_240), "Timeout": ("timeout", 1, 900)}
 
 
 class Throttled(Exception):
@@ -61,10 +64,18 @@ class FunctionPool:
     def release(self, env: Environment) -> None:
         with self.lock:
             self.busy -= 1
-            if env.alive():
+            if env.alive() and env.spec == self.spec:
                 self.idle.append(env)
-            else:
+            else:  # crashed, or configured before an update: the next request starts afresh
                 env.stop()
+
+    def update(self, changes: dict) -> None:
+        """UpdateFunctionConfiguration: new environments get the new settings; idle ones retire."""
+        with self.lock:
+            self.spec = dataclasses.replace(self.spec, **changes)
+            for env in self.idle:
+                env.stop()
+            self.idle = []
 
     def retire_idle(self, older_than_s: float) -> None:
         now = time.monotonic()
@@ -179,6 +190,12 @@ class _Handler(BaseHTTPRequestHandler):
         if _LIST.match(path):
             functions = [p.spec.configuration() for p in self.server.pools.values()]
             return self._send(200, json.dumps({"Functions": functions}).encode())
+        match = _CONFIGURATION.match(path)
+        if match:
+            pool = self._pool(match[1])
+            if pool:
+                self._send(200, json.dumps(pool.spec.configuration()).encode())
+            return
         match = _FUNCTION.match(path)
         if match:
             pool = self._pool(match[1])
@@ -189,6 +206,36 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, json.dumps(body).encode())
             return
         self._error(404, "ResourceNotFoundException", f"no route for GET {path}")
+
+    def do_PUT(self) -> None:
+        """UpdateFunctionConfiguration: MemorySize, Timeout and Environment."""
+        path = self.path.split("?", 1)[0]
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        match = _CONFIGURATION.match(path)
+        if not match:
+            return self._error(404, "ResourceNotFoundException", f"no route for PUT {path}")
+        pool = self._pool(match[1])
+        if pool is None:
+            return
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return self._error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        changes = {}
+        for key, (field, low, high) in UPDATABLE.items():
+            if key in request:
+                value = request[key]
+                if type(value) is not int or not low <= value <= high:
+                    return self._error(400, "InvalidParameterValueException", f"{key} must be an integer from {low} to {high}")
+                changes[field] = value
+        if "Environment" in request:
+            changes["environment"] = dict(request["Environment"].get("Variables", {}))
+        unknown = set(request) - set(UPDATABLE) - {"Environment"}
+        if unknown:
+            return self._error(400, "InvalidParameterValueException",
+                               f"the local Lambda updates MemorySize, Timeout and Environment only, not {sorted(unknown)}")
+        pool.update(changes)
+        self._send(200, json.dumps(pool.spec.configuration()).encode())
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]

@@ -1,0 +1,57 @@
+"""The published study's workload per feature count: native here, arm64 emulated through the local Lambda."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.svm import SVC
+
+from handlers import runtime
+from handlers.payload import Workload
+from handlers.workload import make_data
+from layer_build.platforms import host_architecture
+
+FEATURES = [10, 100, 1000, 10000]
+ROUNDS = {10: 40, 100: 40, 1000: 10, 10000: 3}  # the study's 40 cycles where a few minutes allow
+EMULATED_FEATURES = [10, 100, 1000]  # under QEMU numeric work takes 20 to 45 times as long
+HOST = host_architecture()
+
+
+def study_info(benchmark, arch: str, emulated: bool, n: int, phase: str, **extra) -> None:
+    env = runtime.describe()
+    benchmark.extra_info.update({"study": True, "architecture": arch, "emulated": emulated, "n_features": n,
+                                 "phase": phase, "versions": {k: env[k] for k in ("python", "numpy", "scipy", "sklearn")},
+                                 "blas": env["blas"], **extra})
+
+
+@pytest.mark.parametrize("phase", ["fit", "predict"])
+@pytest.mark.parametrize("n_features", FEATURES)
+def test_study_native(benchmark, n_features: int, phase: str) -> None:
+    benchmark.group = f"study-native-{n_features}-features"
+    X_train, y_train, X_test, y_test = make_data(Workload(n_features=n_features))
+    fitted = SVC().fit(X_train, y_train)
+    call = (lambda: SVC().fit(X_train, y_train)) if phase == "fit" else (lambda: fitted.predict(X_test))
+    study_info(benchmark, HOST.name, False, n_features, phase, samples=len(X_train) if phase == "fit" else len(X_test))
+    benchmark.pedantic(call, rounds=ROUNDS[n_features], iterations=1, warmup_rounds=1)
+    assert fitted.predict(X_test).shape == y_test.shape
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("n_features", EMULATED_FEATURES)
+def test_study_emulated_arm64(benchmark, lambda_client, n_features: int) -> None:
+    """One invocation of the benchmark handler (3 cycles) on arm64 under QEMU; the handler's medians."""
+    benchmark.group = f"study-emulated-arm64-{n_features}-features"
+    event = json.dumps({"n_features": n_features, "cycles": 3}).encode()
+
+    def invoke() -> dict:
+        response = lambda_client.invoke(FunctionName="benchmark-arm64", Payload=event)
+        out = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, out
+        return out
+
+    out = benchmark.pedantic(invoke, rounds=1, iterations=1)
+    assert out["environment"]["machine"] == "aarch64"
+    study_info(benchmark, "arm64", True, n_features, "both", handler_fit_ms=out["fit"]["median_ms"],
+               handler_predict_ms=out["predict"]["median_ms"], cycles=out["cycles_done"],
+               note="emulated under QEMU: says nothing about Graviton speed")

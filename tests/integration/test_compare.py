@@ -1,0 +1,50 @@
+"""The remote path for real, against the local Lambda: invocations, REPORT parsing, a memory sweep."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.compare import COLD_TOKEN, CompareError, Driver, targets_from_listing
+from bench.report import render
+
+pytestmark = pytest.mark.integration
+
+
+def configuration(client, name: str) -> dict:
+    return client.get_function_configuration(FunctionName=name)
+
+
+def test_memory_sweep_cold_and_warm_with_report_figures(lambda_client, tmp_path: Path) -> None:
+    name = "benchmark-x86_64"
+    before = configuration(lambda_client, name)
+    out = tmp_path / "compare.jsonl"
+    records = Driver(lambda_client, out, say=lambda _: None).run({"x86_64": name}, features=[10], memory_sizes=[1769, 3538],
+                                                                 cycles=2, warm=1)
+    assert [(r["memory_mb"], r["cold"]) for r in records] == [(1769, True), (1769, False), (3538, True), (3538, False)]
+    for r in records:
+        assert r["cycles_done"] == 2 and r["machine"] == "x86_64"
+        assert r["billed_ms"] >= r["duration_ms"] > 0 and 0 < r["max_memory_used_mb"] < r["memory_mb"]
+        assert (r["init_ms"] is not None) == r["cold"]
+        assert r["cost_usd"] > 2e-7
+    assert [json.loads(line) for line in out.read_text().splitlines()] == records  # written as they arrived
+    after = configuration(lambda_client, name)
+    assert after["MemorySize"] == before["MemorySize"] and COLD_TOKEN not in after["Environment"]["Variables"]
+    md = render(out, tmp_path)
+    assert "| 10 | x86_64 | Lambda 1769 MB |" in md.read_text() and (tmp_path / "compare.png").exists()
+
+
+def test_configuration_is_restored_after_a_failure(lambda_client, tmp_path: Path) -> None:
+    name = "benchmark-x86_64"
+    before = configuration(lambda_client, name)
+    with pytest.raises(CompareError, match="failed"):
+        Driver(lambda_client, tmp_path / "c.jsonl", say=lambda _: None).run(
+            {"x86_64": name}, features=[1], memory_sizes=[2048], cycles=1, warm=0)  # n_features=1 is refused
+    after = configuration(lambda_client, name)
+    assert after["MemorySize"] == before["MemorySize"] == 3538
+    assert after["Environment"]["Variables"] == before["Environment"]["Variables"]
+
+
+def test_targets_are_found_by_name_and_architecture(lambda_client) -> None:
+    assert targets_from_listing(lambda_client) == {"x86_64": "benchmark-x86_64", "arm64": "benchmark-arm64"}
