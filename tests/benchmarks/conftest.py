@@ -1,6 +1,7 @@
 """Benchmark summary: side-by-side ratios of each group's measured variant to its baseline."""
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 
 
@@ -14,6 +15,14 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
         if role and bench:
             groups[bench.group][role] = bench
     rows = []
+    for bench in session.benchmarks:
+        interleaved = bench.extra_info.get("interleaved_baseline_ms") if bench else None
+        if interleaved:
+            ratio = bench.stats.median * 1e3 / statistics.median(interleaved)
+            target = bench.extra_info.get("target_ratio")
+            verdict = "" if target is None else ("  (target <= %.2f: %s)" % (target, "met" if ratio <= target else "NOT met"))
+            rows.append(f"  {bench.group}: {bench.name} / {bench.extra_info['baseline']}, interleaved = "
+                        f"{ratio:.3f} (medians){verdict}")
     for group, roles in sorted(groups.items()):
         baseline = roles.get("baseline")
         reported = baseline.extra_info.get("reported_median_ms") if baseline else None

@@ -32,7 +32,8 @@ def test_memory_sweep_cold_and_warm_with_report_figures(lambda_client, tmp_path:
     after = configuration(lambda_client, name)
     assert after["MemorySize"] == before["MemorySize"] and COLD_TOKEN not in after["Environment"]["Variables"]
     md = render(out, tmp_path)
-    assert "| 10 | x86_64 | Lambda 1769 MB |" in md.read_text() and (tmp_path / "compare.png").exists()
+    assert "| 10 | x86_64 | local Lambda 1769 MB |" in md.read_text() and (tmp_path / "compare.png").exists()
+    assert all(r["environment"] == "local Lambda" and r["emulated"] is False for r in records)
 
 
 def test_configuration_is_restored_after_a_failure(lambda_client, tmp_path: Path) -> None:
