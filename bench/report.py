@@ -16,8 +16,12 @@ def load(path: Path) -> tuple[str, list[dict]]:
     from a `bench compare` JSONL file or a pytest-benchmark JSON file."""
     text = path.read_text()
     if path.suffix == ".jsonl":
-        return "lambda", _from_compare([json.loads(line) for line in text.splitlines() if line.strip()])
+        return "lambda", _from_compare(_records(path))
     return "local", _from_pytest_benchmark(json.loads(text))
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _from_compare(records: list[dict]) -> list[dict]:
@@ -146,6 +150,8 @@ def render(result: Path, out_dir: Path) -> Path:
     else:
         notes.append("Warm invocations only in the table (median per row); cold starts are in the result file "
                      "with their Init Duration.")
+        retries = max((r.get("retries_so_far", 0) for r in _records(result)), default=0)
+        notes.append(f"Calls retried after throttling or transient errors: {retries}.")
     notes.append(f"Prices: {pricing.REGION}, as of {pricing.PRICES_AS_OF} (bench/pricing.py).")
     md = out_dir / f"{stem}.md"
     md.write_text(f"# {title}\n\nSource: `{result.name}`\n\n{table(rows)}\n\n" + "\n".join(f"- {n}" for n in notes)

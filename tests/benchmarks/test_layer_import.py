@@ -40,3 +40,48 @@ def test_cold_import(benchmark, trees: dict[str, Path], python313: str, built: d
                                 rounds=5, iterations=1, warmup_rounds=1)
     assert result["machine"] == HOST.uname
     benchmark.extra_info["import_s_in_process"] = result["import_s"]
+
+
+_HANDLER_PROBE = r"""
+import json, sys, time
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+started = time.perf_counter()
+__import__("handlers." + sys.argv[3])
+print(json.dumps({"import_s": time.perf_counter() - started}))
+"""
+
+
+@pytest.fixture(scope="module")
+def task_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    import subprocess
+    import zipfile
+
+    from support import REPO
+
+    subprocess.run(["make", "-s", "package"], cwd=REPO, check=True)
+    task = tmp_path_factory.mktemp("task")
+    with zipfile.ZipFile(REPO / "dist/function/function-py313.zip") as zf:
+        zf.extractall(task)
+    return {"bytecode": task, "no-bytecode": without_bytecode(task, tmp_path_factory.mktemp("task-plain") / "t")}
+
+
+@pytest.mark.parametrize("variant", ["bytecode", "no-bytecode"])
+@pytest.mark.parametrize("handler", ["benchmark", "predict"])
+def test_handler_cold_start(benchmark, trees, task_trees, python313: str, handler: str, variant: str) -> None:
+    """A fresh interpreter importing the handler module (and, for predict, loading the model)."""
+    import json
+    import os
+    import subprocess
+
+    benchmark.group = f"handler-cold-start-{handler}"
+    env = {"PATH": os.defpath, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}
+    cmd = [python313, "-S", "-B", "-c", _HANDLER_PROBE, str(task_trees[variant]), str(trees[variant]), handler]
+
+    def cold() -> dict:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    benchmark.extra_info.update({"architecture": HOST.name, "emulated": False, "variant": variant, "handler": handler})
+    result = benchmark.pedantic(cold, rounds=3, iterations=1)
+    benchmark.extra_info["import_s_in_process"] = result["import_s"]

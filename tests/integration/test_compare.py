@@ -49,3 +49,12 @@ def test_configuration_is_restored_after_a_failure(lambda_client, tmp_path: Path
 
 def test_targets_are_found_by_name_and_architecture(lambda_client) -> None:
     assert targets_from_listing(lambda_client) == {"x86_64": "benchmark-x86_64", "arm64": "benchmark-arm64"}
+
+
+def test_localstack_client_reaches_any_endpoint_speaking_the_lambda_api(local_lambda: str, monkeypatch) -> None:
+    import localstack_client.session
+
+    monkeypatch.setenv("LOCALSTACK_HOST", local_lambda.removeprefix("http://"))
+    client = localstack_client.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
+                                               region_name="us-east-1").client("lambda")
+    assert targets_from_listing(client, "predict") == {"x86_64": "predict-x86_64", "arm64": "predict-arm64"}
