@@ -74,7 +74,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     server = LocalLambda(args.port, specs, rie, concurrency=args.concurrency, idle_seconds=args.idle_seconds)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _terminate)
     say(f"local Lambda serving {len(specs)} functions at {server.endpoint}:")
     for s in specs:
         say(f"  {s.name}  ({s.architecture}, {s.memory_size} MB, {s.timeout} s, {s.handler})")
@@ -84,6 +84,13 @@ def cmd_up(args: argparse.Namespace) -> None:
     finally:
         for pool in server.pools.values():
             pool.stop()
+
+
+def _terminate(*_) -> None:
+    """SIGTERM: leave serve_forever through SystemExit; a second signal must not cut the cleanup short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(0)
 
 
 def cmd_down(args: argparse.Namespace) -> None:

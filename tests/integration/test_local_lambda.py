@@ -248,3 +248,31 @@ def test_idle_environments_are_reused_then_retired(built: dict) -> None:
     assert fresh is not first and fresh.invoke(b"{}").init_ms is not None  # a cold start
     pool.release(fresh)
     pool.stop()
+
+
+def test_a_second_sigterm_does_not_cut_the_cleanup_short(built: dict, tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    definition = tmp_path / "fns.json"
+    definition.write_text(json.dumps({"functions": [{"name": "p", "handler": "app.handler", "architecture": "x86_64",
+                                                     "code": str(REPO / "tests/fixtures/probe")}]}))
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "local", "up", "--port", str(port), "--functions",
+                             str(definition)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations", data=b"{}",
+                                     method="POST")
+    with urllib.request.urlopen(request) as answer:
+        assert answer.status == 200
+    started = psutil.Process(proc.pid).children(recursive=True)
+    assert started
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
