@@ -79,15 +79,14 @@ def local_lambda(built: dict) -> str:
     """The local Lambda serving tests/fixtures/local-functions.json; its endpoint URL."""
     import os
     import signal
-    import socket
     import sys
     import time
     import urllib.request
 
     subprocess.run(["make", "-s", "package", "sandbox"], cwd=REPO, check=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from bench.local.environment import free_port
+
+    port = free_port()
     log = open(REPO / "dist" / "local-test-service.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "bench", "local", "up", "--port", str(port), "--idle-seconds", "120",
                              "--functions", str(REPO / "tests" / "fixtures" / "local-functions.json")],

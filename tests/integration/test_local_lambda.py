@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bench.local import functions
+from bench.local.environment import free_port
 from support import REPO, load_event
 
 pytestmark = pytest.mark.integration
@@ -204,15 +205,16 @@ def test_default_definitions_come_from_the_terraform_configuration() -> None:
         assert s.architecture in s.name and s.layers[0].name == f"sklearn-py313-{s.architecture}.zip"
 
 
-def test_detached_service_down_stops_every_process(built: dict, tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def probe_definition(tmp_path: Path) -> Path:
+    """A definition file with one function: the tests' probe on x86_64, named `p`."""
     definition = tmp_path / "fns.json"
     definition.write_text(json.dumps({"functions": [{"name": "p", "handler": "app.handler", "architecture": "x86_64",
                                                      "code": str(REPO / "tests/fixtures/probe")}]}))
+    return definition
+
+
+def test_detached_service_down_stops_every_process(built: dict, tmp_path: Path) -> None:
+    port, definition = free_port(), probe_definition(tmp_path)
     up = subprocess.run([sys.executable, "-m", "bench", "local", "up", "--detach", "--port", str(port),
                          "--functions", str(definition)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert up.returncode == 0, up.stderr
@@ -252,15 +254,9 @@ def test_idle_environments_are_reused_then_retired(built: dict) -> None:
 
 def test_a_second_sigterm_does_not_cut_the_cleanup_short(built: dict, tmp_path: Path) -> None:
     import signal
-    import socket
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    definition = tmp_path / "fns.json"
-    definition.write_text(json.dumps({"functions": [{"name": "p", "handler": "app.handler", "architecture": "x86_64",
-                                                     "code": str(REPO / "tests/fixtures/probe")}]}))
+    port, definition = free_port(), probe_definition(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "bench", "local", "up", "--port", str(port), "--functions",
                              str(definition)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
