@@ -111,8 +111,12 @@ tf-lint: .venv-checkov/.installed
 layers-report: $(LAYERS)
 	$(PY) -m layer_build report --python $(PYTHON_VERSION) $(addprefix --arch ,$(ARCH))
 
-.PHONY: test  ## run every test: unit, integration (real layer builds) and each benchmark once
-test: $(VENV)/.installed
+.PHONY: tf-check  ## terraform fmt, init, validate and plan offline (stand-in hashicorp/aws), then check the plans
+tf-check: $(LAYERS) dist/function/function-$(PY_TAG).zip
+	$(PY) -m tfcheck
+
+.PHONY: test  ## run every test: tf-check, unit, integration (real layer builds) and each benchmark once
+test: $(VENV)/.installed tf-check
 	$(PY) -m pytest --benchmark-disable || { rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
 
 .PHONY: test-unit  ## run the fast unit tests only

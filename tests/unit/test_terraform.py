@@ -1,4 +1,6 @@
-"""The Terraform configuration, checked offline: format, the AWS provider schema, its structure, checkov."""
+"""The Terraform configuration as text: format, variables, names and paths, the bucket, checkov comments.
+
+Terraform's own validate and plan, against the AWS provider schema, are in tests/integration/test_tfcheck.py."""
 from __future__ import annotations
 
 import json
@@ -46,45 +48,7 @@ def test_fmt_check_catches_a_misformatted_file(tmp_path: Path) -> None:
     assert code != 0 and "bad.tf" in output
 
 
-@pytest.mark.parametrize("path", tfschema.tf_files(), ids=lambda p: str(p.relative_to(TF)))
-def test_every_block_matches_the_aws_provider_schema(path: Path) -> None:
-    assert tfschema.check_file(path) == []
-
-
-FAULTS = {
-    "unknown argument": ('resource "aws_lambda_function" "f" {\n  function_name = "x"\n  role = "r"\n  memroy_size = 128\n}\n',
-                         "unknown argument or block `memroy_size`"),
-    "missing required": ('resource "aws_lambda_function" "f" {\n  function_name = "x"\n}\n',
-                         "missing required argument `role`"),
-    "block as argument": ('resource "aws_lambda_function" "f" {\n  function_name = "x"\n  role = "r"\n'
-                          '  tracing_config = { mode = "Active" }\n}\n', "`tracing_config` is a block, written as an argument"),
-    "argument as block": ('resource "aws_lambda_function" "f" {\n  function_name = "x"\n  role = "r"\n'
-                          '  layers {\n    arn = "a"\n  }\n}\n', "`layers` is an argument, written as a block"),
-    "second block": ('resource "aws_lambda_function" "f" {\n  function_name = "x"\n  role = "r"\n'
-                     '  environment {\n    variables = {}\n  }\n  environment {\n    variables = {}\n  }\n}\n',
-                     "at most 1 `environment` block(s), found 2"),
-    "unknown type": ('resource "aws_lambda_funktion" "f" {\n  function_name = "x"\n}\n',
-                     "no resource type `aws_lambda_funktion`"),
-    "computed only": ('resource "aws_lambda_function" "f" {\n  function_name = "x"\n  role = "r"\n  arn = "a"\n}\n',
-                      "`arn` is computed only"),
-}
-
-
-@pytest.mark.parametrize("fault", FAULTS)
-def test_the_schema_check_catches_each_kind_of_fault(fault: str) -> None:
-    source, expected = FAULTS[fault]
-    path = REPO / "dist" / "tf-fault" / f"{fault.replace(' ', '-')}.tf"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(source)
-    problems = tfschema.check_file(path)
-    assert any(expected in p for p in problems), problems
-
-
 # --- structure -----------------------------------------------------------------------------------
-def module(parsed: dict, name: str) -> dict:
-    return next(body for entry in parsed["module"] for key, body in entry.items() if key == name)
-
-
 def test_both_architectures_by_default_and_validated() -> None:
     variables = tfschema.parse(TF / "variables.tf")["variable"]
     arch = next(v["architectures"] for v in variables if "architectures" in v)
@@ -107,17 +71,6 @@ def test_validation_messages_name_the_allowed_values() -> None:
                     values = re.findall(r'"([\w.]+)"', rule["condition"])
                     for value in values:
                         assert value in rule["error_message"], f"{name}: {value} not named in the message"
-
-
-def test_each_function_gets_the_layer_of_its_own_architecture() -> None:
-    fn, layer = module(ROOT, "function"), module(ROOT, "layer")
-    assert layer["for_each"] == "${toset(var.architectures)}"
-    assert "each.key" in layer["zip_path"] and "each.key" in layer["manifest_path"]
-    assert fn["layer_arn"] == "${module.layer[each.value.architecture].layer_version_arn}"
-    assert fn["architecture"] == "${each.value.architecture}"
-    layer_main = tfschema.parse(TF / "modules/layer/main.tf")
-    body = next(b for t, n, b in tfschema.blocks(layer_main, "resource") if t == "aws_lambda_layer_version")
-    assert body["compatible_architectures"] == ["${local.manifest.architecture}"]
 
 
 def test_handlers_name_real_functions() -> None:
@@ -154,19 +107,6 @@ def test_memory_timeout_and_runtime_are_within_lambdas_limits() -> None:
         assert 128 <= h["memory_size"] <= 10240 and 1 <= h["timeout"] <= 900
     assert SPEC["runtime"] in {r.name for r in RUNTIMES.values()}
     assert LAMBDA_UNZIPPED_LIMIT == 262_144_000
-
-
-def test_each_role_may_only_write_to_its_own_log_group() -> None:
-    iam = tfschema.parse(TF / "modules/function/iam.tf")
-    docs = {n: b for t, n, b in tfschema.blocks(iam, "data") if t == "aws_iam_policy_document"}
-    statement = docs["logs"]["statement"][0]
-    assert statement["actions"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
-    assert statement["resources"] == ["${aws_cloudwatch_log_group.this.arn}:*"]
-    xray = docs["logs"]["dynamic"][0]["statement"]
-    assert xray["for_each"] == '${var.tracing_mode == "Active" ? [1] : []}'
-    url = next(b for t, n, b in tfschema.blocks(tfschema.parse(TF / "modules/function/main.tf"), "resource")
-               if t == "aws_lambda_function_url")
-    assert url["authorization_type"] == "AWS_IAM" and url["count"] == "${var.function_url ? 1 : 0}"
 
 
 def test_the_artifacts_bucket_is_private_encrypted_and_versioned() -> None:

@@ -14,13 +14,22 @@ resource "aws_iam_role" "this" {
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
+# The log group's ARN from values known at plan time, so the plan shows the rendered policy.
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  log_group_arn = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:log-group:${local.log_group_name}"
+}
+
 # The function may write to its own log group and nothing else (plus X-Ray segments when tracing
 # is Active: X-Ray's write actions support no resource narrower than "*").
 data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "OwnLogGroupOnly"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+    resources = ["${local.log_group_arn}:*"]
   }
 
   dynamic "statement" {

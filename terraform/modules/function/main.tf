@@ -1,7 +1,11 @@
+locals {
+  log_group_name = "/aws/lambda/${var.name}"
+}
+
 resource "aws_cloudwatch_log_group" "this" {
   # checkov:skip=CKV_AWS_158: the logs hold timings and errors, no customer data; AWS-managed encryption applies
   # checkov:skip=CKV_AWS_338: a benchmark's logs are not kept for a year; retention is a variable
-  name              = "/aws/lambda/${var.name}"
+  name              = local.log_group_name
   retention_in_days = var.log_retention_days
 }
 

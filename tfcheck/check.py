@@ -1,0 +1,116 @@
+"""`make tf-check`: fmt, init, validate and plan of every configuration, offline, then the plan checks."""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from tfcheck import plancheck
+from tfcheck.errors import PlanCheckError, TerraformFailed
+from tfcheck.workspace import REPO, TERRAFORM_DIR, Workspace, engines
+
+SPEC = json.loads((TERRAFORM_DIR / "functions.json").read_text())
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A configuration (folder inside terraform/) planned with some options."""
+
+    label: str
+    folder: str
+    options: tuple[str, ...] = ()
+    #: (handler, architecture) pairs it must create; None: functions.json's handlers x var.architectures
+    expected: frozenset[tuple[str, str]] | None = None
+
+
+SCENARIOS = (
+    Scenario("root, defaults", "."),
+    Scenario("root, terraform.tfvars.example", ".", ("-var-file=terraform.tfvars.example",)),
+    Scenario("root, every option on", ".", ("-var=function_url=true", "-var=snapstart=true", "-var=tracing_mode=Active")),
+    Scenario("root, arm64 only", ".", ('-var=architectures=["arm64"]',)),
+    Scenario("examples/single-architecture", "examples/single-architecture",
+             ("-var=artifacts_bucket=offline-check-artifacts",), frozenset({("handlers.predict.handler", "arm64")})),
+)
+
+
+def expected_functions(plan: dict, scenario: Scenario) -> set[tuple[str, str]]:
+    if scenario.expected is not None:
+        return set(scenario.expected)
+    architectures = plan["variables"]["architectures"]["value"]
+    return {(h["handler"], a) for h in SPEC["handlers"].values() for a in architectures}
+
+
+@dataclass
+class Outcome:
+    engine: str
+    scenario: Scenario
+    validate_s: float = 0.0
+    plan_s: float = 0.0
+    resources: int = 0
+    functions: list[plancheck.PlannedFunction] = field(default_factory=list)
+    problem: str | None = None
+
+
+def check_engine(ws: Workspace, engine: str) -> list[Outcome]:
+    """Every scenario with one Terraform: init and validate once per folder, plan and check each."""
+    copy = ws.copy(f"config-{engine.split('(')[-1].rstrip(')')}")
+    outcomes, validated = [], {}
+    for scenario in SCENARIOS:
+        folder = copy / scenario.folder
+        out = Outcome(engine, scenario)
+        outcomes.append(out)
+        try:
+            if scenario.folder not in validated:
+                ws.init(folder)
+                validated[scenario.folder] = ws.validate(folder).seconds
+            out.validate_s = validated[scenario.folder]
+            run, plan = ws.plan(folder, *scenario.options, out=f"{len(outcomes)}.tfplan")
+            out.plan_s = run.seconds
+            out.resources = sum(1 for rc in plan["resource_changes"] if rc["mode"] == "managed")
+            out.functions = plancheck.check(plan, expected_functions(plan, scenario))
+        except (TerraformFailed, PlanCheckError) as exc:
+            out.problem = str(exc)
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> Table:
+    t = Table(title="Offline Terraform checks (stand-in hashicorp/aws 6.47.0, schema only)")
+    for col in ("terraform", "configuration", "validate s", "plan s", "resources", "functions (handler@arch)", "result"):
+        t.add_column(col, justify="right" if col.endswith((" s", "resources")) else "left")
+    for o in outcomes:
+        fns = " ".join(sorted(f"{f.handler.split('.')[1]}@{f.architecture}" for f in o.functions))
+        t.add_row(o.engine, o.scenario.label, f"{o.validate_s:.2f}", f"{o.plan_s:.2f}", str(o.resources), fns,
+                  "[green]ok[/]" if o.problem is None else "[red]FAILED[/]")
+    t.caption = ("ok: each function has the layer of its own architecture, a role that may only write to its own "
+                 "log group, no public URL, log retention set")
+    return t
+
+
+def run_all(keep: Path | None = None) -> int:
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    with tempfile.TemporaryDirectory(prefix="tfcheck-") as tmp:
+        root = keep or Path(tmp)
+        fmt = Workspace(root, engines()[0][1]).install().run(REPO, "fmt", "-check", "-recursive", "-diff",
+                                                             str(TERRAFORM_DIR), label="fmt", check=False)
+        if fmt.returncode != 0:
+            console.print(f"[red]terraform fmt -check failed:[/]\n{fmt.output}")
+            return 1
+        console.print("terraform fmt -check: ok")
+        outcomes: list[Outcome] = []
+        for name, command in engines():
+            console.print(f"checking with {name} …")
+            outcomes += check_engine(Workspace(root, command).install(), name)
+    console.print(table(outcomes))
+    failed = [o for o in outcomes if o.problem]
+    for o in failed:
+        console.print(f"[red]{o.engine} / {o.scenario.label}:[/] {o.problem}", markup=True, highlight=False)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_all())
