@@ -66,6 +66,36 @@ def null_computed(value: dict, block: dict) -> dict:
     return {**value, **{n: value.get(n) for n in block.get("attributes", {})}}
 
 
+def unconfigurable(config, block: dict, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """(path, name) of every computed-only attribute the configuration sets, nested blocks included: the
+    one schema rule Terraform leaves to providers."""
+    if not isinstance(config, dict):
+        return []
+    found = [((*path, name), name) for name, spec in block.get("attributes", {}).items()
+             if spec.get("computed") and not spec.get("optional") and not spec.get("required")
+             and config.get(name) is not None]
+    for name, nested in block.get("block_types", {}).items():
+        value = config.get(name)
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                found += unconfigurable(item, nested["block"], (*path, name, (i,)))
+        elif isinstance(value, dict) and nested["nesting_mode"] == "map":
+            for key, item in value.items():
+                found += unconfigurable(item, nested["block"], (*path, name, (key,)))
+        else:
+            found += unconfigurable(value, nested["block"], (*path, name))
+    return found
+
+
+def _validate(kind: str, type_name: str, config_value: pb.DynamicValue) -> Diagnostics:
+    diags = Diagnostics()
+    for path, name in unconfigurable(read_dynamic_value(config_value), schema.block_json(kind, type_name) or {}):
+        diags.add_error("Value for unconfigurable attribute",
+                        f'Can\'t configure a value for "{name}": its value will be decided automatically based on '
+                        "the result of applying this configuration.", path=list(path))
+    return diags
+
+
 class StandInProvider(Provider):
     """The `tf.iface.Provider` the runner needs; the work is done by `StandInServicer`."""
 
@@ -132,15 +162,17 @@ class StandInServicer(tf.provider.ProviderServicer):
     def GetProviderSchema(self, request, context: grpc.ServicerContext):
         return self._schema()
 
-    # --- validation: Terraform checks configurations against the schema itself ----------------
+    # --- validation: Terraform checks configurations against the schema; computed-only is ours ----
     def ValidateProviderConfig(self, request, context: grpc.ServicerContext):
         return pb.ValidateProviderConfig.Response()
 
     def ValidateResourceConfig(self, request, context: grpc.ServicerContext):
-        return pb.ValidateResourceConfig.Response()
+        return pb.ValidateResourceConfig.Response(
+            diagnostics=_validate("resource", request.type_name, request.config).to_pb())
 
     def ValidateDataResourceConfig(self, request, context: grpc.ServicerContext):
-        return pb.ValidateDataResourceConfig.Response()
+        return pb.ValidateDataResourceConfig.Response(
+            diagnostics=_validate("data", request.type_name, request.config).to_pb())
 
     def ConfigureProvider(self, request, context: grpc.ServicerContext):
         config = read_dynamic_value(request.config) or {}

@@ -1,0 +1,348 @@
+"""Terraform itself, offline, against the stand-in for hashicorp/aws: validate catches faults with its own
+messages, plans show unknowns and rendered policies, the plan checks catch broken rules, nothing leaks."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support import REPO
+from tfcheck import plancheck, schema
+from tfcheck.check import SCENARIOS, expected_functions
+from tfcheck.errors import PlanCheckError
+from tfcheck.workspace import TERRAFORM_DIR, Workspace, engines
+
+ENGINES = engines()
+PROVIDER = 'terraform {\n  required_providers {\n    aws = {\n      source  = "hashicorp/aws"\n      version = "~> 6.0"\n    }\n  }\n}\n'
+
+
+@pytest.fixture(scope="session")
+def workspace(built, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The stand-in installed with the first Terraform found (the binary where there is one); plans read
+    the layer and package manifests, so both are built first."""
+    subprocess.run(["make", "-s", "package"], cwd=REPO, check=True)
+    return Workspace(tmp_path_factory.mktemp("tfcheck"), ENGINES[0][1]).install()
+
+
+@pytest.fixture(scope="session")
+def root_plan(workspace: Workspace) -> dict:
+    folder = workspace.copy("root-plan")
+    workspace.init(folder)
+    return workspace.plan(folder)[1]
+
+
+def edited(ws: Workspace, name: str, path: str, old: str, new: str) -> Path:
+    """A copy of terraform/ with one edit; the edit must apply exactly once."""
+    copy = ws.copy(name)
+    target = copy / path
+    text = target.read_text()
+    assert text.count(old) == 1, f"{old!r} is not in {path} exactly once"
+    target.write_text(text.replace(old, new))
+    return copy
+
+
+def standalone(ws: Workspace, name: str, source: str) -> Path:
+    folder = ws.root / name
+    folder.mkdir(exist_ok=True)
+    (folder / "main.tf").write_text(PROVIDER + source)
+    ws.init(folder)
+    return folder
+
+
+# --- faults: Terraform's own validate, with its own messages, on both Terraform versions --------
+FN = "modules/function/main.tf"
+FAULTS = {
+    "unknown argument": (FN, "  memory_size                    = var.memory_size\n",
+                         "  memory_size                    = var.memory_size\n  memroy_size = 128\n",
+                         'An argument named "memroy_size" is not expected here.'),
+    "missing required argument": (FN, "  role                           = aws_iam_role.this.arn\n", "",
+                                  'The argument "role" is required, but no definition was found.'),
+    "string where a number belongs": (FN, "memory_size                    = var.memory_size",
+                                      'memory_size                    = "lots"',
+                                      'Inappropriate value for attribute "memory_size": a number is required.'),
+    "block written as an attribute": (FN, "  tracing_config {\n    mode = var.tracing_mode\n  }\n",
+                                      "  tracing_config = { mode = var.tracing_mode }\n",
+                                      'Did you mean to define a block of type "tracing_config"?'),
+    "a second block where one is allowed": (FN, "  tracing_config {\n    mode = var.tracing_mode\n  }\n",
+                                            "  tracing_config {\n    mode = var.tracing_mode\n  }\n" * 2,
+                                            'No more than 1 "tracing_config" blocks are allowed'),
+    "a resource type that does not exist": (FN, 'resource "aws_lambda_function_url" "this"',
+                                            'resource "aws_lambda_function_uri" "this"',
+                                            'The provider hashicorp/aws does not support resource type "aws_lambda_function_uri".'),
+    "a computed-only attribute set": (FN, "  handler                        = var.handler\n",
+                                      '  handler                        = var.handler\n  qualified_arn = "x"\n',
+                                      'Can\'t configure a value for "qualified_arn": its value will be decided automatically'),
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=[e[0] for e in ENGINES])
+@pytest.mark.parametrize("fault", FAULTS)
+def test_validate_fails_each_fault_with_terraforms_own_message(workspace: Workspace, engine, fault: str) -> None:
+    path, old, new, message = FAULTS[fault]
+    ws = Workspace(workspace.root, engine[1])
+    copy = edited(ws, f"fault-{len(fault)}-{fault.split()[-1]}", path, old, new)
+    ws.init(copy)
+    run = ws.validate(copy, check=False)
+    assert run.returncode == 1, run.output
+    assert " ".join(message.split()) in " ".join(run.output.split()), run.output  # Terraform wraps at 78 columns
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=[e[0] for e in ENGINES])
+def test_the_unedited_configuration_validates(workspace: Workspace, engine) -> None:
+    ws = Workspace(workspace.root, engine[1])
+    copy = ws.copy(f"clean-{engine[0].split()[0]}")
+    ws.init(copy)
+    assert "Success! The configuration is valid." in ws.validate(copy).output
+
+
+def test_types_this_project_does_not_use_validate_and_plan_too(workspace: Workspace) -> None:
+    folder = standalone(workspace, "unused-types", '''
+provider "aws" {
+  region = "eu-central-1"
+  default_tags {
+    tags = { team = "ml" }
+  }
+  assume_role {
+    role_arn = "arn:aws:iam::123456789012:role/deploy"
+  }
+}
+
+data "aws_availability_zones" "zones" {}
+
+resource "aws_dynamodb_table" "t" {
+  name         = "results"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "run"
+  attribute {
+    name = "run"
+    type = "S"
+  }
+  point_in_time_recovery {
+    enabled = true
+  }
+}
+
+resource "aws_sqs_queue" "q" {
+  name                      = "jobs"
+  message_retention_seconds = 86400
+}
+
+resource "aws_ecr_repository" "r" {
+  name = "models"
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+}
+
+resource "aws_lambda_function" "snap" {
+  function_name = "snap"
+  role          = "arn:aws:iam::123456789012:role/r"
+  runtime       = "python3.13"
+  handler       = "app.handler"
+  filename      = "app.zip"
+  snap_start {
+    apply_on = "PublishedVersions"
+  }
+}
+''')
+    assert "Success!" in workspace.validate(folder).output
+    run, plan = workspace.plan(folder)
+    changes = {rc["address"]: rc["change"] for rc in plan["resource_changes"]}
+    assert set(changes) == {"aws_dynamodb_table.t", "aws_sqs_queue.q", "aws_ecr_repository.r", "aws_lambda_function.snap"}
+    assert changes["aws_ecr_repository.r"]["after_unknown"]["repository_url"] is True
+    assert changes["aws_sqs_queue.q"]["after"]["message_retention_seconds"] == 86400
+    # computed attributes inside nested blocks are unknown too
+    assert changes["aws_lambda_function.snap"]["after_unknown"]["snap_start"] == [{"optimization_status": True}]
+    assert changes["aws_lambda_function.snap"]["after"]["snap_start"][0]["apply_on"] == "PublishedVersions"
+
+
+def test_terraform_sees_the_whole_schema(workspace: Workspace) -> None:
+    """`terraform providers schema -json`: what the stand-in serves, as Terraform read it."""
+    folder = standalone(workspace, "whole-schema", "")
+    served = json.loads(workspace.run(folder, "providers", "schema", "-json").stdout)["provider_schemas"][schema.SOURCE]
+    whole = schema.provider_schemas()
+    assert set(served["resource_schemas"]) == set(whole["resource_schemas"])
+    assert set(served["data_source_schemas"]) == set(whole["data_source_schemas"])
+    fn, source = served["resource_schemas"]["aws_lambda_function"], whole["resource_schemas"]["aws_lambda_function"]
+    assert set(fn["block"]["attributes"]) == set(source["block"]["attributes"])
+    assert fn["block"]["attributes"]["role"].get("required") is True
+    assert fn["block"]["block_types"]["tracing_config"]["max_items"] == 1
+    assert {"region", "profile", "assume_role", "default_tags"} <= (set(served["provider"]["block"]["attributes"])
+                                                                     | set(served["provider"]["block"]["block_types"]))
+
+
+# --- data sources and the rendered policy ------------------------------------------------------------
+def test_data_sources_answer_from_the_providers_region(workspace: Workspace) -> None:
+    folder = standalone(workspace, "data-sources", '''
+provider "aws" {
+  region = "cn-north-1"
+}
+data "aws_region" "r" {}
+data "aws_partition" "p" {}
+data "aws_caller_identity" "me" {}
+data "aws_iam_policy_document" "d" {
+  statement {
+    sid       = "Read"
+    actions   = ["s3:GetObject", "s3:ListBucket"]
+    resources = ["arn:${data.aws_partition.p.partition}:s3:::b/*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:aws-cn:iam::${data.aws_caller_identity.me.account_id}:root"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalTag/team"
+      values   = ["ml"]
+    }
+  }
+  statement {
+    effect    = "Deny"
+    actions   = ["s3:DeleteObject"]
+    resources = ["*"]
+  }
+}
+output "region" { value = data.aws_region.r.region }
+output "partition" { value = data.aws_partition.p.partition }
+output "account" { value = data.aws_caller_identity.me.account_id }
+output "policy" { value = data.aws_iam_policy_document.d.json }
+''')
+    _, plan = workspace.plan(folder)
+    out = {k: v["after"] for k, v in plan["output_changes"].items()}
+    assert out["region"] == "cn-north-1" and out["partition"] == "aws-cn" and re.fullmatch(r"\d{12}", out["account"])
+    assert json.loads(out["policy"]) == {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Read", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "arn:aws-cn:s3:::b/*",
+         "Principal": {"AWS": f"arn:aws-cn:iam::{out['account']}:root"},
+         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "ml"}}},
+        {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}]}
+
+
+def test_a_policy_the_provider_would_reject_fails_the_plan(workspace: Workspace) -> None:
+    folder = standalone(workspace, "bad-policy", '''
+data "aws_iam_policy_document" "d" {
+  statement {
+    effect  = "Perhaps"
+    actions = ["s3:GetObject"]
+  }
+}
+''')
+    run, _ = workspace.plan(folder, check=False)
+    assert run.returncode == 1 and "effect must be Allow or Deny, not 'Perhaps'" in run.output
+
+
+# --- refresh and apply ---------------------------------------------------------------------------------
+def _state_for(attributes: dict, type_name: str, name: str) -> dict:
+    """A state file as Terraform writes it, for one resource whose computed values are filled in."""
+    block = schema.block_json("resource", type_name)
+    placeholder = {"string": "offline", "bool": False, "number": 0}
+    values = {}
+    for attr, spec in block["attributes"].items():
+        if attr in attributes:
+            values[attr] = attributes[attr]
+        elif spec.get("computed"):
+            t = spec["type"]
+            values[attr] = placeholder[t] if isinstance(t, str) else ({} if t[0] in ("map", "object") else [])
+        else:
+            values[attr] = None
+    return {"version": 4, "terraform_version": "1.9.0", "serial": 1, "lineage": "0f9d1d42-5c2e-4d32-9d76-0c3c1d1a0001",
+            "outputs": {}, "check_results": None, "resources": [{
+                "mode": "managed", "type": type_name, "name": name,
+                "provider": f'provider["{schema.SOURCE}"]',
+                "instances": [{"schema_version": 0, "attributes": values, "sensitive_attributes": []}]}]}
+
+
+def test_refresh_changes_nothing_and_apply_is_refused(workspace: Workspace) -> None:
+    config = 'resource "aws_cloudwatch_log_group" "g" {\n  name = "/aws/lambda/x"\n  retention_in_days = %d\n}\n'
+    folder = standalone(workspace, "refresh", config % 7)
+    state = _state_for({"name": "/aws/lambda/x", "retention_in_days": 7, "id": "/aws/lambda/x"},
+                       "aws_cloudwatch_log_group", "g")
+    (folder / "terraform.tfstate").write_text(json.dumps(state))
+    refresh, refreshed = workspace.plan(folder, "-refresh-only")
+    assert "No changes" in refresh.output and refreshed.get("resource_drift", []) == [], refresh.output
+    assert refreshed["prior_state"]["values"]["root_module"]["resources"][0]["values"] == state["resources"][0][
+        "instances"][0]["attributes"]
+    assert workspace.run(folder, "plan", "-detailed-exitcode", check=False).returncode == 0
+    (folder / "main.tf").write_text(PROVIDER + config % 14)
+    changed = workspace.run(folder, "plan", "-detailed-exitcode", check=False)
+    assert changed.returncode == 2 and re.search(r"~ retention_in_days\s+= 7 -> 14", changed.output), changed.output
+    apply = workspace.run(folder, "apply", "-auto-approve", check=False)
+    assert apply.returncode == 1 and "Apply refused by the offline stand-in" in apply.output
+    assert json.loads((folder / "terraform.tfstate").read_text())["resources"][0]["instances"][0]["attributes"][
+        "retention_in_days"] == 7
+
+
+# --- the plan checks -----------------------------------------------------------------------------------
+def test_the_root_plan_passes_every_rule(root_plan: dict) -> None:
+    found = plancheck.check(root_plan, expected_functions(root_plan, SCENARIOS[0]))
+    assert {(f.handler.split(".")[1], f.architecture) for f in found} == {
+        (h, a) for h in ("benchmark", "predict") for a in ("arm64", "x86_64")}
+    for f in found:
+        assert f.layer == f'module.layer["{f.architecture}"].aws_lambda_layer_version.this'
+    policies = [json.loads(rc["change"]["after"]["policy"]) for rc in root_plan["resource_changes"]
+                if rc["type"] == "aws_iam_role_policy"]
+    assert len(policies) == 4 and all(p["Statement"][0]["Action"] == ["logs:PutLogEvents", "logs:CreateLogStream"]
+                                      for p in policies)
+
+
+def test_expected_functions_come_from_the_planned_architectures(root_plan: dict) -> None:
+    with pytest.raises(PlanCheckError, match="expected"):
+        plancheck.check(root_plan, {("handlers.predict.handler", "arm64")})
+
+
+PLAN_FAULTS = {
+    "a function gets the other architecture's layer": (
+        "main.tf", "layer_arn            = module.layer[each.value.architecture].layer_version_arn",
+        'layer_arn            = module.layer["x86_64"].layer_version_arn', (), "runs on arm64 but gets"),
+    "a role may write to every log group": (
+        "modules/function/iam.tf", 'resources = ["${local.log_group_arn}:*"]', 'resources = ["*"]', (),
+        "grants more than writing to"),
+    "a role may do more than write logs": (
+        "modules/function/iam.tf", 'actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]',
+        'actions   = ["logs:*"]', (), "grants more than writing to"),
+    "a managed policy on the role": (
+        "modules/function/iam.tf", 'resource "aws_iam_role_policy" "logs" {',
+        'resource "aws_iam_role_policy_attachment" "basic" {\n  role       = aws_iam_role.this.name\n'
+        '  policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"\n}\n\n'
+        'resource "aws_iam_role_policy" "logs" {', (), "a managed policy on"),
+    "a public Function URL": (
+        "modules/function/main.tf", 'authorization_type = "AWS_IAM"', 'authorization_type = "NONE"',
+        ("-var=function_url=true",), "a public Function URL"),
+    "no log retention": (
+        "modules/function/main.tf", "  retention_in_days = var.log_retention_days\n", "", (),
+        "no retention_in_days"),
+}
+
+
+@pytest.mark.parametrize("fault", PLAN_FAULTS)
+def test_the_plan_checks_catch_each_broken_rule(workspace: Workspace, fault: str) -> None:
+    path, old, new, options, message = PLAN_FAULTS[fault]
+    copy = edited(workspace, f"plan-fault-{list(PLAN_FAULTS).index(fault)}", path, old, new)
+    workspace.init(copy)
+    _, plan = workspace.plan(copy, *options)
+    with pytest.raises(PlanCheckError, match=re.escape(message)):
+        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]))
+
+
+# --- isolation -----------------------------------------------------------------------------------------
+def _snapshot(folder: Path) -> dict[str, float]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime for p in folder.rglob("*")}
+
+
+def test_the_real_configuration_is_never_touched(workspace: Workspace) -> None:
+    """Checks run on copies with their own TF_DATA_DIR: terraform/ gets no .terraform/ and no lock file
+    with the stand-in's hashes, and the CLI configuration names only the mirror, for hashicorp/aws only."""
+    before = _snapshot(TERRAFORM_DIR)
+    copy = workspace.copy("isolation")
+    workspace.init(copy)
+    workspace.plan(copy)
+    assert _snapshot(TERRAFORM_DIR) == before
+    assert '"6.47.0"' in (copy / ".terraform.lock.hcl").read_text()
+    assert (workspace.root / "data" / "isolation-terraform" / "providers").is_dir()
+    assert not (copy / ".terraform").exists()
+    rc = workspace.cli_config.read_text()
+    assert "filesystem_mirror" in rc and f'include = ["{schema.SOURCE}"]' in rc
+    assert "dev_overrides" not in rc and "direct" not in rc
+    env = workspace.env("x")
+    assert env["CHECKPOINT_DISABLE"] == "1" and env["TF_DATA_DIR"].startswith(str(workspace.root))
