@@ -116,7 +116,9 @@ def _check_role(view: PlanView, fn: dict, log_group: str, tracing: str) -> None:
     if not role_refs:
         raise PlanCheckError(f"{where}: its role is not created by this configuration, so its rights cannot be read")
     role_name = role_refs[0].split(".")[1]
-    role = next(r for r in view.of_type("aws_iam_role", scope) if r["name"] == role_name)
+    role = next((r for r in view.of_type("aws_iam_role", scope) if r["name"] == role_name), None)
+    if role is None:
+        raise PlanCheckError(f"{where}: its role aws_iam_role.{role_name} is not planned in the same module")
     after = role["change"]["after"]
     if after.get("inline_policy") or after.get("managed_policy_arns"):
         raise PlanCheckError(f"{role['address']}: inline_policy / managed_policy_arns give rights beyond its log group")

@@ -137,3 +137,12 @@ def test_deploy_stops_before_terraform_without_credentials(tmp_path: Path) -> No
     assert proc.returncode == 2 and "no AWS credentials found" in proc.stderr
     recipe = (REPO / "Makefile").read_text().split("deploy: ", 1)[1].split("\n.PHONY", 1)[0]
     assert recipe.index("bench credentials") < recipe.index("terraform init")
+
+
+def test_make_tf_check_plans_every_example() -> None:
+    from tfcheck.check import SCENARIOS
+
+    examples = {str(p.parent.relative_to(TF)) for p in TF.glob("examples/*/main.tf")}
+    assert examples and examples <= {s.folder for s in SCENARIOS}
+    assert {".", "examples/single-architecture"} <= {s.folder for s in SCENARIOS}
+    assert any("-var-file=terraform.tfvars.example" in s.options for s in SCENARIOS)
