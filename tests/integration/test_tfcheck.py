@@ -83,7 +83,7 @@ FAULTS = {
 def test_validate_fails_each_fault_with_terraforms_own_message(workspace: Workspace, engine, fault: str) -> None:
     path, old, new, message = FAULTS[fault]
     ws = Workspace(workspace.root, engine[1])
-    copy = edited(ws, f"fault-{len(fault)}-{fault.split()[-1]}", path, old, new)
+    copy = edited(ws, f"fault-{list(FAULTS).index(fault)}-{engine[0].split()[0]}", path, old, new)
     ws.init(copy)
     run = ws.validate(copy, check=False)
     assert run.returncode == 1, run.output
