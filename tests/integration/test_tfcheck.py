@@ -15,6 +15,7 @@ from tfcheck.check import SCENARIOS, expected_functions
 from tfcheck.errors import PlanCheckError
 from tfcheck.workspace import TERRAFORM_DIR, Workspace, engines
 
+pytestmark = pytest.mark.integration
 ENGINES = engines()
 PROVIDER = 'terraform {\n  required_providers {\n    aws = {\n      source  = "hashicorp/aws"\n      version = "~> 6.0"\n    }\n  }\n}\n'
 
