@@ -1,105 +1,177 @@
 """`aws_iam_policy_document`, rendered as the AWS provider renders it, so a plan shows the real policy JSON.
 
-Follows the provider's documented output: Version 2012-10-17 unless set, Effect Allow unless set, a
-one-element list written as a plain string, set-typed lists in the provider's (reverse-sorted) order,
-`json` indented by two spaces and `minified_json` without whitespace. `source_policy_documents`,
-`override_policy_documents` and the deprecated `*_json` arguments merge by statement Sid as documented.
+Follows the provider's data source (internal/service/iam/policy_document_data_source.go and
+policy_model.go): Effect Allow and Version 2012-10-17 unless set; a one-element set written as a plain
+string and longer sets reverse-sorted; `&{` written for `${` in resources, principals and condition
+values; principals and conditions keyed in sorted order; `source_policy_documents`, then the
+statements, then `override_policy_documents` merged by Sid; `json` indented by two spaces,
+`minified_json` compact, both with Go's HTML escaping; `id` the CRC-32 of `json`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
+import zlib
 
 from tfcheck.errors import PolicyError
 
-_PRINCIPAL_KEYS = {"principals": "Principal", "not_principals": "NotPrincipal"}
-_LIST_KEYS = (("actions", "Action"), ("not_actions", "NotAction"), ("resources", "Resource"),
-              ("not_resources", "NotResource"))
+VERSIONS = ("2008-10-17", "2012-10-17")
+_STATEMENT_KEYS = (("actions", "Action"), ("not_actions", "NotAction"), ("resources", "Resource"),
+                   ("not_resources", "NotResource"))
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-def _one_or_many(values: list[str], *, is_set: bool = True) -> str | list[str]:
-    ordered = sorted(set(values), reverse=True) if is_set else list(values)
-    return ordered[0] if len(ordered) == 1 else ordered
+def invalid(config: dict) -> list[tuple[tuple, str]]:
+    """(path, message) for each value the provider's own validation rejects (run by `terraform validate`;
+    values not yet known are left for the read)."""
+    found = []
+    version = config.get("version")
+    if isinstance(version, str) and version not in VERSIONS:
+        found.append((("version",), f'expected version to be one of ["2008-10-17" "2012-10-17"], got {version}'))
+    for key in ("source_json", "override_json"):
+        if isinstance(config.get(key), str) and config[key]:
+            found.append(((key,), f"{key} is no longer used by the provider and must be empty"))
+    for i, block in enumerate(config.get("statement") or [] if isinstance(config.get("statement"), list) else []):
+        effect = block.get("effect") if isinstance(block, dict) else None
+        if isinstance(effect, str) and effect not in ("Allow", "Deny"):
+            found.append((("statement", (i,), "effect"), f'expected effect to be one of ["Allow" "Deny"], got {effect}'))
+    return found
 
 
-def _principals(blocks: list[dict]) -> str | dict:
-    if any(b["type"] == "*" for b in blocks):
-        if len(blocks) != 1 or sorted(blocks[0]["identifiers"] or []) != ["*"]:
-            raise PolicyError('a "*" principal takes the identifiers ["*"] and no other principal')
+def _set_value(values: list[str]) -> str | list[str]:
+    """policyDecodeConfigStringList: one element as a string, more reverse-sorted."""
+    return values[0] if len(values) == 1 else sorted(values, reverse=True)
+
+
+def _replace_vars(value: str | list[str], version: str) -> str | list[str]:
+    """`&{aws:username}` in the configuration (so Terraform leaves it alone) becomes `${aws:username}`."""
+    items = [value] if isinstance(value, str) else value
+    for item in items:
+        if version == "2008-10-17" and "&{" in item:
+            raise PolicyError(f"found &{{ sequence in ({item}), which is not supported in document version 2008-10-17")
+    replaced = [item.replace("&{", "${") for item in items]
+    return replaced[0] if isinstance(value, str) else replaced
+
+
+def _principals(blocks: list[dict], version: str) -> str | dict:
+    if len(blocks) == 1 and blocks[0]["type"] == "*" and sorted(blocks[0]["identifiers"] or []) == ["*"]:
         return "*"
-    merged: dict[str, list[str]] = {}
+    merged: dict[str, str | list[str]] = {}
     for block in blocks:
-        merged.setdefault(block["type"], []).extend(block["identifiers"] or [])
-    return {kind: _one_or_many(ids) for kind, ids in sorted(merged.items())}
+        ids = _replace_vars(_set_value(list(block["identifiers"] or [])), version)
+        current = merged.get(block["type"])
+        if current is None:
+            merged[block["type"]] = ids
+        else:
+            merged[block["type"]] = ([current] if isinstance(current, str) else current) + (
+                [ids] if isinstance(ids, str) else ids)
+    return dict(sorted(merged.items()))
 
 
-def _conditions(blocks: list[dict]) -> dict:
-    merged: dict[str, dict[str, str | list[str]]] = {}
+def _conditions(blocks: list[dict], version: str) -> dict:
+    raw: dict[str, dict[str, list[str]]] = {}
     for block in blocks:
-        merged.setdefault(block["test"], {})[block["variable"]] = _one_or_many(block["values"] or [], is_set=False)
-    return merged
+        values = _replace_vars(list(block["values"] or []), version)
+        raw.setdefault(block["test"], {}).setdefault(block["variable"], []).extend(values)
+    return {test: {var: (v[0] if len(v) == 1 else v) for var, v in sorted(variables.items())}
+            for test, variables in sorted(raw.items())}
 
 
-def statement(block: dict) -> dict:
+def statement(block: dict, version: str) -> dict:
     """One `statement` block as its IAM JSON object, keys in the provider's order."""
-    out: dict = {}
-    if block.get("sid"):
-        out["Sid"] = block["sid"]
     effect = block.get("effect") or "Allow"
     if effect not in ("Allow", "Deny"):
-        raise PolicyError(f"effect must be Allow or Deny, not {effect!r}")
+        raise PolicyError(f'expected effect to be one of ["Allow" "Deny"], got {effect}')
+    out: dict = {"Sid": block["sid"]} if block.get("sid") else {}
     out["Effect"] = effect
-    for key, name in _LIST_KEYS:
+    for key, name in _STATEMENT_KEYS:
         if block.get(key):
-            out[name] = _one_or_many(block[key])
-    for key, name in _PRINCIPAL_KEYS.items():
+            value = _set_value(list(block[key]))
+            out[name] = value if "actions" in key else _replace_vars(value, version)
+    for key, name in (("principals", "Principal"), ("not_principals", "NotPrincipal")):
         if block.get(key):
-            out[name] = _principals(block[key])
+            out[name] = _principals(block[key], version)
     if block.get("condition"):
-        out["Condition"] = _conditions(block["condition"])
+        out["Condition"] = _conditions(block["condition"], version)
     return out
 
 
-def _merge(statements: list[dict], overrides: list[dict]) -> list[dict]:
-    by_sid = {s["Sid"]: i for i, s in enumerate(statements) if s.get("Sid")}
-    merged = list(statements)
-    for override in overrides:
-        sid = override.get("Sid")
-        if sid and sid in by_sid:
-            merged[by_sid[sid]] = override
+def _normalised(st: dict) -> dict:
+    """A statement read from a JSON document, as the provider writes it back."""
+    out = dict(st)
+    for key in ("Principal", "NotPrincipal"):
+        if isinstance(out.get(key), dict):
+            out[key] = {t: (v if isinstance(v, str) else sorted(v, reverse=True)) for t, v in sorted(out[key].items())}
+    if isinstance(out.get("Condition"), dict):
+        out["Condition"] = {test: {var: (str(v).lower() if isinstance(v, bool) else v) for var, v in sorted(vs.items())}
+                            for test, vs in sorted(out["Condition"].items())}
+    return out
+
+
+def _document(text: str, what: str, index: int) -> dict:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PolicyError(f"merging {what} document {index}: {exc}") from None
+    statements = doc.get("Statement") or []
+    return {**doc, "Statement": [_normalised(s) for s in ([statements] if isinstance(statements, dict) else statements)]}
+
+
+def _merge(into: dict, new: dict) -> None:
+    """IAMPolicyDoc.Merge: adopt Id, upgrade Version, replace statements by Sid, append the others."""
+    if new.get("Id"):
+        into["Id"] = new["Id"]
+    if new.get("Version", "") > into.get("Version", ""):
+        into["Version"] = new["Version"]
+    statements = into.setdefault("Statement", [])
+    for st in new.get("Statement", []):
+        at = next((i for i, old in enumerate(statements) if st.get("Sid") and old.get("Sid") == st["Sid"]), None)
+        if at is None:
+            statements.append(st)
         else:
-            merged.append(override)
-    return merged
+            statements[at] = st
 
 
-def _statements_of(documents: list[str]) -> list[dict]:
-    found: list[dict] = []
-    for text in documents:
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PolicyError(f"a policy document to merge is not JSON: {exc}") from None
-        found.extend(doc.get("Statement", []))
-    return found
+def _go_json(value: dict, indent: int | None) -> str:
+    text = json.dumps(value, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":"))
+    for char, escaped in _GO_ESCAPES.items():
+        text = text.replace(char, escaped)
+    return text
 
 
 def render(config: dict) -> dict:
     """The computed attributes (`json`, `minified_json`, `id`) for a data source configuration."""
-    own = [statement(b) for b in config.get("statement") or []]
-    sources = _statements_of(config.get("source_policy_documents") or [])
-    if config.get("source_json"):
-        sources = _statements_of([config["source_json"]]) + sources
-    doc_statements = _merge(sources, own)
-    overrides = _statements_of(([config["override_json"]] if config.get("override_json") else [])
-                               + (config.get("override_policy_documents") or []))
-    doc_statements = _merge(doc_statements, overrides)
-    sids = [s["Sid"] for s in own if s.get("Sid")]
-    if len(sids) != len(set(sids)):
-        raise PolicyError("statement sids must be unique within one policy document")
-    document: dict = {"Version": config.get("version") or "2012-10-17"}
+    for deprecated in ("source_json", "override_json"):
+        if config.get(deprecated):
+            raise PolicyError(f"{deprecated} is no longer used by the provider and must be empty; "
+                              f"use {deprecated.split('_')[0]}_policy_documents")
+    version = config.get("version") or "2012-10-17"
+    if version not in VERSIONS:
+        raise PolicyError(f'expected version to be one of ["2008-10-17" "2012-10-17"], got {version}')
+    merged: dict = {}
+    seen: set[str] = set()
+    for i, text in enumerate(config.get("source_policy_documents") or []):
+        source = _document(text, "source", i)
+        for j, st in enumerate(source["Statement"]):
+            if st.get("Sid"):
+                if st["Sid"] in seen:
+                    raise PolicyError(f"merging source document {i}: duplicate Sid ({st['Sid']}) in "
+                                      f"source_policy_documents (statement {j}). Remove the Sid or ensure Sids are unique.")
+                seen.add(st["Sid"])
+        _merge(merged, source)
+    own: dict = {"Version": version}
     if config.get("policy_id"):
-        document["Id"] = config["policy_id"]
-    document["Statement"] = doc_statements
-    pretty = json.dumps(document, indent=2)
-    minified = json.dumps(document, separators=(",", ":"))
-    return {"json": pretty, "minified_json": minified, "id": str(int(hashlib.sha256(pretty.encode()).hexdigest()[:8], 16))}
+        own["Id"] = config["policy_id"]
+    sids: set[str] = set()
+    own["Statement"] = []
+    for block in config.get("statement") or []:
+        if block.get("sid") in sids:
+            raise PolicyError(f"duplicate Sid ({block['sid']}). Remove the Sid or ensure the Sid is unique.")
+        if block.get("sid"):
+            sids.add(block["sid"])
+        own["Statement"].append(statement(block, version))
+    _merge(merged, own)
+    for i, text in enumerate(config.get("override_policy_documents") or []):
+        _merge(merged, _document(text, "override", i))
+    document = {k: merged[k] for k in ("Version", "Id", "Statement") if merged.get(k)}
+    pretty = _go_json(document, 2)
+    return {"json": pretty, "minified_json": _go_json(document, None), "id": str(zlib.crc32(pretty.encode()))}

@@ -89,10 +89,14 @@ def unconfigurable(config, block: dict, path: tuple = ()) -> list[tuple[tuple, s
 
 def _validate(kind: str, type_name: str, config_value: pb.DynamicValue) -> Diagnostics:
     diags = Diagnostics()
-    for path, name in unconfigurable(read_dynamic_value(config_value), schema.block_json(kind, type_name) or {}):
+    config = read_dynamic_value(config_value)
+    for path, name in unconfigurable(config, schema.block_json(kind, type_name) or {}):
         diags.add_error("Value for unconfigurable attribute",
                         f'Can\'t configure a value for "{name}": its value will be decided automatically based on '
                         "the result of applying this configuration.", path=list(path))
+    if kind == "data" and type_name == "aws_iam_policy_document" and isinstance(config, dict):
+        for path, message in policy.invalid(config):
+            diags.add_error("Invalid aws_iam_policy_document", message, path=list(path))
     return diags
 
 

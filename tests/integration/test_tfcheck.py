@@ -220,7 +220,7 @@ output "policy" { value = data.aws_iam_policy_document.d.json }
         {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}]}
 
 
-def test_a_policy_the_provider_would_reject_fails_the_plan(workspace: Workspace) -> None:
+def test_a_policy_the_provider_would_reject_fails_validate(workspace: Workspace) -> None:
     folder = standalone(workspace, "bad-policy", '''
 data "aws_iam_policy_document" "d" {
   statement {
@@ -229,8 +229,9 @@ data "aws_iam_policy_document" "d" {
   }
 }
 ''')
-    run, _ = workspace.plan(folder, check=False)
-    assert run.returncode == 1 and "effect must be Allow or Deny, not 'Perhaps'" in run.output
+    run = workspace.validate(folder, check=False)
+    assert run.returncode == 1 and 'expected effect to be one of ["Allow" "Deny"], got Perhaps' in run.output
+    assert 'on main.tf line 12, in data "aws_iam_policy_document" "d"' in run.output, run.output
 
 
 # --- refresh and apply ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import pytest
 from tf.types import Unknown
@@ -15,7 +16,7 @@ def _doc(**config) -> dict:
     return json.loads(policy.render(config)["json"])
 
 
-def test_a_one_element_list_is_written_as_a_string_and_sets_in_the_providers_order() -> None:
+def test_a_one_element_set_is_written_as_a_string_and_longer_sets_reverse_sorted() -> None:
     doc = _doc(statement=[{"actions": ["logs:CreateLogStream", "logs:PutLogEvents"], "resources": ["arn:x"]}])
     assert doc == {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["logs:PutLogEvents", "logs:CreateLogStream"], "Resource": "arn:x"}]}
@@ -24,46 +25,67 @@ def test_a_one_element_list_is_written_as_a_string_and_sets_in_the_providers_ord
 def test_principals_conditions_and_ids() -> None:
     doc = _doc(policy_id="p1", version="2008-10-17", statement=[{
         "sid": "A", "effect": "Deny", "not_actions": ["s3:*"], "not_resources": ["*"],
-        "principals": [{"type": "AWS", "identifiers": ["arn:aws:iam::1:root", "arn:aws:iam::2:root"]},
-                       {"type": "Service", "identifiers": ["lambda.amazonaws.com"]}],
-        "condition": [{"test": "StringLike", "variable": "s3:prefix", "values": ["a/", "b/"]}]}])
+        "principals": [{"type": "Service", "identifiers": ["lambda.amazonaws.com"]},
+                       {"type": "AWS", "identifiers": ["arn:aws:iam::1:root", "arn:aws:iam::2:root"]}],
+        "condition": [{"test": "StringLike", "variable": "s3:prefix", "values": ["b/", "a/"]},
+                      {"test": "Bool", "variable": "aws:SecureTransport", "values": ["true"]}]}])
     assert doc["Id"] == "p1" and doc["Version"] == "2008-10-17"
     assert doc["Statement"][0] == {
         "Sid": "A", "Effect": "Deny", "NotAction": "s3:*", "NotResource": "*",
         "Principal": {"AWS": ["arn:aws:iam::2:root", "arn:aws:iam::1:root"], "Service": "lambda.amazonaws.com"},
-        "Condition": {"StringLike": {"s3:prefix": ["a/", "b/"]}}}
+        "Condition": {"Bool": {"aws:SecureTransport": "true"}, "StringLike": {"s3:prefix": ["b/", "a/"]}}}
+    assert list(doc["Statement"][0]["Principal"]) == ["AWS", "Service"]  # Go writes map keys sorted
 
 
-def test_everyone_as_principal() -> None:
+def test_everyone_as_principal_only_for_the_star_type() -> None:
     assert _doc(statement=[{"principals": [{"type": "*", "identifiers": ["*"]}]}])["Statement"][0]["Principal"] == "*"
-    with pytest.raises(PolicyError, match='"\\*" principal'):
-        policy.render({"statement": [{"principals": [{"type": "*", "identifiers": ["arn:aws:iam::1:root"]}]}]})
+    # IAM rejects "*" in trust policies but accepts {"AWS": "*"}: the provider keeps that one as written
+    assert _doc(statement=[{"principals": [{"type": "AWS", "identifiers": ["*"]}]}])["Statement"][0]["Principal"] == {
+        "AWS": "*"}
+
+
+def test_policy_variables_are_written_with_an_ampersand() -> None:
+    st = _doc(statement=[{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::b/home/&{aws:username}/*"],
+                          "condition": [{"test": "StringLike", "variable": "s3:prefix", "values": ["&{aws:username}/"]}]}])
+    assert st["Statement"][0]["Resource"] == "arn:aws:s3:::b/home/${aws:username}/*"
+    assert st["Statement"][0]["Condition"] == {"StringLike": {"s3:prefix": "${aws:username}/"}}
+    with pytest.raises(PolicyError, match="not supported in document version 2008-10-17"):
+        policy.render({"version": "2008-10-17", "statement": [{"resources": ["&{aws:username}"]}]})
 
 
 def test_source_and_override_documents_merge_by_sid() -> None:
-    source = json.dumps({"Statement": [{"Sid": "Keep", "Effect": "Allow", "Action": "a:A", "Resource": "*"},
-                                       {"Sid": "Mine", "Effect": "Allow", "Action": "a:Old", "Resource": "*"}]})
-    override = json.dumps({"Statement": [{"Sid": "Keep", "Effect": "Deny", "Action": "a:A", "Resource": "*"}]})
+    source = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Keep", "Effect": "Allow", "Action": "a:A", "Resource": "*"},
+        {"Sid": "Mine", "Effect": "Allow", "Action": "a:Old", "Resource": "*"}]})
+    override = json.dumps({"Statement": [{"Sid": "Keep", "Effect": "Deny", "Action": "a:A", "Resource": "*"},
+                                         {"Effect": "Allow", "Action": "a:Extra", "Resource": "*"}]})
     doc = _doc(source_policy_documents=[source], override_policy_documents=[override],
                statement=[{"sid": "Mine", "actions": ["a:New"], "resources": ["*"]}])
-    assert [(s["Sid"], s["Effect"], s["Action"]) for s in doc["Statement"]] == [
-        ("Keep", "Deny", "a:A"), ("Mine", "Allow", "a:New")]
+    assert [(s.get("Sid"), s["Effect"], s["Action"]) for s in doc["Statement"]] == [
+        ("Keep", "Deny", "a:A"), ("Mine", "Allow", "a:New"), (None, "Allow", "a:Extra")]
 
 
 @pytest.mark.parametrize("config, message", [
-    ({"statement": [{"effect": "allow"}]}, "effect must be Allow or Deny"),
-    ({"statement": [{"sid": "S"}, {"sid": "S"}]}, "sids must be unique"),
-    ({"source_policy_documents": ["{not json"]}, "not JSON"),
+    ({"statement": [{"effect": "allow"}]}, r'expected effect to be one of \["Allow" "Deny"\], got allow'),
+    ({"statement": [{"sid": "S"}, {"sid": "S"}]}, r"duplicate Sid \(S\)"),
+    ({"source_policy_documents": ["{not json"]}, "merging source document 0"),
+    ({"source_policy_documents": ['{"Statement": [{"Sid": "A"}]}', '{"Statement": [{"Sid": "A"}]}']},
+     r"duplicate Sid \(A\) in source_policy_documents"),
+    ({"source_json": "{}"}, "no longer used"),
+    ({"version": "2020-01-01"}, "expected version to be one of"),
 ])
 def test_documents_the_provider_rejects(config: dict, message: str) -> None:
     with pytest.raises(PolicyError, match=message):
         policy.render(config)
 
 
-def test_minified_json_is_the_same_document() -> None:
-    rendered = policy.render({"statement": [{"actions": ["a:B"], "resources": ["*"]}]})
-    assert json.loads(rendered["minified_json"]) == json.loads(rendered["json"]) and " " not in rendered["minified_json"]
-    assert rendered["id"] == policy.render({"statement": [{"actions": ["a:B"], "resources": ["*"]}]})["id"]
+def test_json_is_indented_minified_json_compact_both_with_gos_escaping() -> None:
+    rendered = policy.render({"statement": [{"actions": ["a:B"], "resources": ["arn:x:<&>"]}]})
+    assert json.loads(rendered["minified_json"]) == json.loads(rendered["json"])
+    assert rendered["json"].startswith('{\n  "Version": "2012-10-17",\n  "Statement": [')
+    assert " " not in rendered["minified_json"] and "\\u003c\\u0026\\u003e" in rendered["minified_json"]
+    assert rendered["id"] == str(zlib.crc32(rendered["json"].encode()))
+    assert "Statement" not in json.loads(policy.render({})["json"])
 
 
 def test_a_planned_object_gets_unknowns_for_every_computed_null_nested_blocks_too() -> None:
@@ -83,3 +105,10 @@ def test_computed_only_arguments_are_found_with_their_path() -> None:
     assert unconfigurable(config, block) == [(("arn",), "arn"),
                                              (("snap_start", (0,), "optimization_status"), "optimization_status")]
     assert unconfigurable({"function_name": "f", "memory_size": Unknown}, block) == []
+
+
+def test_validation_reports_known_bad_values_and_leaves_unknown_ones() -> None:
+    assert policy.invalid({"version": "2020-01-01", "statement": [{"effect": "Allow"}, {"effect": "Maybe"}]}) == [
+        (("version",), 'expected version to be one of ["2008-10-17" "2012-10-17"], got 2020-01-01'),
+        (("statement", (1,), "effect"), 'expected effect to be one of ["Allow" "Deny"], got Maybe')]
+    assert policy.invalid({"version": Unknown, "statement": Unknown}) == []
