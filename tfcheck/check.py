@@ -56,8 +56,9 @@ class Outcome:
     problem: str | None = None
 
 
-def check_engine(ws: Workspace, engine: str) -> list[Outcome]:
-    """Every scenario with one Terraform: init and validate once per folder, plan and check each."""
+def check_engine(ws: Workspace, engine: str, progress=lambda outcome: None) -> list[Outcome]:
+    """Every scenario with one Terraform: init and validate once per folder, plan and check each;
+    `progress` is called with each outcome as it is known."""
     copy = ws.copy(f"config-{engine.split('(')[-1].rstrip(')')}")
     outcomes, validated = [], {}
     for scenario in SCENARIOS:
@@ -75,6 +76,7 @@ def check_engine(ws: Workspace, engine: str) -> list[Outcome]:
             out.functions = plancheck.check(plan, expected_functions(plan, scenario))
         except (TerraformFailed, PlanCheckError) as exc:
             out.problem = str(exc)
+        progress(out)
     return outcomes
 
 
@@ -104,7 +106,9 @@ def run_all(keep: Path | None = None) -> int:
         outcomes: list[Outcome] = []
         for name, command in engines():
             console.print(f"checking with {name} …")
-            outcomes += check_engine(Workspace(root, command).install(), name)
+            outcomes += check_engine(Workspace(root, command).install(), name, lambda o: console.print(
+                f"  {'[green]ok[/]' if o.problem is None else '[red]FAILED[/]'} {o.scenario.label}: validate "
+                f"{o.validate_s:.2f} s, plan {o.plan_s:.2f} s, {o.resources} resources"))
     console.print(table(outcomes))
     failed = [o for o in outcomes if o.problem]
     for o in failed:

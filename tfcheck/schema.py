@@ -125,5 +125,18 @@ def block_pb(block: dict) -> pb.Schema.Block:
     )
 
 
+_NESTING_NAMES = {v: k for k, v in _NESTING.items()}
+
+
+def block_dict(block: pb.Schema.Block) -> dict:
+    """The parts of a served block the stand-in's plans and validation read, in the JSON file's shape."""
+    return {
+        "attributes": {a.name: {"computed": a.computed, "optional": a.optional, "required": a.required}
+                       for a in block.attributes},
+        "block_types": {b.type_name: {"nesting_mode": _NESTING_NAMES[b.nesting], "block": block_dict(b.block)}
+                        for b in block.block_types},
+    }
+
+
 def schema_pb(entry: dict) -> pb.Schema:
     return pb.Schema(version=entry.get("version", 0), block=block_pb(entry["block"]))
