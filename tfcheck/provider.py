@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import grpc
+from google.protobuf.message import DecodeError
 import tf.provider
 from tf.gen import tfplugin_pb2 as pb
 from tf.iface import Provider
@@ -167,8 +168,11 @@ class StandInServicer(tf.provider.ProviderServicer):
             cache = os.environ.get(_CACHE_ENV)
             path = Path(cache) if cache else None
             if path and path.is_file():
-                self._schema_response = pb.GetProviderSchema.Response.FromString(path.read_bytes())
-            else:
+                try:
+                    self._schema_response = pb.GetProviderSchema.Response.FromString(path.read_bytes())
+                except DecodeError:  # a damaged cache is rebuilt, not trusted
+                    path.unlink(missing_ok=True)
+            if self._schema_response is None:
                 self._schema_response = self._build_schema()
                 if path:
                     partial = path.with_name(path.name + f".{os.getpid()}.partial")
@@ -177,7 +181,8 @@ class StandInServicer(tf.provider.ProviderServicer):
         return self._schema_response
 
     def GetMetadata(self, request, context: grpc.ServicerContext):
-        return pb.GetMetadata.Response(server_capabilities=pb.ServerCapabilities(plan_destroy=True, get_provider_schema_optional=True))
+        return pb.GetMetadata.Response(
+            server_capabilities=pb.ServerCapabilities(plan_destroy=True, get_provider_schema_optional=True))
 
     def GetProviderSchema(self, request, context: grpc.ServicerContext):
         return self._schema()

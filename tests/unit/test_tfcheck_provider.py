@@ -112,3 +112,15 @@ def test_validation_reports_known_bad_values_and_leaves_unknown_ones() -> None:
         (("version",), 'expected version to be one of ["2008-10-17" "2012-10-17"], got 2020-01-01'),
         (("statement", (1,), "effect"), 'expected effect to be one of ["Allow" "Deny"], got Maybe')]
     assert policy.invalid({"version": Unknown, "statement": Unknown}) == []
+
+
+def test_a_damaged_schema_cache_is_rebuilt(tmp_path, monkeypatch) -> None:
+    from tfcheck.provider import StandInProvider, StandInServicer
+
+    cache = tmp_path / "aws.pb"
+    cache.write_bytes(b"\xff\xff not a protobuf message")
+    monkeypatch.setenv("TFCHECK_SCHEMA_CACHE", str(cache))
+    served = StandInServicer(StandInProvider())._schema()
+    assert len(served.resource_schemas) == len(schema.provider_schemas()["resource_schemas"])
+    assert StandInServicer(StandInProvider())._schema() == served  # read back from the rewritten cache
+    assert not list(tmp_path.glob("*.partial"))
