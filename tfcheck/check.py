@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tfcheck import plancheck
 from tfcheck.errors import PlanCheckError, TerraformFailed
-from tfcheck.workspace import REPO, TERRAFORM_DIR, Workspace, engines
+from tfcheck.workspace import TERRAFORM_DIR, Engine, Workspace, engines
 
 SPEC = json.loads((TERRAFORM_DIR / "functions.json").read_text())
 
@@ -56,14 +56,14 @@ class Outcome:
     problem: str | None = None
 
 
-def check_engine(ws: Workspace, engine: str, progress=lambda outcome: None) -> list[Outcome]:
+def check_engine(ws: Workspace, engine: Engine, progress=lambda outcome: None) -> list[Outcome]:
     """Every scenario with one Terraform: init and validate once per folder, plan and check each;
     `progress` is called with each outcome as it is known."""
-    copy = ws.copy(f"config-{engine.split('(')[-1].rstrip(')')}")
+    copy = ws.copy(f"config-{engine.kind}")
     outcomes, validated = [], {}
     for scenario in SCENARIOS:
         folder = copy / scenario.folder
-        out = Outcome(engine, scenario)
+        out = Outcome(engine.label, scenario)
         outcomes.append(out)
         try:
             if scenario.folder not in validated:
@@ -97,16 +97,16 @@ def run_all(keep: Path | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 150)
     with tempfile.TemporaryDirectory(prefix="tfcheck-") as tmp:
         root = keep or Path(tmp)
-        fmt = Workspace(root, engines()[0][1]).install().run(REPO, "fmt", "-check", "-recursive", "-diff",
-                                                             str(TERRAFORM_DIR), label="fmt", check=False)
+        found = engines()
+        fmt = Workspace(root, found[0].command).install().fmt_check(TERRAFORM_DIR)
         if fmt.returncode != 0:
             console.print(f"[red]terraform fmt -check failed:[/]\n{fmt.output}")
             return 1
         console.print("terraform fmt -check: ok")
         outcomes: list[Outcome] = []
-        for name, command in engines():
-            console.print(f"checking with {name} …")
-            outcomes += check_engine(Workspace(root, command).install(), name, lambda o: console.print(
+        for engine in found:  # the mirror and CLI configuration installed above serve every engine
+            console.print(f"checking with {engine.label} …")
+            outcomes += check_engine(Workspace(root, engine.command), engine, lambda o: console.print(
                 f"  {'[green]ok[/]' if o.problem is None else '[red]FAILED[/]'} {o.scenario.label}: validate "
                 f"{o.validate_s:.2f} s, plan {o.plan_s:.2f} s, {o.resources} resources"))
     console.print(table(outcomes))

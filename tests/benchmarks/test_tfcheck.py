@@ -69,19 +69,19 @@ resource "aws_sqs_queue" "q" {
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Workspace, Path]]:
     out = {}
-    for label, command in ENGINES:
-        ws = Workspace(tmp_path_factory.mktemp("tfbench"), command).install()
+    for engine in ENGINES:
+        ws = Workspace(tmp_path_factory.mktemp("tfbench"), engine.command).install()
         folder = ws.root / "ten"
         folder.mkdir()
         (folder / "main.tf").write_text(TEN_RESOURCES)
         ws.init(folder)
-        out[label] = (ws, folder)
+        out[engine.label] = (ws, folder)
     return out
 
 
 @pytest.mark.benchmark(group="terraform-offline")
 @pytest.mark.parametrize("command", ["validate", "plan"])
-@pytest.mark.parametrize("engine", [e[0] for e in ENGINES])
+@pytest.mark.parametrize("engine", [e.label for e in ENGINES])
 def test_offline_command(benchmark, folders, engine: str, command: str) -> None:
     ws, folder = folders[engine]
     benchmark.extra_info.update({"terraform": engine, "command": command, "resources": 10})

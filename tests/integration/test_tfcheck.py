@@ -25,7 +25,7 @@ def workspace(built, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """The stand-in installed with the first Terraform found (the binary where there is one); plans read
     the layer and package manifests, so both are built first."""
     subprocess.run(["make", "-s", "package"], cwd=REPO, check=True)
-    return Workspace(tmp_path_factory.mktemp("tfcheck"), ENGINES[0][1]).install()
+    return Workspace(tmp_path_factory.mktemp("tfcheck"), ENGINES[0].command).install()
 
 
 @pytest.fixture(scope="session")
@@ -79,22 +79,22 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize("engine", ENGINES, ids=[e[0] for e in ENGINES])
+@pytest.mark.parametrize("engine", ENGINES, ids=[e.label for e in ENGINES])
 @pytest.mark.parametrize("fault", FAULTS)
 def test_validate_fails_each_fault_with_terraforms_own_message(workspace: Workspace, engine, fault: str) -> None:
     path, old, new, message = FAULTS[fault]
-    ws = Workspace(workspace.root, engine[1])
-    copy = edited(ws, f"fault-{list(FAULTS).index(fault)}-{engine[0].split()[0]}", path, old, new)
+    ws = Workspace(workspace.root, engine.command)
+    copy = edited(ws, f"fault-{list(FAULTS).index(fault)}-{engine.kind}", path, old, new)
     ws.init(copy)
     run = ws.validate(copy, check=False)
     assert run.returncode == 1, run.output
     assert " ".join(message.split()) in " ".join(run.output.split()), run.output  # Terraform wraps at 78 columns
 
 
-@pytest.mark.parametrize("engine", ENGINES, ids=[e[0] for e in ENGINES])
+@pytest.mark.parametrize("engine", ENGINES, ids=[e.label for e in ENGINES])
 def test_the_unedited_configuration_validates(workspace: Workspace, engine) -> None:
-    ws = Workspace(workspace.root, engine[1])
-    copy = ws.copy(f"clean-{engine[0].split()[0]}")
+    ws = Workspace(workspace.root, engine.command)
+    copy = ws.copy(f"clean-{engine.kind}")
     ws.init(copy)
     assert "Success! The configuration is valid." in ws.validate(copy).output
 

