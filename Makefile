@@ -88,8 +88,7 @@ compare: $(VENV)/.installed
 
 .PHONY: deploy  ## build what is missing, then terraform init and apply in terraform/ (needs AWS credentials)
 deploy: $(LAYERS) dist/function/function-$(PY_TAG).zip
-	$(PY) -m bench credentials
-	cd terraform && terraform init -input=false && terraform apply
+	$(PY) -m bench deploy
 
 .PHONY: destroy  ## terraform destroy in terraform/
 destroy: $(VENV)/.installed

@@ -56,7 +56,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     if args.detach:
         STATE.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "bench", "local", "up", "--port", str(args.port),
-                "--concurrency", str(args.concurrency), "--idle-seconds", str(args.idle_seconds)]
+                "--concurrency", str(args.concurrency), "--idle-seconds", str(args.idle_seconds),
+                "--memory-quota", str(args.memory_quota)]
         if args.functions:
             argv += ["--functions", str(Path(args.functions).resolve())]
         with open(LOGFILE, "ab") as logfile:
@@ -72,7 +73,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         prepare(ARCHITECTURES[arch], say)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
-    server = LocalLambda(args.port, specs, rie, concurrency=args.concurrency, idle_seconds=args.idle_seconds)
+    server = LocalLambda(args.port, specs, rie, concurrency=args.concurrency, idle_seconds=args.idle_seconds,
+                         memory_quota=args.memory_quota)
     signal.signal(signal.SIGTERM, _terminate)
     say(f"local Lambda serving {len(specs)} functions at {server.endpoint}:")
     for s in specs:
@@ -109,7 +111,7 @@ def cmd_down(args: argparse.Namespace) -> None:
     say("the local Lambda is stopped")
 
 
-def _lambda_client(args: argparse.Namespace):
+def _lambda_client(args: argparse.Namespace, region: str | None = None):
     """boto3 against AWS, an endpoint (--endpoint-url or AWS_ENDPOINT_URL), or LocalStack."""
     from botocore.config import Config
 
@@ -121,20 +123,25 @@ def _lambda_client(args: argparse.Namespace):
     import boto3
 
     if args.endpoint_url:
-        return boto3.client("lambda", endpoint_url=args.endpoint_url, region_name=args.region,
-                            aws_access_key_id="local", aws_secret_access_key="local", config=config)
-    return boto3.client("lambda", region_name=args.region, config=config)
+        region = region or os.environ.get("AWS_REGION", "us-east-1")
+        return boto3.client("lambda", endpoint_url=args.endpoint_url, region_name=region, aws_access_key_id="local",
+                            aws_secret_access_key="local", config=config)
+    return boto3.client("lambda", region_name=region, config=config)
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from bench.compare import Driver, targets_from_listing, targets_from_terraform
+    from bench.compare import Driver, region_of, targets_from_listing, targets_from_terraform, terraform_targets
     from bench.report import render
 
-    client = _lambda_client(args)
     if args.endpoint_url or args.localstack or os.environ.get("AWS_ENDPOINT_URL"):
+        client = _lambda_client(args, args.region)
         targets = targets_from_listing(client, args.pattern)
-    else:
-        targets = targets_from_terraform(Path(args.terraform_dir))
+    else:  # the region the functions were deployed in, from Terraform, unless --region says otherwise
+        outputs = terraform_targets(Path(args.terraform_dir))
+        region = args.region or region_of(outputs)
+        say(f"functions in {region}")
+        client = _lambda_client(args, region)
+        targets = targets_from_terraform(outputs)
     targets = {a: n for a, n in targets.items() if a in (args.arch or list(ARCHITECTURES))}
     out = Path(args.out or f"results/compare-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
     say(f"comparing {targets}; results go to {out} as they arrive")
@@ -165,6 +172,14 @@ def cmd_credentials(args: argparse.Namespace) -> None:
     say("AWS credentials found")
 
 
+def cmd_deploy(args: argparse.Namespace) -> None:
+    from bench.account import apply
+
+    cmd_credentials(args)
+    if apply(Path(args.terraform_dir), *args.terraform_args) != 0:
+        raise SystemExit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--localstack", action="store_true", help="target LocalStack through localstack-client")
     p.add_argument("--terraform-dir", default="terraform", help="where `terraform output` names the functions")
     p.add_argument("--pattern", default="benchmark", help="with an endpoint: functions whose name contains this")
-    p.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    p.add_argument("--region", help="default: the functions' region from `terraform output` (an endpoint: "
+                   "AWS_REGION, else us-east-1)")
     p.add_argument("--arch", action="append", choices=list(ARCHITECTURES))
     p.add_argument("--features", type=int, nargs="+", default=[10, 100, 1000, 10000])
     p.add_argument("--memory", type=int, nargs="+", help="memory sizes (MB) to sweep; default: as deployed")
@@ -189,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("result", help="results/*.json (pytest-benchmark) or results/*.jsonl (bench compare)")
     p.add_argument("--out-dir", help="default: beside the result file")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("deploy", help="terraform init and apply (interactive); a quota refusal ends in one line")
+    p.add_argument("--terraform-dir", default="terraform")
+    p.add_argument("terraform_args", nargs="*", help="passed to terraform apply (after --)")
+    p.set_defaults(func=cmd_deploy)
     p = sub.add_parser("credentials", help="check that AWS credentials are configured (before deploying)")
     p.set_defaults(func=cmd_credentials)
     local = sub.add_parser("local", help="the local Lambda service").add_subparsers(dest="action", required=True)
@@ -197,15 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--functions", help="definition file (default: terraform/functions.json)")
     p.add_argument("--concurrency", type=int, default=2, help="environments per function (default 2)")
     p.add_argument("--idle-seconds", type=float, default=600, help="retire environments idle this long")
+    p.add_argument("--memory-quota", type=int, default=10_240,
+                   help="the account's memory limit in MB, refused beyond as AWS refuses it (a new account: 3008)")
     p.add_argument("--detach", action="store_true", help="run in the background; `local down` stops it")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=cmd_up)
     p = local.add_parser("down", help="stop a detached local Lambda and every process it started")
     p.set_defaults(func=cmd_down)
     args = parser.parse_args(argv)
+    from bench.compare import CompareError
+
     try:
         args.func(args)
-    except (BuildError, ValueError) as err:
+    except (BuildError, ValueError, CompareError) as err:
         say(f"error: {err}")
         return 2
     return 0

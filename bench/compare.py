@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench import pricing
+from bench.account import explain
 
 _REPORT = re.compile(r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+"
                      r"Billed Duration: (?P<billed>\d+) ms\s+Memory Size: (?P<memory>\d+) MB\s+"
@@ -36,13 +37,26 @@ def parse_report(log: str) -> dict:
             "init_ms": float(m["init"]) if m["init"] else None}
 
 
-def targets_from_terraform(terraform_dir: Path) -> dict[str, str]:
-    """{architecture: benchmark function name} from `terraform output -json benchmark_targets`."""
+def terraform_targets(terraform_dir: Path) -> dict:
+    """`terraform output -json benchmark_targets`: per architecture, the region and each handler's name and ARN."""
     proc = subprocess.run(["terraform", f"-chdir={terraform_dir}", "output", "-json", "benchmark_targets"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise CompareError(f"terraform output failed (deployed yet? `make deploy`): {proc.stderr.strip()[-500:]}")
-    return {arch: t["functions"]["benchmark"]["name"] for arch, t in json.loads(proc.stdout).items()}
+    return json.loads(proc.stdout)
+
+
+def targets_from_terraform(outputs: dict) -> dict[str, str]:
+    """{architecture: benchmark function name} from the `benchmark_targets` output."""
+    return {arch: t["functions"]["benchmark"]["name"] for arch, t in outputs.items()}
+
+
+def region_of(outputs: dict) -> str:
+    """The one region the functions are deployed in (from the output, never a default)."""
+    regions = {fn.get("region", t["region"]) for t in outputs.values() for fn in t["functions"].values()}
+    if len(regions) != 1:
+        raise CompareError(f"the functions are in {len(regions)} regions ({sorted(regions)}); compare one at a time")
+    return regions.pop()
 
 
 def targets_from_listing(client, pattern: str = "benchmark") -> dict[str, str]:
@@ -85,7 +99,15 @@ class Driver:
         raise AssertionError("unreachable")
 
     def configure(self, name: str, **changes) -> None:
-        self.call("update_function_configuration", FunctionName=name, **changes)
+        from botocore.exceptions import ClientError
+
+        try:
+            self.call("update_function_configuration", FunctionName=name, **changes)
+        except ClientError as err:
+            hint = explain(err.response["Error"].get("Message", ""))
+            if hint:
+                raise CompareError(f"{name}: {hint}") from err
+            raise
         waiter = self.client.get_waiter("function_updated")
         waiter.wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
 

@@ -18,6 +18,13 @@ locals {
 }
 
 data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  bucket_name = "${local.spec.project}-artifacts-${data.aws_caller_identity.current.account_id}-${var.region}"
+  # The bucket's ARN from plan-time values, so the plan shows its rendered policy.
+  bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
+}
 
 # --- the layers, one per architecture; zips over 50 MB go through the artifacts bucket ----------
 module "layer" {
@@ -53,15 +60,83 @@ module "function" {
   snapstart            = var.snapstart
 }
 
-# --- the artifacts bucket: private, encrypted, versioned ----------------------------------------
+# What a caller needs to invoke every Function URL here (an output; the modules give one per function).
+data "aws_iam_policy_document" "url_caller" {
+  count = var.function_url ? 1 : 0
+
+  statement {
+    sid       = "InvokeThroughFunctionUrl"
+    actions   = ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]
+    resources = flatten([for f in module.function : [f.function_arn, "${f.function_arn}:*"]])
+
+    condition {
+      test     = "StringEquals"
+      variable = "lambda:FunctionUrlAuthType"
+      values   = ["AWS_IAM"]
+    }
+  }
+}
+
+# --- the artifacts bucket: private, encrypted, versioned, TLS only, old versions expire -------
 resource "aws_s3_bucket" "artifacts" {
   # checkov:skip=CKV_AWS_18: holds build artifacts only, each pinned by sha256; access logs would need another bucket
   # checkov:skip=CKV_AWS_144: artifacts are rebuilt from the lock files; no cross-region copy needed
-  # checkov:skip=CKV_AWS_145: SSE-S3 (AES256) encryption; a KMS key would add cost for public packages
+  # checkov:skip=CKV_AWS_145: SSE-S3 encrypts at rest; the objects are builds of public packages (no secrets), and SSE-KMS, even with the free AWS-managed key, adds KMS request charges and a key policy every layer fetch must meet, protecting nothing more here
   # checkov:skip=CKV2_AWS_62: nothing reacts to new artifacts; no event notifications
-  # checkov:skip=CKV2_AWS_61: old layer versions are kept with the layers that use them; no lifecycle rule
-  bucket        = "${local.spec.project}-artifacts-${data.aws_caller_identity.current.account_id}-${var.region}"
+  bucket = local.bucket_name
+  # destroy empties the bucket, every noncurrent version included: it holds only rebuildable zips
   force_destroy = true
+}
+
+# Requests over plain HTTP are refused.
+data "aws_iam_policy_document" "artifacts" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [local.bucket_arn, "${local.bucket_arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  policy = data.aws_iam_policy_document.artifacts.json
+
+  depends_on = [aws_s3_bucket_public_access_block.artifacts]
+}
+
+# A replaced layer zip stays as a noncurrent version until it expires; an interrupted multipart
+# upload leaves parts that are billed until aborted.
+resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    id     = "expire-replaced-zips"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_days
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.artifacts]
 }
 
 resource "aws_s3_bucket_public_access_block" "artifacts" {

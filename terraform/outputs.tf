@@ -14,13 +14,15 @@ output "layer_arns" {
 }
 
 output "benchmark_targets" {
-  description = "What the benchmark driver needs, by architecture: region, names, qualifiers, memory, timeout, log groups."
+  description = "What the benchmark driver needs, by architecture: region and, per handler, name, ARN, region, qualifier, memory, timeout, log group, URL."
   value = {
     for a in var.architectures : a => {
       region = var.region
       functions = {
         for h in keys(local.spec.handlers) : h => {
           name        = module.function["${h}-${a}"].function_name
+          arn         = module.function["${h}-${a}"].function_arn
+          region      = module.function["${h}-${a}"].function_region
           qualifier   = module.function["${h}-${a}"].invoke_qualifier
           memory_size = local.functions["${h}-${a}"].memory_size
           timeout     = local.functions["${h}-${a}"].timeout
@@ -35,4 +37,9 @@ output "benchmark_targets" {
 output "artifacts_bucket" {
   description = "The private bucket large layer zips are uploaded through."
   value       = aws_s3_bucket.artifacts.id
+}
+
+output "function_url_caller_policy" {
+  description = "With function_url: the identity policy (JSON) a caller needs to invoke every Function URL here (lambda:InvokeFunctionUrl and lambda:InvokeFunction); null otherwise."
+  value       = var.function_url ? data.aws_iam_policy_document.url_caller[0].json : null
 }

@@ -47,9 +47,25 @@ variable "log_retention_days" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions per function; -1 leaves them unreserved."
+  description = "Reserved concurrent executions per function: -1 unreserved, or 1 or more (the account must keep 100 unreserved). 0 would throttle every call."
   type        = number
   default     = -1
+
+  validation {
+    condition     = var.reserved_concurrency == -1 || (var.reserved_concurrency >= 1 && floor(var.reserved_concurrency) == var.reserved_concurrency)
+    error_message = "reserved_concurrency must be -1 (unreserved) or a whole number of at least 1: 0 throttles every invocation."
+  }
+}
+
+variable "noncurrent_days" {
+  description = "Days a replaced layer zip is kept in the artifacts bucket as a noncurrent version before it expires."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_days >= 1 && floor(var.noncurrent_days) == var.noncurrent_days
+    error_message = "noncurrent_days must be a whole number of days, at least 1."
+  }
 }
 
 variable "tracing_mode" {

@@ -33,6 +33,8 @@ SCENARIOS = (
     Scenario("root, terraform.tfvars.example", ".", ("-var-file=terraform.tfvars.example",)),
     Scenario("root, every option on", ".", ("-var=function_url=true", "-var=snapstart=true", "-var=tracing_mode=Active")),
     Scenario("root, arm64 only", ".", ('-var=architectures=["arm64"]',)),
+    Scenario("root, aws-cn partition (cn-north-1)", ".", ("-var=region=cn-north-1", "-var=function_url=true")),
+    Scenario("root, aws-us-gov partition (us-gov-west-1)", ".", ("-var=region=us-gov-west-1",)),
     Scenario("examples/single-architecture", "examples/single-architecture",
              ("-var=artifacts_bucket=offline-check-artifacts",), frozenset({("handlers.predict.handler", "arm64")})),
 )
@@ -89,7 +91,9 @@ def table(outcomes: list[Outcome]) -> Table:
         t.add_row(o.engine, o.scenario.label, f"{o.validate_s:.2f}", f"{o.plan_s:.2f}", str(o.resources), fns,
                   "[green]ok[/]" if o.problem is None else "[red]FAILED[/]")
     t.caption = ("ok: each function has the layer of its own architecture, a role that may only write to its own "
-                 "log group, no public URL, log retention set")
+                 "log group, no public URL (and a caller policy with both invoke actions), log retention set, no "
+                 "async retries, no empty environment block, logging_config only in the aws partition, a TLS-only "
+                 "bucket with lifecycle rules")
     return t
 
 

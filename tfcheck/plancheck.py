@@ -4,7 +4,14 @@
 - each function's role may do nothing but write to the function's own log group (read from the
   rendered policy JSON; X-Ray's write actions too when tracing is Active), no managed policies;
 - no public Function URL (AWS_IAM authentication only, no permission for principal "*");
-- every log group has a retention period.
+- every log group has a retention period;
+- no empty `environment` block (it never settles: hashicorp/terraform-provider-aws#43763);
+- asynchronous invocations of every invoked qualifier are never retried (Lambda retries twice by
+  default, billing a failed benchmark three times);
+- no `logging_config` outside the `aws` partition (refused there: hashicorp/terraform-provider-aws#34810);
+- every bucket refuses plain HTTP and has a lifecycle rule that aborts incomplete multipart uploads
+  and, when versioned, expires noncurrent versions;
+- with Function URLs, an output gives callers both lambda:InvokeFunctionUrl and lambda:InvokeFunction.
 
 Computed values (ARNs) are unknown in a plan, so which layer a function gets is read from the
 configuration's references: the layer module instance must be chosen by the same value that sets the
@@ -147,9 +154,95 @@ def _check_role(view: PlanView, fn: dict, log_group: str, tracing: str) -> None:
             raise PlanCheckError(f"{policy['address']}: grants more than writing to {log_group}: {st}")
 
 
+def _partition(plan: dict) -> str:
+    """The partition the plan's provider works in, from the aws_partition data source where one is read,
+    else "aws"."""
+    def walk(module: dict):
+        yield from module.get("resources", [])
+        for child in module.get("child_modules", []):
+            yield from walk(child)
+    for r in walk(plan.get("prior_state", {}).get("values", {}).get("root_module", {})):
+        if r.get("mode") == "data" and r.get("type") == "aws_partition":
+            return r["values"]["partition"]
+    return "aws"
+
+
+def _check_function_settings(view: PlanView, fn: dict, partition: str) -> None:
+    after, where = fn["change"]["after"], fn["address"]
+    for block in after.get("environment") or []:
+        if not (block or {}).get("variables"):
+            raise PlanCheckError(f"{where}: an environment block without variables never settles in a plan "
+                                 f"(hashicorp/terraform-provider-aws#43763): leave the block out")
+    if partition != "aws" and after.get("logging_config"):
+        raise PlanCheckError(f"{where}: logging_config is refused in the {partition} partition "
+                             f"(hashicorp/terraform-provider-aws#34810): leave the block out there")
+    name = after["function_name"]
+    qualifiers = {"$LATEST"} | {a["change"]["after"]["name"] for a in view.of_type("aws_lambda_alias")
+                                if a["change"]["after"].get("function_name") == name}
+    configs = {c["change"]["after"].get("qualifier") or "$LATEST": c for c in view.of_type(
+        "aws_lambda_function_event_invoke_config") if c["change"]["after"].get("function_name") == name}
+    for qualifier in sorted(qualifiers):
+        config = configs.get(qualifier)
+        if config is None or config["change"]["after"].get("maximum_retry_attempts") != 0:
+            raise PlanCheckError(f"{where}: asynchronous invocations of {name}:{qualifier} are retried "
+                                 f"(Lambda's default is twice, each billed): add an "
+                                 f"aws_lambda_function_event_invoke_config with maximum_retry_attempts = 0")
+
+
+def _attached(view: PlanView, type_name: str, bucket: dict) -> list[dict]:
+    """The resources of `type_name` whose `bucket` refers to this bucket resource."""
+    scope, ref = bucket.get("module_address"), f"{bucket['type']}.{bucket['name']}"
+    return [rc for rc in view.of_type(type_name, scope)
+            if ref in _refs(view.resource_config(rc)["expressions"], "bucket")]
+
+
+def _check_bucket(view: PlanView, bucket: dict) -> None:
+    where = bucket["address"]
+    denies_http = False
+    for policy in _attached(view, "aws_s3_bucket_policy", bucket):
+        for st in _policy_statements(policy["change"]["after"].get("policy"), policy["address"]):
+            condition = st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
+            if (st.get("Effect") == "Deny" and st.get("Principal") in ("*", {"AWS": "*"}) and "s3:*" in _as_list(
+                    st.get("Action", [])) and condition in ("false", ["false"])):
+                denies_http = True
+    if not denies_http:
+        raise PlanCheckError(f"{where}: no bucket policy denies requests without TLS (aws:SecureTransport false)")
+    versioned = any(v["change"]["after"].get("versioning_configuration", [{}])[0].get("status") == "Enabled"
+                    for v in _attached(view, "aws_s3_bucket_versioning", bucket))
+    rules = [rule for lc in _attached(view, "aws_s3_bucket_lifecycle_configuration", bucket)
+             for rule in lc["change"]["after"].get("rule") or [] if rule.get("status") == "Enabled"]
+    if not any(r.get("abort_incomplete_multipart_upload") for r in rules):
+        raise PlanCheckError(f"{where}: no lifecycle rule aborts incomplete multipart uploads (their parts are billed)")
+    if versioned and not any(r.get("noncurrent_version_expiration") for r in rules):
+        raise PlanCheckError(f"{where}: versioned, but no lifecycle rule expires noncurrent versions "
+                             f"(every replaced zip would be kept, and billed, for ever)")
+
+
+def _check_url_callers(plan: dict, view: PlanView) -> None:
+    """Function URLs come with the root output `function_url_caller_policy` that gives callers both actions."""
+    urls = sorted({u["change"]["after"].get("function_name") for u in view.of_type("aws_lambda_function_url")})
+    if not urls:
+        return
+    output = plan.get("planned_values", {}).get("outputs", {}).get("function_url_caller_policy")
+    if output is None:
+        raise PlanCheckError("Function URLs are planned but no output function_url_caller_policy tells callers "
+                             "what they need (lambda:InvokeFunctionUrl and lambda:InvokeFunction)")
+    granted: dict[str, set[str]] = {}
+    for st in _policy_statements(output.get("value"), "output function_url_caller_policy"):
+        for resource in _as_list(st.get("Resource", [])):
+            name = resource.rsplit(":function:", 1)[-1].split(":")[0]
+            granted.setdefault(name, set()).update(_as_list(st.get("Action", [])))
+    for name in urls:
+        missing = {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"} - granted.get(name, set())
+        if missing:
+            raise PlanCheckError(f"output function_url_caller_policy: a caller of {name}'s URL also needs "
+                                 f"{sorted(missing)} (both are required since October 2025)")
+
+
 def check(plan: dict, expected: set[tuple[str, str]] | None = None) -> list[PlannedFunction]:
     """Every rule above, on one plan; `expected` is the set of (handler, architecture) it must create."""
     view = PlanView(plan)
+    partition = _partition(plan)
     found: list[PlannedFunction] = []
     for fn in view.of_type("aws_lambda_function"):
         after = fn["change"]["after"]
@@ -166,6 +259,7 @@ def check(plan: dict, expected: set[tuple[str, str]] | None = None) -> list[Plan
         log_group = logging.get("log_group") or f"/aws/lambda/{after['function_name']}"
         tracing = (after.get("tracing_config") or [{}])[0].get("mode") or "PassThrough"
         _check_role(view, fn, log_group, tracing)
+        _check_function_settings(view, fn, partition)
         if not any(g["change"]["after"].get("name") == log_group for g in view.of_type("aws_cloudwatch_log_group")):
             raise PlanCheckError(f"{fn['address']}: its log group {log_group} is not created here, so no retention is set")
         found.append(PlannedFunction(fn["address"], after["function_name"], after["handler"], arch,
@@ -180,6 +274,9 @@ def check(plan: dict, expected: set[tuple[str, str]] | None = None) -> list[Plan
     for permission in view.of_type("aws_lambda_permission"):
         if permission["change"]["after"].get("principal") == "*":
             raise PlanCheckError(f"{permission['address']}: lets anyone invoke the function")
+    for bucket in view.of_type("aws_s3_bucket"):
+        _check_bucket(view, bucket)
+    _check_url_callers(plan, view)
     pairs = [(f.handler, f.architecture) for f in found]
     if len(set(pairs)) != len(pairs):
         raise PlanCheckError(f"more than one function for the same handler and architecture: {sorted(pairs)}")

@@ -96,10 +96,11 @@ class LocalLambda(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, port: int, specs: list[FunctionSpec], rie: Path, concurrency: int = 2,
-                 idle_seconds: float = 600.0) -> None:
+                 idle_seconds: float = 600.0, memory_quota: int = 10_240) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.pools = {s.name: FunctionPool(s, rie, concurrency) for s in specs}
         self.idle_seconds = idle_seconds
+        self.memory_quota = memory_quota  # a new account's is 3,008 MB
         self.stopping = threading.Event()
         threading.Thread(target=self._reaper, daemon=True).start()
 
@@ -227,6 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
                 value = request[key]
                 if type(value) is not int or not low <= value <= high:
                     return self._error(400, "InvalidParameterValueException", f"{key} must be an integer from {low} to {high}")
+                if key == "MemorySize" and value > self.server.memory_quota:  # AWS's words for an account's quota
+                    return self._error(400, "ValidationException", "'MemorySize' value failed to satisfy constraint: "
+                                       f"Member must have value less than or equal to {self.server.memory_quota}")
                 changes[field] = value
         if "Environment" in request:
             changes["environment"] = dict(request["Environment"].get("Variables", {}))

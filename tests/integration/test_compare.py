@@ -58,3 +58,41 @@ def test_localstack_client_reaches_any_endpoint_speaking_the_lambda_api(local_la
     client = localstack_client.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
                                                region_name="us-east-1").client("lambda")
     assert targets_from_listing(client, "predict") == {"x86_64": "predict-x86_64", "arm64": "predict-arm64"}
+
+
+def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(built: dict, tmp_path: Path) -> None:
+    """A local Lambda with a new account's 3,008 MB quota refuses 3,538 MB as AWS does; `bench compare` says what
+    to do in one line, exits 2 and leaves the function as it was."""
+    import subprocess
+    import sys
+    import threading
+
+    import boto3
+
+    from bench.local import functions
+    from bench.local.environment import free_port
+    from bench.local.sandbox import rie_binary
+    from bench.local.service import LocalLambda
+    from support import REPO
+
+    specs = functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")
+    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), memory_quota=3008)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+        before = configuration(client, "benchmark-x86_64")
+        with pytest.raises(client.exceptions.ClientError, match="less than or equal to 3008"):
+            client.update_function_configuration(FunctionName="benchmark-x86_64", MemorySize=3009)
+        proc = subprocess.run([sys.executable, "-m", "bench", "compare", "--endpoint-url", server.endpoint,
+                               "--arch", "x86_64", "--memory", "4096", "--features", "10", "--out",
+                               str(tmp_path / "c.jsonl")], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines()[-1] == (
+            "error: benchmark-x86_64: this account allows functions of at most 3008 MB (new accounts start at 3,008 "
+            "MB): set memory_sizes = { benchmark = 3008 } in terraform/terraform.tfvars (and sweep with --memory up "
+            "to 3008), or ask AWS Support to raise the Lambda memory quota")
+        assert configuration(client, "benchmark-x86_64") == before
+    finally:
+        server.shutdown_all()
+        server.server_close()

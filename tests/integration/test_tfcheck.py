@@ -314,6 +314,30 @@ PLAN_FAULTS = {
     "no log retention": (
         "modules/function/main.tf", "  retention_in_days = var.log_retention_days\n", "", (),
         "no retention_in_days"),
+    # --- what a real account meets (the configuration before each fix) ---
+    "an environment block with no variables (plan never settles, #43763)": (
+        "modules/function/main.tf", 'dynamic "environment" {\n    for_each = length(var.environment) > 0 ? [1] : []\n',
+        'dynamic "environment" {\n    for_each = [1]\n', ("-var=snapstart=true",), "never settles"),
+    "asynchronous invocations retried": (
+        "modules/function/main.tf", "  maximum_retry_attempts       = 0\n", "", (), "are retried"),
+    "the alias's asynchronous invocations retried": (
+        "modules/function/main.tf", 'toset(var.snapstart ? ["$LATEST", "live"] : ["$LATEST"])', 'toset(["$LATEST"])',
+        ("-var=snapstart=true",), ":live are retried"),
+    "logging_config in the aws-cn partition (#34810)": (
+        "modules/function/main.tf", 'for_each = data.aws_partition.current.partition == "aws" ? [1] : []',
+        "for_each = [1]", ("-var=region=cn-north-1",), "refused in the aws-cn partition"),
+    "the bucket takes plain HTTP": (
+        "main.tf", 'values   = ["false"]', 'values   = ["true"]', (), "denies requests without TLS"),
+    "incomplete multipart uploads kept": (
+        "main.tf", "    abort_incomplete_multipart_upload {\n      days_after_initiation = 1\n    }\n", "", (),
+        "aborts incomplete multipart uploads"),
+    "noncurrent versions kept for ever": (
+        "main.tf", "    noncurrent_version_expiration {\n      noncurrent_days = var.noncurrent_days\n    }\n", "", (),
+        "expires noncurrent versions"),
+    "URL callers given InvokeFunctionUrl only": (
+        "main.tf", 'actions   = ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]\n    resources = flatten(',
+        'actions   = ["lambda:InvokeFunctionUrl"]\n    resources = flatten(', ("-var=function_url=true",),
+        "also needs ['lambda:InvokeFunction']"),
 }
 
 
@@ -325,6 +349,41 @@ def test_the_plan_checks_catch_each_broken_rule(workspace: Workspace, fault: str
     _, plan = workspace.plan(copy, *options)
     with pytest.raises(PlanCheckError, match=re.escape(message)):
         plancheck.check(plan, expected_functions(plan, SCENARIOS[0]))
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "1.5"])
+def test_reserved_concurrency_must_be_unreserved_or_at_least_one(workspace: Workspace, value: str) -> None:
+    """0 throttles every call: Terraform refuses it at plan, before AWS would accept it."""
+    folder = workspace.copy(f"reserved-{value}")
+    workspace.init(folder)
+    run, _ = workspace.plan(folder, f"-var=reserved_concurrency={value}", check=False)
+    assert run.returncode != 0 and "0 throttles every invocation" in run.output
+    _, plan = workspace.plan(folder, "-var=reserved_concurrency=5")
+    assert {rc["change"]["after"]["reserved_concurrent_executions"] for rc in plan["resource_changes"]
+            if rc["type"] == "aws_lambda_function"} == {5}
+
+
+def test_a_real_account_plan_in_every_partition(workspace: Workspace) -> None:
+    """Per region: logging_config only in aws, ARNs in the region's partition, the targets output carries each
+    function's region and ARN, and the URL caller policy names both actions on every function."""
+    folder = workspace.copy("partitions")
+    workspace.init(folder)
+    for region, partition in (("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")):
+        _, plan = workspace.plan(folder, f"-var=region={region}", "-var=function_url=true")
+        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]))
+        functions = [rc["change"]["after"] for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_function"]
+        assert all(bool(f["logging_config"]) == (partition == "aws") for f in functions), region
+        assert all(f["environment"] == [] for f in functions)
+        targets = plan["output_changes"]["benchmark_targets"]["after"]
+        for arch, target in targets.items():
+            for handler, fn in target["functions"].items():
+                assert fn["region"] == region
+                assert fn["arn"] == f"arn:{partition}:lambda:{region}:123456789012:function:{fn['name']}"
+        policy = json.loads(plan["planned_values"]["outputs"]["function_url_caller_policy"]["value"])
+        (statement,) = policy["Statement"]
+        assert set(statement["Action"]) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+        assert {f"{a}:*" for a in statement["Resource"] if not a.endswith(":*")} == {
+            a for a in statement["Resource"] if a.endswith(":*")} and len(statement["Resource"]) == 2 * len(functions)
 
 
 # --- isolation -----------------------------------------------------------------------------------------

@@ -48,3 +48,25 @@ resource "aws_iam_role_policy" "logs" {
   role   = aws_iam_role.this.id
   policy = data.aws_iam_policy_document.logs.json
 }
+
+# What a caller of the Function URL needs in its own (identity) policy. Since October 2025 a URL
+# with AWS_IAM authentication needs both actions; ":*" covers the alias `live` the URL may point at.
+locals {
+  function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:function:${var.name}"
+}
+
+data "aws_iam_policy_document" "url_caller" {
+  count = var.function_url ? 1 : 0
+
+  statement {
+    sid       = "InvokeThroughFunctionUrl"
+    actions   = ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]
+    resources = [local.function_arn, "${local.function_arn}:*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "lambda:FunctionUrlAuthType"
+      values   = ["AWS_IAM"]
+    }
+  }
+}

@@ -86,9 +86,14 @@ variable "log_retention_days" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions; -1 leaves the function unreserved."
+  description = "Reserved concurrent executions: -1 leaves the function unreserved; 1 or more reserves (and caps) that many. 0 would throttle every call."
   type        = number
   default     = -1
+
+  validation {
+    condition     = var.reserved_concurrency == -1 || (var.reserved_concurrency >= 1 && floor(var.reserved_concurrency) == var.reserved_concurrency)
+    error_message = "reserved_concurrency must be -1 (unreserved) or a whole number of at least 1: 0 throttles every invocation."
+  }
 }
 
 variable "tracing_mode" {
