@@ -65,15 +65,15 @@ dist/function/function-$(PY_TAG).zip: dist/model/model.skops layer_build/locks/f
 
 .PHONY: sandbox  ## prepare the local Lambda: Debian trixie Python 3.13 roots (arm64, x86_64), RIE, QEMU
 sandbox: $(VENV)/.installed
-	$(PY) -m bench sandbox
+	$(PY) -m local_lambda sandbox
 
 .PHONY: local-up  ## start the local Lambda on 127.0.0.1:$(PORT) in the background (builds what is missing)
 local-up: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox
-	$(PY) -m bench local up --detach --port $(PORT)
+	$(PY) -m local_lambda up --detach --port $(PORT)
 
 .PHONY: local-down  ## stop the local Lambda and every process it started
 local-down: $(VENV)/.installed
-	$(PY) -m bench local down
+	$(PY) -m local_lambda down
 
 .PHONY: bench  ## the main job: set up, run the local benchmarks (both architectures), report into results/
 bench: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox

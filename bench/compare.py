@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import subprocess
 import time
 import uuid
@@ -13,10 +12,8 @@ from typing import Callable
 
 from bench import pricing
 from bench.account import explain
+from local_lambda import logs
 
-_REPORT = re.compile(r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+"
-                     r"Billed Duration: (?P<billed>\d+) ms\s+Memory Size: (?P<memory>\d+) MB\s+"
-                     r"Max Memory Used: (?P<used>\d+) MB(\s+Init Duration: (?P<init>[\d.]+) ms)?")
 RETRYABLE = {"TooManyRequestsException", "ServiceException", "ThrottlingException", "ResourceConflictException",
              "EC2ThrottledException", "ResourceNotReadyException"}
 COLD_TOKEN = "BENCH_COLD_START_TOKEN"  # changing an environment variable makes Lambda start new environments
@@ -28,13 +25,10 @@ class CompareError(RuntimeError):
 
 def parse_report(log: str) -> dict:
     """The figures of Lambda's REPORT line (the last one in a LogType=Tail log)."""
-    matches = list(_REPORT.finditer(log))
-    if not matches:
-        raise CompareError(f"no REPORT line in the log tail: {log[-300:]!r}")
-    m = matches[-1]
-    return {"request_id": m["id"], "duration_ms": float(m["duration"]), "billed_ms": int(m["billed"]),
-            "memory_mb": int(m["memory"]), "max_memory_used_mb": int(m["used"]),
-            "init_ms": float(m["init"]) if m["init"] else None}
+    try:
+        return logs.parse_report(log).as_dict()
+    except logs.ReportLineError as err:
+        raise CompareError(str(err)) from err
 
 
 def terraform_targets(terraform_dir: Path) -> dict:

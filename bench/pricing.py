@@ -1,8 +1,9 @@
 """Lambda's prices and the cost model: duration by architecture, the request fee, the billed INIT."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from local_lambda.logs import billed_ms  # noqa: F401  (Lambda's rounding, beside the REPORT line)
 
 # us-east-1, on-demand, as published by AWS; true on this date. Change here and nowhere else.
 PRICES_AS_OF = "2026-11-01"
@@ -25,11 +26,6 @@ def cost(inv: Invocation) -> float:
     """USD for one invocation: its billed GB-seconds at the architecture's rate, plus the request fee."""
     gb_seconds = (inv.memory_mb / MB_PER_GB) * (inv.billed_ms / 1000.0)
     return gb_seconds * GB_SECOND[inv.architecture] + REQUEST
-
-
-def billed_ms(duration_ms: float, init_ms: float | None = None) -> int:
-    """Lambda rounds the (INIT plus) handler duration up to the next millisecond."""
-    return math.ceil(duration_ms + (init_ms or 0.0))
 
 
 def per_million(inv: Invocation) -> float:

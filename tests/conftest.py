@@ -84,11 +84,11 @@ def local_lambda(built: dict) -> str:
     import urllib.request
 
     subprocess.run(["make", "-s", "package", "sandbox"], cwd=REPO, check=True)
-    from bench.local.environment import free_port
+    from local_lambda.rie import free_port
 
     port = free_port()
     log = open(REPO / "dist" / "local-test-service.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "local", "up", "--port", str(port), "--idle-seconds", "120",
+    proc = subprocess.Popen([sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--idle-seconds", "120",
                              "--functions", str(REPO / "tests" / "fixtures" / "local-functions.json")],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"

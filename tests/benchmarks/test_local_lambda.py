@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bench.local import functions
-from bench.local.environment import Environment
-from bench.local.sandbox import rie_binary
+from local_lambda import functions
+from local_lambda.environment import Environment
+from local_lambda.sandbox import rie_binary
 from layer_build.platforms import host_architecture
 from support import REPO, load_event
 

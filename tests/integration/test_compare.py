@@ -69,10 +69,10 @@ def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(built: dict, tmp
 
     import boto3
 
-    from bench.local import functions
-    from bench.local.environment import free_port
-    from bench.local.sandbox import rie_binary
-    from bench.local.service import LocalLambda
+    from local_lambda import functions
+    from local_lambda.rie import free_port
+    from local_lambda.sandbox import rie_binary
+    from local_lambda.service import LocalLambda
     from support import REPO
 
     specs = functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")

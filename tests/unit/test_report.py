@@ -18,11 +18,20 @@ def test_report_line_is_parsed_cold_and_warm() -> None:
     cold = ("START RequestId: a Version: $LATEST\nEND RequestId: a\nREPORT RequestId: a\tDuration: 86.01 ms\t"
             "Billed Duration: 18145 ms\tMemory Size: 1769 MB\tMax Memory Used: 257 MB\tInit Duration: 18058.47 ms\t\n")
     assert parse_report(cold) == {"request_id": "a", "duration_ms": 86.01, "billed_ms": 18145, "memory_mb": 1769,
-                                  "max_memory_used_mb": 257, "init_ms": 18058.47}
+                                  "max_memory_used_mb": 257, "init_ms": 18058.47, "restore_ms": None}
     warm = "REPORT RequestId: b\tDuration: 3.51 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\tMax Memory Used: 51 MB\t"
     assert parse_report(warm)["init_ms"] is None and parse_report(warm)["billed_ms"] == 4
     with pytest.raises(CompareError, match="no REPORT line"):
         parse_report("just output\n")
+
+
+def test_the_report_line_the_local_lambda_writes_reads_back_the_same() -> None:
+    from local_lambda import logs
+
+    written = logs.report("c", 12.345, 1769, 90, init_ms=250.5)
+    assert written.billed_ms == 263 and written.line().endswith("Init Duration: 250.50 ms\t")
+    back = logs.parse_report("END RequestId: c\n" + written.line() + "\n")
+    assert (back.duration_ms, back.billed_ms, back.max_memory_used_mb, back.init_ms) == (12.35, 263, 90, 250.5)
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 import tfschema
-from bench.local import functions
+from local_lambda import functions
 from layer_build.platforms import ARCHITECTURES, LAMBDA_UNZIPPED_LIMIT, RUNTIMES
 from support import REPO
 from tfcheck.workspace import Workspace

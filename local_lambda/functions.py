@@ -10,13 +10,14 @@ from pathlib import Path
 
 from layer_build.platforms import RUNTIMES, SANDBOX_PYTHON, architecture
 
-REPO = Path(__file__).resolve().parent.parent.parent
+REPO = Path(__file__).resolve().parent.parent
 TERRAFORM_FUNCTIONS = REPO / "terraform" / "functions.json"
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 
 
-LOCAL_DESCRIPTION = "local Lambda (lambda-ml-bench), runs {run}"  # how a client tells it from Lambda
+# How a client tells the local Lambda from Lambda, how it runs, and whether CPU and memory are allotted.
+LOCAL_DESCRIPTION = "local Lambda (lambda-ml-bench), runs {run}; {allotment}"
 
 
 def _host() -> str | None:
@@ -47,21 +48,35 @@ class FunctionSpec:
     def arn(self) -> str:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}"
 
-    def configuration(self) -> dict:
-        """What GetFunction / ListFunctions answer, in Lambda's shape."""
+    def configuration(self, description: str, revision_id: str, last_modified: str, listing: bool = False) -> dict:
+        """The function's configuration in the shape AWS records (LocalStack's test_lambda_api snapshot,
+        TestLambdaFunction::test_function_lifecycle, get_function_response): `Environment` only when there
+        are variables, `Layers` only with layers; ListFunctions leaves out `State` and `LastUpdateStatus`."""
         code_sha, code_size = _code_digest(self.code)
-        return {
-            "FunctionName": self.name, "FunctionArn": self.arn, "Runtime": self.runtime,
-            "Role": f"arn:aws:iam::{ACCOUNT}:role/{self.name}", "Handler": self.handler,
-            "CodeSize": code_size, "CodeSha256": code_sha, "Description": LOCAL_DESCRIPTION.format(
-                run="natively" if self.architecture == _host() else "emulated under QEMU"),
-            "Timeout": self.timeout, "MemorySize": self.memory_size, "Version": "$LATEST",
-            "Environment": {"Variables": dict(self.environment)}, "Architectures": [self.architecture],
-            "Layers": [{"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{p.stem}:1",
-                        "CodeSize": p.stat().st_size if p.exists() else 0} for p in self.layers],
-            "State": "Active", "LastUpdateStatus": "Successful", "PackageType": "Zip",
-            "EphemeralStorage": {"Size": 512}, "TracingConfig": {"Mode": "PassThrough"},
+        config = {
+            "Architectures": [self.architecture], "CodeSha256": code_sha, "CodeSize": code_size,
+            "Description": description, "EphemeralStorage": {"Size": 512}, "FunctionArn": self.arn,
+            "FunctionName": self.name, "Handler": self.handler, "LastModified": last_modified,
+            "LastUpdateStatus": "Successful",
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
+            "MemorySize": self.memory_size, "PackageType": "Zip", "RevisionId": revision_id,
+            "Role": f"arn:aws:iam::{ACCOUNT}:role/{self.name}", "Runtime": self.runtime,
+            "RuntimeVersionConfig": {"RuntimeVersionArn": f"arn:aws:lambda:{REGION}::runtime:local-{self.runtime}"},
+            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"}, "State": "Active",
+            "Timeout": self.timeout, "TracingConfig": {"Mode": "PassThrough"}, "Version": "$LATEST",
         }
+        if self.environment:
+            config["Environment"] = {"Variables": dict(self.environment)}
+        if self.layers:
+            config["Layers"] = [{"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{p.stem}:1",
+                                 "CodeSize": p.stat().st_size if p.exists() else 0} for p in self.layers]
+        if listing:
+            del config["State"], config["LastUpdateStatus"]
+        return dict(sorted(config.items()))
+
+    def description(self, allotment: str) -> str:
+        return LOCAL_DESCRIPTION.format(run="natively" if self.architecture == _host() else "emulated under QEMU",
+                                        allotment=allotment)
 
 
 def _code_digest(code: Path) -> tuple[str, int]:

@@ -14,6 +14,7 @@ from layer_build.errors import BuildError
 from layer_build.platforms import ARCHITECTURES, RUNTIMES, SANDBOX_PYTHON, Architecture
 from layer_build.sysdeps import ensure_debian_packages
 from layer_build.wheels import LOCK_DIR, cache_dir, download, lock_path, read_lock, sha256_file
+from local_lambda.isolation import EMULATOR_MOUNT, HOST_ENV, sandboxed
 
 SANDBOX = DIST / "sandbox"
 DEBIAN = {"suite": "trixie", "mirror": "http://deb.debian.org/debian",
@@ -22,7 +23,7 @@ ROOT_PACKAGES = ("python3.13", "libstdc++6")  # the scientific wheels need libst
 HOST_TOOLS = {"bwrap": "bubblewrap", "qemu-aarch64-static": "qemu-user-static", "dpkg-deb": "dpkg"}
 # Mount points the execution environment binds over a read-only root.
 MOUNT_POINTS = ("opt", "var/task", "var/runtime", "tmp", "proc", "dev")
-EMULATOR_MOUNT = "qemu"  # a static emulator binary is bound here for emulated architectures
+PYTHON = "/usr/bin/python3.13"  # the root's interpreter, as the runtime's
 
 
 def root_dir(arch: Architecture) -> Path:
@@ -102,24 +103,11 @@ def prepare(arch: Architecture, say: Callable[[str], None] = print) -> Path:
     return final
 
 
-def python_command(arch: Architecture, root: Path, binds: dict[str, Path] | None = None) -> list[str]:
-    """The root's python3.13 in a mount namespace: the root read-only as /, `binds` read-only on
-    top (mount point -> host folder), a private /tmp; under the emulator where `arch` needs one."""
-    cmd = ["bwrap", "--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-           "--die-with-parent", "--new-session"]
-    for mount, source in (binds or {}).items():
-        cmd += ["--ro-bind", str(source), mount]
-    if not arch.emulator:
-        return [*cmd, "/usr/bin/python3.13"]
-    cmd += ["--ro-bind", shutil.which(arch.emulator[0]), f"/{EMULATOR_MOUNT}"]
-    return [*cmd, f"/{EMULATOR_MOUNT}", *arch.emulator[1:], "/usr/bin/python3.13"]
-
-
 def check_root(root: Path, arch: Architecture) -> str:
     """Run the root's own interpreter (emulated where needed); it must be of `arch`."""
     probe = "import platform, awslambdaric; print(platform.machine())"
-    proc = subprocess.run([*python_command(arch, root), "-c", probe], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin", "PYTHONPATH": "/var/runtime"}, timeout=300)
+    command = sandboxed(arch, root, [PYTHON, "-c", probe], environment={"PATH": "/usr/bin", "PYTHONPATH": "/var/runtime"})
+    proc = subprocess.run(command, capture_output=True, text=True, env=HOST_ENV, timeout=300)
     machine = proc.stdout.strip()
     if proc.returncode != 0 or machine != arch.uname:
         raise BuildError(f"the {arch.name} root does not run: {machine!r} {proc.stderr.strip()[-1000:]}")
