@@ -66,9 +66,9 @@ def too_many_requests() -> ApiError:
                     {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"})
 
 
-def too_large(length: int, limit: int) -> ApiError:
+def too_large(limit: int, operation: str = "InvokeFunction") -> ApiError:
     return ApiError(413, "RequestEntityTooLargeException",
-                    f"Request must be smaller than {limit} bytes for the InvokeFunction operation", "message")
+                    f"Request must be smaller than {limit} bytes for the {operation} operation", "message")
 
 
 def bad_request(message: str) -> ApiError:

@@ -44,8 +44,10 @@ class LocalLambda(ThreadingHTTPServer):
     request_queue_size = MAX_CONNECTIONS
 
     def __init__(self, port: int, specs: list[FunctionSpec], rie: Path, concurrency: int = 2,
-                 idle_seconds: float = 600.0, memory_quota: int = 10_240, allot: bool = True) -> None:
+                 idle_seconds: float = 600.0, memory_quota: int = 10_240, allot: bool = True,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
+        self.idle_timeout_s = idle_timeout_s
         self.hierarchy, why = open_hierarchy(f"lambda-ml-bench-{port}") if allot else (None, "switched off")
         if self.hierarchy is not None:
             self.allotment_note = "CPU and memory allotted as Lambda allots them"
@@ -115,9 +117,9 @@ class _Headers(dict):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: LocalLambda
-    timeout = IDLE_TIMEOUT_S  # a half-sent request is dropped after this long
 
     def setup(self) -> None:
+        self.timeout = self.server.idle_timeout_s  # a half-sent request is dropped after this long
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.request_id = str(uuid.uuid4())
@@ -166,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, err: ApiError) -> None:
         self._send(err.status, err.body(), {"x-amzn-ErrorType": err.code})
 
-    def _body(self, limit: int, too_large=api.too_large) -> bytes:
+    def _body(self, limit: int, operation: str = "InvokeFunction") -> bytes:
         """The request body within `limit` bytes: Content-Length checked, or chunked read as it comes. A body
         over the limit is not read: the answer closes the connection."""
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
@@ -180,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
                     raise api.bad_request("malformed chunked body") from None
                 if size < 0 or len(body) + size > limit:
                     self.close_connection = True
-                    raise too_large(len(body) + size, limit)
+                    raise api.too_large(limit, operation)
                 if size == 0:
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
@@ -196,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(raw)
         if length > limit:
             self.close_connection = True
-            raise too_large(length, limit)
+            raise api.too_large(limit, operation)
         body = self.rfile.read(length)
         if len(body) != length:
             self.close_connection = True
@@ -225,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- routes -----------------------------------------------------------------------------
     def _get(self, path: str, query: dict) -> None:
-        self._body(MAX_CONFIG_BODY)
+        self._body(MAX_CONFIG_BODY, "GetFunction")
         qualifier = query.get("Qualifier", [None])[0]
         if _LIST.match(path):
             functions = [p.configuration(listing=True) for p in self.server.pools.values()]
@@ -245,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _put(self, path: str, query: dict) -> None:
         """UpdateFunctionConfiguration: MemorySize, Timeout and Environment."""
-        body = self._body(MAX_CONFIG_BODY)
+        body = self._body(MAX_CONFIG_BODY, "UpdateFunctionConfiguration")
         match = _CONFIGURATION.match(path)
         if not match:
             raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")

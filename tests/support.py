@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -22,3 +23,21 @@ def lambda_context(remaining_ms: int = 300_000, name: str = "lambda-ml-bench-tes
 
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
     return LambdaContext("req-0001", None, None, int(time.time() * 1000) + remaining_ms, arn)
+
+
+def raw_http(address: tuple[str, int], data: bytes) -> tuple[int, dict, bytes]:
+    """Send bytes as they are to a local server; the answer's status, headers (lower-case keys) and body."""
+    with socket.create_connection(address, timeout=10) as s:
+        s.sendall(data)
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buffer += chunk
+        head, _, body = buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        while len(body) < int(headers.get("content-length", 0)):
+            body += s.recv(65536)
+        return int(lines[0].split()[1]), headers, body

@@ -1,0 +1,262 @@
+"""The local Lambda under attack and under load: isolation of function code, no way for a configuration into the
+host, malformed requests answered while serving goes on, a cache safe under concurrent cold starts, nothing
+left behind."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from local_lambda import codecache, functions
+from local_lambda.rie import free_port
+from local_lambda.sandbox import rie_binary
+from local_lambda.service import LocalLambda
+from support import REPO, raw_http
+
+pytestmark = pytest.mark.integration
+DEFINITIONS = REPO / "tests" / "fixtures" / "local-functions.json"
+
+
+def invoke(client, name: str, event: dict) -> dict:
+    return json.loads(client.invoke(FunctionName=name, Payload=json.dumps(event).encode())["Payload"].read())
+
+
+# --- 1. isolation --------------------------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_function_code_runs_unprivileged_in_namespaces_of_its_own(lambda_client, arch: str) -> None:
+    host_file = str(REPO / "README.md")
+    event = {"inspect": True, "read": [host_file, "/proc/1/root" + host_file, "/proc/1/environ"],
+             "write": ["/var/task/x", "/opt/x", "/x", "/etc/x", "/tmp/ok"]}
+    seen = invoke(lambda_client, f"probe-{arch}", event)["inspected"]
+    assert seen["cap_eff"] == "0000000000000000"
+    assert (seen["uid"], seen["gid"]) == (993, 990)
+    assert len(seen["pids"]) <= 4 and len(psutil.pids()) > 20  # its own processes only; the host has many
+    assert seen["read"] == {host_file: False, "/proc/1/root" + host_file: False, "/proc/1/environ": True}
+    assert seen["write"] == {"/var/task/x": False, "/opt/x": False, "/x": False, "/etc/x": False, "/tmp/ok": True}
+    assert seen["hostname"] == "localhost"
+
+
+# --- 2. environment injection ---------------------------------------------------------------------
+def test_a_configurations_variables_reach_only_the_runtime(lambda_client, tmp_path: Path) -> None:
+    """PATH and LD_PRELOAD set through the API change what the function sees, and nothing on the host side:
+    the emulator and bubblewrap are started by absolute path from a fixed environment."""
+    marker = tmp_path / "ran"
+    evil = tmp_path / "bin"
+    evil.mkdir()
+    for tool in ("bwrap", "sh", "python3.13"):
+        (evil / tool).write_text(f"#!/bin/sh\ntouch {marker}\n")
+        (evil / tool).chmod(0o755)
+    before = lambda_client.get_function_configuration(FunctionName="probe-events")
+    variables = {"PATH": str(evil), "LD_PRELOAD": str(tmp_path / "nothing.so"), "MY_SETTING": "on"}
+    try:
+        lambda_client.update_function_configuration(FunctionName="probe-events", Environment={"Variables": variables})
+        environ = invoke(lambda_client, "probe-events", {})["environ"]
+        assert {k: environ.get(k) for k in variables} == variables
+        assert not marker.exists()
+    finally:
+        lambda_client.update_function_configuration(
+            FunctionName="probe-events", Environment={"Variables": before.get("Environment", {}).get("Variables", {})})
+
+
+@pytest.mark.parametrize("name", ["AWS_REGION", "_HANDLER", "AWS_LAMBDA_RUNTIME_API", "AWS_SECRET_ACCESS_KEY"])
+def test_reserved_variables_are_refused_as_lambda_refuses_them(lambda_client, name: str) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as info:
+        lambda_client.update_function_configuration(FunctionName="probe-events", Environment={"Variables": {name: "x"}})
+    error = info.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValueException"
+    assert error["Message"] == (
+        "Lambda was unable to configure your environment variables because the environment variables you have "
+        "provided contains reserved keys that are currently not supported for modification. Reserved keys used in "
+        f"this request: {name}")
+    assert name not in lambda_client.get_function_configuration(FunctionName="probe-events").get(
+        "Environment", {}).get("Variables", {})
+
+
+# --- 3. requests that used to break the service ---------------------------------------------------
+@pytest.fixture(scope="module")
+def front(built: dict):
+    """An API front of its own with a one-second idle timeout (no environment is started by these tests)."""
+    specs = functions.from_file(DEFINITIONS)
+    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), idle_timeout_s=1.0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown_all()
+    server.server_close()
+
+
+def raw(server: LocalLambda, data: bytes) -> tuple[int, dict, bytes]:
+    return raw_http(server.server_address, data)
+
+
+def serving(server: LocalLambda) -> bool:
+    status, _, body = raw(server, b"GET /2015-03-31/functions/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    return status == 200 and len(json.loads(body)["Functions"]) == 7
+
+
+@pytest.mark.parametrize("length", [b"-5", b"abc", b"+7", b"1e3"])
+def test_a_content_length_that_is_not_a_length_is_400_and_serving_goes_on(front, length: bytes) -> None:
+    status, headers, body = raw(front, b"POST /2015-03-31/functions/probe-x86_64/invocations HTTP/1.1\r\n"
+                                       b"Content-Length: " + length + b"\r\n\r\n{}")
+    assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException"
+    assert "Content-Length" in json.loads(body)["message"] and headers["connection"] == "close"
+    assert serving(front)
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(front) -> None:
+    started = time.perf_counter()
+    status, headers, body = raw(front, b"POST /2015-03-31/functions/probe-x86_64/invocations HTTP/1.1\r\n"
+                                       b"Content-Length: 67108864\r\n\r\n")  # 64 MiB announced, none sent
+    assert status == 413 and headers["x-amzn-errortype"] == "RequestEntityTooLargeException"
+    assert json.loads(body)["message"] == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    assert time.perf_counter() - started < 5
+    status, _, _ = raw(front, b"PUT /2015-03-31/functions/probe-events/configuration HTTP/1.1\r\n"
+                              b"Content-Length: 1000000\r\n\r\n")
+    assert status == 413 and serving(front)
+
+
+def test_a_chunked_body_is_read_within_the_limit(front) -> None:
+    def chunked(body: bytes) -> bytes:
+        return b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+    start = b"PUT /2015-03-31/functions/probe-events/configuration HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    status, _, body = raw(front, start + chunked(b'{"Timeout": 4}'))
+    assert status == 200 and json.loads(body)["Timeout"] == 4
+    status, headers, _ = raw(front, start + b"%x\r\n" % (2 << 20) + b"x" * 100)
+    assert status == 413 and headers["connection"] == "close"
+    status, _, _ = raw(front, start + b"zz\r\n")
+    assert status == 400 and serving(front)
+
+
+@pytest.mark.parametrize("body", [b'{"Environment": 5}', b'{"Environment": {"Variables": {"A": 5}}}',
+                                  b'{"MemorySize": "big"}', b"[1, 2]", b"[" * 60_000])
+def test_a_malformed_configuration_is_400_never_a_dropped_connection(front, body: bytes) -> None:
+    request = b"PUT /2015-03-31/functions/probe-events/configuration HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s"
+    status, headers, answer = raw(front, request % (len(body), body))
+    assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException", answer
+    assert headers["x-amzn-requestid"] and serving(front)
+
+
+def test_half_sent_requests_are_dropped_and_threads_stay_bounded(front) -> None:
+    baseline = threading.active_count()
+    sockets = []
+    for _ in range(50):
+        s = socket.create_connection(front.server_address)
+        s.sendall(b"POST /2015-03-31/functions/probe-x86_64/invocations HTTP/1.1\r\nContent-Len")
+        sockets.append(s)
+    time.sleep(0.3)
+    assert threading.active_count() - baseline <= 64
+    assert serving(front)  # a slot is still free
+    time.sleep(2.0)  # past the one-second idle timeout
+    for s in sockets:
+        s.settimeout(2)
+        assert s.recv(100) == b""  # closed by the service
+        s.close()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > baseline + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert threading.active_count() <= baseline + 2
+
+
+def test_unknown_operation_and_bad_request_line_are_answered(front) -> None:
+    status, headers, _ = raw(front, b"GET /2015-03-31/nothing HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert status == 404 and headers["x-amzn-errortype"] == "UnknownOperationException"
+    status, _, _ = raw(front, b"garbage\r\n\r\n")
+    assert status == 400 and serving(front)
+
+
+# --- 4. races and leftovers -----------------------------------------------------------------------
+def _unpack_in_process(source: str, cache: str, out) -> None:
+    out.put(str(codecache.unpacked(Path(source), Path(cache))))
+
+
+def test_concurrent_cold_starts_of_one_zip_share_one_verified_folder(tmp_path: Path) -> None:
+    source = tmp_path / "code.zip"
+    with zipfile.ZipFile(source, "w") as zf:
+        for i in range(3000):
+            zf.writestr(f"pkg/m{i // 100}/f{i}.py", f"x = {i}\n" * 20)
+    cache = tmp_path / "cache"
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def thread_unpack() -> None:
+        try:
+            results.append(str(codecache.unpacked(source, cache)))
+        except BaseException as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(err)
+
+    queue = multiprocessing.get_context("fork").Queue()
+    procs = [multiprocessing.get_context("fork").Process(target=_unpack_in_process, args=(str(source), str(cache), queue))
+             for _ in range(2)]
+    threads = [threading.Thread(target=thread_unpack) for _ in range(6)]
+    for worker in [*procs, *threads]:
+        worker.start()
+    for worker in [*procs, *threads]:
+        worker.join(timeout=120)
+    results += [queue.get(timeout=5) for _ in procs]
+    assert not errors and len(set(results)) == 1 and len(results) == 8
+    folder = Path(results[0])
+    assert sum(1 for p in folder.rglob("*.py")) == 3000
+    assert [p.name for p in cache.iterdir()] == [folder.name]  # no partial folder left
+
+
+def test_a_damaged_cache_folder_is_rebuilt(tmp_path: Path) -> None:
+    source = tmp_path / "code.zip"
+    with zipfile.ZipFile(source, "w") as zf:
+        for i in range(50):
+            zf.writestr(f"f{i}.py", "pass\n")
+    folder = codecache.unpacked(source, tmp_path / "cache")
+    (folder / "f7.py").unlink()
+    (folder / "f8.py").write_text("")
+    again = codecache.unpacked(source, tmp_path / "cache")
+    assert again == folder and (again / "f7.py").read_text() == "pass\n" and (again / "f8.py").read_text() == "pass\n"
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def _cgroups(port: int) -> list[Path]:
+    return [p for p in Path("/sys/fs/cgroup").rglob(f"lambda-ml-bench-{port}") if p.is_dir()]
+
+
+def test_sigterm_during_an_invocation_leaves_no_process_and_no_group(built: dict, tmp_path: Path) -> None:
+    port = free_port()
+    definition = tmp_path / "fns.json"
+    definition.write_text(json.dumps({"functions": [{"name": "p", "handler": "app.handler", "architecture": "x86_64",
+                                                     "memory_size": 1769, "timeout": 30,
+                                                     "code": str(REPO / "tests/fixtures/probe")}]}))
+    proc = subprocess.Popen([sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--functions",
+                             str(definition)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
+    request = (b"POST /2015-03-31/functions/p/invocations HTTP/1.1\r\nContent-Length: 14\r\n\r\n"
+               b'{"sleep": 20}\n')
+    busy = socket.create_connection(("127.0.0.1", port))
+    busy.sendall(request)
+    deadline = time.monotonic() + 30
+    while not any("awslambdaric" in " ".join(p.cmdline()) for p in _descendants(proc.pid)):
+        assert time.monotonic() < deadline, "the invocation never started"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    started = _descendants(proc.pid)
+    assert any("bwrap" in " ".join(p.cmdline()) for p in started)
+    groups = _cgroups(port)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    busy.close()
+    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert groups and not any(g.exists() for g in groups)
+    assert os.path.exists(REPO / "dist")  # sanity: the repository is untouched
