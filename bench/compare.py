@@ -144,6 +144,8 @@ class Driver:
             record = {
                 "architecture": arch, "function": name, "memory_mb": memory, "n_features": n,
                 "environment": "local Lambda" if local else "Lambda", "emulated": "emulated" in description,
+                # a local figure says whether it ran with Lambda's CPU and memory allotment
+                "allotment": "Lambda" if not local else ("not allotted" if "NOT allotted" in description else "allotted"),
                 "cold": report["init_ms"] is not None, "cycles_done": payload["cycles_done"],
                 "fit_median_ms": payload["fit"]["median_ms"], "predict_median_ms": payload["predict"]["median_ms"],
                 "accuracy": payload["accuracy"], "machine": payload["environment"]["machine"], **report,

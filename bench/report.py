@@ -28,7 +28,8 @@ def _from_compare(records: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         if not r["cold"]:
-            label = f"{'emulated ' if r['emulated'] else ''}{r['environment']} {r['memory_mb']} MB"
+            label = (f"{'emulated ' if r['emulated'] else ''}{r['environment']} {r['memory_mb']} MB"
+                     + (", whole host (CPU not allotted)" if r.get("allotment") == "not allotted" else ""))
             groups[(r["architecture"], r["memory_mb"], r["n_features"], label, r["emulated"])].append(r)
     rows = []
     for (arch, memory, n, label, emulated), rs in sorted(groups.items()):
@@ -61,7 +62,7 @@ def _from_pytest_benchmark(data: dict) -> list[dict]:
         if {"fit", "predict"} <= set(p):
             cost = None if emulated else pricing.per_million(pricing.Invocation(
                 arch, STUDY_MEMORY_MB, pricing.billed_ms(p["fit"] + p["predict"])))
-            rows.append({"architecture": arch, "environment": "emulated (QEMU)" if emulated else "native",
+            rows.append({"architecture": arch, "environment": "emulated (QEMU)" if emulated else "native, whole host",
                          "memory_mb": None, "n_features": n, "fit_ms": p["fit"], "predict_ms": p["predict"],
                          "cost_per_million": cost, "init_ms": None, "samples": None})
     return rows

@@ -26,8 +26,12 @@ class AllotmentError(RuntimeError):
 
 
 def vcpus(memory_mb: int) -> float:
-    """Lambda's CPU share for a memory size, before any host cap."""
-    return min(MAX_VCPUS, memory_mb / MB_PER_VCPU)
+    """Lambda's CPU share for a memory size, before any host cap: one vCPU per 1,769 MB up to five at
+    8,845 MB, then up to six at the 10,240 MB maximum (AWS documents both ends, not the curve between)."""
+    five = 5 * MB_PER_VCPU
+    if memory_mb <= five:
+        return memory_mb / MB_PER_VCPU
+    return min(MAX_VCPUS, 5 + (memory_mb - five) / (10_240 - five))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,13 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
             verdict = "" if target is None else ("  (target <= %.2f: %s)" % (target, "met" if ratio <= target else "NOT met"))
             rows.append(f"  {bench.group}: {bench.name} / {bench.extra_info['baseline']}, interleaved = "
                         f"{ratio:.3f} (medians){verdict}")
+    for bench in session.benchmarks:
+        ratios = bench.extra_info.get("ratio_to_1769") if bench else None
+        if ratios:
+            shown = ", ".join(f"{m} MB {r:.2f}x" for m, r in ratios.items())
+            targets = ", ".join(f"{m} MB {t:.2f}x" for m, t in bench.extra_info["target_ratio"].items())
+            rows.append(f"  {bench.group}: duration / duration at 1769 MB = {shown}  (targets {targets}, within 15%: "
+                        f"{'met' if all(bench.extra_info['within_15_percent'].values()) else 'NOT met'})")
     for group, roles in sorted(groups.items()):
         baseline = roles.get("baseline")
         reported = baseline.extra_info.get("reported_median_ms") if baseline else None
