@@ -48,14 +48,18 @@ class FunctionSpec:
     def arn(self) -> str:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}"
 
-    def configuration(self, description: str, revision_id: str, last_modified: str, listing: bool = False) -> dict:
+    def configuration(self, description: str, revision_id: str, last_modified: str, listing: bool = False,
+                      version: str = "$LATEST", qualifier: str | None = None) -> dict:
         """The function's configuration in the shape AWS records (LocalStack's test_lambda_api snapshot,
         TestLambdaFunction::test_function_lifecycle, get_function_response): `Environment` only when there
-        are variables, `Layers` only with layers; ListFunctions leaves out `State` and `LastUpdateStatus`."""
+        are variables, `Layers` only with layers. Listings (ListFunctions, ListVersionsByFunction) leave out `State`,
+        `LastUpdateStatus` and `RuntimeVersionConfig` (TestLambdaVersions::test_publish_version_on_create,
+        list_versions_result). A qualified request answers with the qualified ARN (get_function_version_result)."""
         code_sha, code_size = _code_digest(self.code)
         config = {
             "Architectures": [self.architecture], "CodeSha256": code_sha, "CodeSize": code_size,
-            "Description": description, "EphemeralStorage": {"Size": 512}, "FunctionArn": self.arn,
+            "Description": description, "EphemeralStorage": {"Size": 512},
+            "FunctionArn": self.arn + (f":{qualifier}" if qualifier else ""),
             "FunctionName": self.name, "Handler": self.handler, "LastModified": last_modified,
             "LastUpdateStatus": "Successful",
             "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
@@ -63,7 +67,7 @@ class FunctionSpec:
             "Role": f"arn:aws:iam::{ACCOUNT}:role/{self.name}", "Runtime": self.runtime,
             "RuntimeVersionConfig": {"RuntimeVersionArn": f"arn:aws:lambda:{REGION}::runtime:local-{self.runtime}"},
             "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"}, "State": "Active",
-            "Timeout": self.timeout, "TracingConfig": {"Mode": "PassThrough"}, "Version": "$LATEST",
+            "Timeout": self.timeout, "TracingConfig": {"Mode": "PassThrough"}, "Version": version,
         }
         if self.environment:
             config["Environment"] = {"Variables": dict(self.environment)}
@@ -71,7 +75,7 @@ class FunctionSpec:
             config["Layers"] = [{"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{p.stem}:1",
                                  "CodeSize": p.stat().st_size if p.exists() else 0} for p in self.layers]
         if listing:
-            del config["State"], config["LastUpdateStatus"]
+            del config["State"], config["LastUpdateStatus"], config["RuntimeVersionConfig"]
         return dict(sorted(config.items()))
 
     def description(self, allotment: str) -> str:

@@ -1,5 +1,6 @@
-"""Which environment takes a request: warm reuse, cold starts up to a concurrency limit, throttling,
-and every environment (busy ones too) tracked so that none outlives the service."""
+"""Functions, their versions and aliases, and which environment takes a request: warm reuse, cold starts up
+to the function's concurrency limit (shared by its versions), throttling, and every environment (busy ones
+too) tracked so that none outlives the service. Each environment is bound to one version's configuration."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from local_lambda.allotment import Hierarchy
+from local_lambda import api
 from local_lambda.api import too_many_requests
 from local_lambda.environment import Environment
 from local_lambda.functions import FunctionSpec
@@ -20,24 +22,46 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
+class Concurrency:
+    """A function's concurrent executions, counted across all its versions (reserved concurrency is per function)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.busy = limit, 0
+        self.lock = threading.Lock()
+
+    def take(self) -> None:
+        with self.lock:
+            if self.busy >= self.limit:
+                raise too_many_requests()
+            self.busy += 1
+
+    def give(self) -> None:
+        with self.lock:
+            self.busy -= 1
+
+
 class FunctionPool:
-    """The execution environments of one function: reused warm, started up to a limit."""
+    """The execution environments of one function version: reused warm, started up to the function's limit."""
 
     def __init__(self, spec: FunctionSpec, rie: Path, limit: int, hierarchy: Hierarchy | None = None,
-                 allotment_note: str = "") -> None:
-        self.spec, self.rie, self.hierarchy = spec, rie, hierarchy
+                 allotment_note: str = "", version: str = api.LATEST, concurrency: Concurrency | None = None) -> None:
+        self.spec, self.rie, self.hierarchy, self.version = spec, rie, hierarchy, version
         self.limit = spec.reserved_concurrency or limit
+        self.concurrency = concurrency or Concurrency(self.limit)
         self.allotment_note = allotment_note
         self.idle: list[Environment] = []
         self.every: set[Environment] = set()
-        self.busy = 0
         self.lock = threading.Lock()
         self.revision_id, self.last_modified = str(uuid.uuid4()), _now()
         self.closed = False
 
-    def configuration(self, listing: bool = False) -> dict:
+    @property
+    def busy(self) -> int:
+        return self.concurrency.busy
+
+    def configuration(self, listing: bool = False, qualifier: str | None = None) -> dict:
         return self.spec.configuration(self.spec.description(self.allotment_note), self.revision_id,
-                                       self.last_modified, listing)
+                                       self.last_modified, listing, self.version, qualifier)
 
     def acquire(self) -> Environment:
         with self.lock:
@@ -46,20 +70,18 @@ class FunctionPool:
             while self.idle:
                 env = self.idle.pop()
                 if env.alive():
-                    self.busy += 1
+                    self.concurrency.take()
                     return env
                 self._drop(env)
-            if self.busy >= self.limit:
-                raise too_many_requests()
-            self.busy += 1
-            env = Environment(self.spec, self.rie, self.hierarchy)
+            self.concurrency.take()
+            env = Environment(self.spec, self.rie, self.hierarchy, self.version)
             self.every.add(env)
         try:
             env.start()
             return env
         except BaseException:
+            self.concurrency.give()
             with self.lock:
-                self.busy -= 1
                 self.every.discard(env)
             raise
 
@@ -68,8 +90,8 @@ class FunctionPool:
         self.every.discard(env)
 
     def release(self, env: Environment) -> None:
+        self.concurrency.give()
         with self.lock:
-            self.busy -= 1
             if env.alive() and env.spec == self.spec and not self.closed:
                 self.idle.append(env)
                 return
@@ -99,3 +121,96 @@ class FunctionPool:
             everyone, self.idle = list(self.every), []
         for env in everyone:
             self._drop(env)
+
+
+class Function:
+    """One function: `$LATEST` and its published versions (each a pool of its own), and its aliases."""
+
+    def __init__(self, spec: FunctionSpec, rie: Path, limit: int, hierarchy: Hierarchy | None, allotment_note: str):
+        self.name = spec.name
+        self.rie, self.hierarchy, self.allotment_note = rie, hierarchy, allotment_note
+        self.concurrency = Concurrency(spec.reserved_concurrency or limit)
+        self.latest = FunctionPool(spec, rie, limit, hierarchy, allotment_note, api.LATEST, self.concurrency)
+        self.versions: dict[str, FunctionPool] = {}
+        self.aliases: dict[str, dict] = {}
+        self.next_version = 1
+        self.lock = threading.Lock()
+
+    def pools(self) -> list[FunctionPool]:
+        return [self.latest, *self.versions.values()]
+
+    def pool(self, qualifier: str | None) -> FunctionPool:
+        """The pool a qualifier names: $LATEST (or none), a version number, or an alias."""
+        with self.lock:
+            if qualifier in (None, api.LATEST):
+                return self.latest
+            if qualifier in self.versions:
+                return self.versions[qualifier]
+            if qualifier in self.aliases:
+                target = self.aliases[qualifier]["FunctionVersion"]
+                return self.latest if target == api.LATEST else self.versions[target]
+        raise api.not_found(self.name, qualifier)
+
+    def executed_version(self, qualifier: str | None) -> str:
+        return self.pool(qualifier).version
+
+    def publish(self) -> tuple[FunctionPool, bool]:
+        """A version of $LATEST as it is now; the newest version again when nothing changed since it
+        (test_publish_version_on_create, repeated_publish_response)."""
+        with self.lock:
+            newest = self.versions.get(str(self.next_version - 1))
+            if newest is not None and newest.spec == self.latest.spec:
+                return newest, False
+            version = str(self.next_version)
+            self.next_version += 1
+            pool = FunctionPool(self.latest.spec, self.rie, self.latest.limit, self.hierarchy, self.allotment_note,
+                                version, self.concurrency)
+            self.versions[version] = pool
+            return pool, True
+
+    def alias_configuration(self, name: str) -> dict:
+        alias = self.aliases[name]
+        return {"AliasArn": api.function_arn(self.name, name), "Description": alias["Description"],
+                "FunctionVersion": alias["FunctionVersion"], "Name": name, "RevisionId": alias["RevisionId"]}
+
+    def put_alias(self, name: str, version: str | None, description: str | None, create: bool) -> dict:
+        with self.lock:
+            if create and name in self.aliases:
+                raise api.ApiError(409, "ResourceConflictException",
+                                   f"Alias already exists: {api.function_arn(self.name, name)}", "message")
+            if not create and name not in self.aliases:
+                raise api.ApiError(404, "ResourceNotFoundException",
+                                   f"Cannot find alias arn: {api.function_arn(self.name, name)}")
+            if version is not None and version not in self.versions and version != api.LATEST:
+                raise api.ApiError(404, "ResourceNotFoundException",
+                                   f"Function not found: {api.function_arn(self.name, version)}")
+            alias = self.aliases.setdefault(name, {"Description": "", "FunctionVersion": version})
+            if version is not None:
+                alias["FunctionVersion"] = version
+            if description is not None:
+                alias["Description"] = description
+            alias["RevisionId"] = str(uuid.uuid4())
+        return self.alias_configuration(name)
+
+    def delete_alias(self, name: str) -> None:
+        with self.lock:
+            if self.aliases.pop(name, None) is None:
+                raise api.ApiError(404, "ResourceNotFoundException",
+                                   f"Cannot find alias arn: {api.function_arn(self.name, name)}")
+
+    def delete_version(self, version: str) -> None:
+        """DeleteFunction with a version qualifier: its environments end with it."""
+        with self.lock:
+            if version == api.LATEST:
+                raise api.invalid("$LATEST version cannot be deleted without deleting the function.")
+            users = sorted(a for a, v in self.aliases.items() if v["FunctionVersion"] == version)
+            if users:
+                raise api.ApiError(409, "ResourceConflictException", "Unable to delete version because the "
+                                   f"following aliases reference it: {users}", "message")
+            pool = self.versions.pop(version, None)
+        if pool is not None:
+            pool.stop()
+
+    def stop(self) -> None:
+        for pool in self.pools():
+            pool.stop()

@@ -1,5 +1,6 @@
 """The local Lambda's API front on 127.0.0.1: Invoke, ListFunctions, GetFunction(Configuration),
-UpdateFunctionConfiguration, answered in AWS's shapes (local_lambda/api.py).
+UpdateFunctionConfiguration, PublishVersion, ListVersionsByFunction, Create/Get/Update/Delete/ListAliases
+and DeleteFunction (a version, or the function), answered in AWS's shapes (local_lambda/api.py).
 
 Requests are bounded: at most MAX_CONNECTIONS served at once, a connection that sends nothing for
 IDLE_TIMEOUT_S is closed, a body must have a valid Content-Length (or be chunked) within the
@@ -23,7 +24,7 @@ from local_lambda import api
 from local_lambda.allotment import open_hierarchy
 from local_lambda.api import ApiError
 from local_lambda.functions import FunctionSpec
-from local_lambda.pools import FunctionPool
+from local_lambda.pools import Function, FunctionPool
 
 log = logging.getLogger("local_lambda")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limit for RequestResponse invocations
@@ -36,6 +37,9 @@ _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _FUNCTION = re.compile(r"^/2015-03-31/functions/([^/]+)/?$")
 _LIST = re.compile(r"^/2015-03-31/functions/?$")
 _CONFIGURATION = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$")
+_VERSIONS = re.compile(r"^/2015-03-31/functions/([^/]+)/versions$")
+_ALIASES = re.compile(r"^/2015-03-31/functions/([^/]+)/aliases$")
+_ALIAS = re.compile(r"^/2015-03-31/functions/([^/]+)/aliases/([^/]+)$")
 UPDATABLE = {"MemorySize": ("memory_size", 128, 10_240), "Timeout": ("timeout", 1, 900)}
 
 
@@ -54,7 +58,7 @@ class LocalLambda(ThreadingHTTPServer):
         else:
             self.allotment_note = f"CPU and memory NOT allotted ({why})"
             log.warning("CPU and memory are not allotted to environments: %s", why)
-        self.pools = {s.name: FunctionPool(s, rie, concurrency, self.hierarchy, self.allotment_note) for s in specs}
+        self.functions = {s.name: Function(s, rie, concurrency, self.hierarchy, self.allotment_note) for s in specs}
         self.idle_seconds = idle_seconds
         self.memory_quota = memory_quota  # a new account's is 3,008 MB
         self.stopping = threading.Event()
@@ -82,8 +86,9 @@ class LocalLambda(ThreadingHTTPServer):
 
     def _reaper(self) -> None:
         while not self.stopping.wait(min(30.0, self.idle_seconds / 2)):
-            for pool in self.pools.values():
-                pool.retire_idle(self.idle_seconds)
+            for function in list(self.functions.values()):
+                for pool in function.pools():
+                    pool.retire_idle(self.idle_seconds)
 
     def shutdown_all(self) -> None:
         """Stop serving, end every environment (busy ones too) and remove the control groups."""
@@ -92,19 +97,23 @@ class LocalLambda(ThreadingHTTPServer):
         self.stop_environments()
 
     def stop_environments(self) -> None:
-        for pool in self.pools.values():
-            pool.stop()
+        for function in list(self.functions.values()):
+            function.stop()
         if self.hierarchy is not None:
             self.hierarchy.remove()
 
-    def pool(self, function_name: str, qualifier: str | None = None, invoking: bool = False) -> FunctionPool:
+    def function(self, function_name: str, qualifier: str | None = None,
+                 invoking: bool = False) -> tuple[Function, str | None]:
+        """The function a name or ARN names, and the qualifier asked for (from the ARN or `Qualifier`)."""
         name, qualifier = api.resolve(unquote(function_name), qualifier)
-        pool = self.pools.get(name)
-        if pool is None:
+        function = self.functions.get(name)
+        if function is None:
             raise api.not_found(name, api.LATEST if invoking and qualifier is None else qualifier)
-        if qualifier not in (None, api.LATEST):
-            raise api.not_found(name, qualifier)
-        return pool
+        return function, qualifier
+
+    def pool(self, function_name: str, qualifier: str | None = None, invoking: bool = False) -> FunctionPool:
+        function, qualifier = self.function(function_name, qualifier, invoking)
+        return function.pool(qualifier)
 
 
 class _Headers(dict):
@@ -225,39 +234,87 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._route(self._post)
 
-    # --- routes -----------------------------------------------------------------------------
-    def _get(self, path: str, query: dict) -> None:
-        self._body(MAX_CONFIG_BODY, "GetFunction")
-        qualifier = query.get("Qualifier", [None])[0]
-        if _LIST.match(path):
-            functions = [p.configuration(listing=True) for p in self.server.pools.values()]
-            return self._send(200, json.dumps({"Functions": functions}).encode())
-        match = _CONFIGURATION.match(path)
-        if match:
-            return self._send(200, json.dumps(self.server.pool(match[1], qualifier).configuration()).encode())
-        match = _FUNCTION.match(path)
-        if match:
-            pool = self.server.pool(match[1], qualifier)
-            body = {"Code": {"Location": pool.spec.code.as_uri(), "RepositoryType": "S3"},
-                    "Configuration": pool.configuration()}
-            if pool.spec.reserved_concurrency:
-                body["Concurrency"] = {"ReservedConcurrentExecutions": pool.spec.reserved_concurrency}
-            return self._send(200, json.dumps(body).encode())
-        raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
+    def do_DELETE(self) -> None:
+        self._route(self._delete)
 
-    def _put(self, path: str, query: dict) -> None:
-        """UpdateFunctionConfiguration: MemorySize, Timeout and Environment."""
-        body = self._body(MAX_CONFIG_BODY, "UpdateFunctionConfiguration")
-        match = _CONFIGURATION.match(path)
-        if not match:
-            raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
-        pool = self.server.pool(match[1])
+    def _json_body(self, operation: str) -> dict:
+        body = self._body(MAX_CONFIG_BODY, operation)
         try:
             request = json.loads(body or b"{}")
         except (ValueError, RecursionError):
             raise api.bad_request("Could not parse request body into json") from None
         if not isinstance(request, dict):
             raise api.bad_request("Could not parse request body into json: expected an object")
+        return request
+
+    # --- routes -----------------------------------------------------------------------------
+    def _get(self, path: str, query: dict) -> None:
+        self._body(MAX_CONFIG_BODY, "GetFunction")
+        qualifier = query.get("Qualifier", [None])[0]
+        if _LIST.match(path):
+            functions = [f.latest.configuration(listing=True) for f in self.server.functions.values()]
+            return self._send(200, json.dumps({"Functions": functions}).encode())
+        if match := _CONFIGURATION.match(path):
+            function, qualifier = self.server.function(match[1], qualifier)
+            config = function.pool(qualifier).configuration(qualifier=qualifier)
+            return self._send(200, json.dumps(config).encode())
+        if match := _FUNCTION.match(path):
+            function, qualifier = self.server.function(match[1], qualifier)
+            pool = function.pool(qualifier)
+            body = {"Code": {"Location": pool.spec.code.as_uri(), "RepositoryType": "S3"},
+                    "Configuration": pool.configuration(qualifier=qualifier)}
+            if pool.spec.reserved_concurrency:
+                body["Concurrency"] = {"ReservedConcurrentExecutions": pool.spec.reserved_concurrency}
+            return self._send(200, json.dumps(body).encode())
+        if match := _VERSIONS.match(path):  # ListVersionsByFunction: $LATEST first
+            function, _ = self.server.function(match[1])
+            versions = [p.configuration(listing=True, qualifier=p.version) for p in function.pools()]
+            return self._send(200, json.dumps({"Versions": versions}).encode())
+        if match := _ALIASES.match(path):
+            function, _ = self.server.function(match[1])
+            wanted = query.get("FunctionVersion", [None])[0]
+            aliases = [function.alias_configuration(a) for a in sorted(function.aliases)
+                       if wanted is None or function.aliases[a]["FunctionVersion"] == wanted]
+            return self._send(200, json.dumps({"Aliases": aliases}).encode())
+        if match := _ALIAS.match(path):
+            function, _ = self.server.function(match[1])
+            if unquote(match[2]) not in function.aliases:
+                raise ApiError(404, "ResourceNotFoundException",
+                               f"Cannot find alias arn: {api.function_arn(function.name, unquote(match[2]))}")
+            return self._send(200, json.dumps(function.alias_configuration(unquote(match[2]))).encode())
+        raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
+
+    def _delete(self, path: str, query: dict) -> None:
+        """DeleteAlias, or DeleteFunction of a version (a qualifier) or of the whole function."""
+        self._body(MAX_CONFIG_BODY, "DeleteFunction")
+        if match := _ALIAS.match(path):
+            function, _ = self.server.function(match[1])
+            function.delete_alias(unquote(match[2]))
+            return self._send(204, b"")
+        if match := _FUNCTION.match(path):
+            function, qualifier = self.server.function(match[1], query.get("Qualifier", [None])[0])
+            if qualifier is None:
+                self.server.functions.pop(function.name, None)
+                function.stop()
+            else:
+                function.delete_version(qualifier)
+            return self._send(204, b"")
+        raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
+
+    def _put(self, path: str, query: dict) -> None:
+        """UpdateFunctionConfiguration: MemorySize, Timeout and Environment."""
+        if match := _ALIAS.match(path):  # UpdateAlias
+            request = self._json_body("UpdateAlias")
+            function, _ = self.server.function(match[1])
+            answer = function.put_alias(unquote(match[2]), request.get("FunctionVersion"), request.get("Description"),
+                                        create=False)
+            return self._send(200, json.dumps(answer).encode())
+        match = _CONFIGURATION.match(path)
+        if not match:
+            raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
+        request = self._json_body("UpdateFunctionConfiguration")
+        function, _ = self.server.function(match[1])
+        pool = function.latest
         changes = {}
         for key, (attr, low, high) in UPDATABLE.items():
             if key in request:
@@ -294,6 +351,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(dict(sorted(answer.items()))).encode())
 
     def _post(self, path: str, query: dict) -> None:
+        if match := _VERSIONS.match(path):  # PublishVersion: 201 with the version's configuration
+            self._json_body("PublishVersion")
+            function, _ = self.server.function(match[1])
+            pool, _ = function.publish()
+            return self._send(201, json.dumps(pool.configuration(qualifier=pool.version)).encode())
+        if match := _ALIASES.match(path):  # CreateAlias
+            request = self._json_body("CreateAlias")
+            function, _ = self.server.function(match[1])
+            if not isinstance(request.get("Name"), str) or not isinstance(request.get("FunctionVersion"), str):
+                raise api.invalid("CreateAlias needs Name and FunctionVersion")
+            answer = function.put_alias(request["Name"], request["FunctionVersion"], request.get("Description", ""),
+                                        create=True)
+            return self._send(201, json.dumps(answer).encode())
         kind = self.headers.get("x-amz-invocation-type", "RequestResponse")
         limit = MAX_ASYNC_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
         payload = self._body(limit) or b"{}"
@@ -323,7 +393,7 @@ class _Handler(BaseHTTPRequestHandler):
             pool.release(env)
         if result.request_id:
             self.request_id = result.request_id
-        headers = {"X-Amz-Executed-Version": api.LATEST}
+        headers = {"X-Amz-Executed-Version": pool.version}
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
         if self.headers.get("x-amz-log-type") == "Tail":

@@ -51,7 +51,7 @@ def test_probe_runs_in_a_lambda_shaped_environment(lambda_client, arch: str) -> 
     assert env["AWS_REGION"] == "us-east-1"
     assert not {"VIRTUAL_ENV", "PYTHONHOME", "PYENV_VERSION", "HOME"} & set(env)
     assert out["sys_path"][:1] == ["/var/task"] or "/var/task" in out["sys_path"]
-    assert 0 < out["remaining_ms"] <= {"x86_64": 3000, "arm64": 20000}[arch]
+    assert 0 < out["remaining_ms"] <= spec.timeout * 1000
 
 
 def test_list_and_get_function_answer_as_lambda(lambda_client) -> None:
@@ -98,7 +98,7 @@ def test_log_tail_carries_output_and_lambdas_report_line(lambda_client) -> None:
 def test_timeout_kills_the_environment_and_the_next_call_is_cold(lambda_client) -> None:
     response, out = invoke(lambda_client, "probe-x86_64", {"sleep": 10}, LogType="Tail")
     assert response["FunctionError"] == "Unhandled"
-    assert "Task timed out after 3.00 seconds" in out["errorMessage"]
+    assert "Task timed out after 6.00 seconds" in out["errorMessage"]
     response, out = invoke(lambda_client, "probe-x86_64", {"ok": 1}, LogType="Tail")
     assert out["echo"] == {"ok": 1}
     assert _REPORT.search(tail(response))[6] is not None  # Init Duration: a fresh runtime

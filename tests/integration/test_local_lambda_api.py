@@ -110,9 +110,12 @@ def test_get_function_has_the_keys_aws_returns(lambda_client) -> None:
 
 
 def test_list_functions_never_returns_state(lambda_client) -> None:
-    """LAMBDA-FACTS (lambda: list_functions): ListFunctions leaves out State and LastUpdateStatus."""
+    """LAMBDA-FACTS (lambda: list_functions): ListFunctions leaves out State and LastUpdateStatus; like the
+    listing AWS records for versions (api: test_publish_version_on_create, list_versions_result), it leaves out
+    RuntimeVersionConfig too."""
     for fn in lambda_client.list_functions()["Functions"]:
-        assert set(fn) == (CONFIGURATION_KEYS - {"State", "LastUpdateStatus"}) | ({"Layers"} if "Layers" in fn else set())
+        expected = CONFIGURATION_KEYS - {"State", "LastUpdateStatus", "RuntimeVersionConfig"}
+        assert set(fn) == expected | ({"Layers"} if "Layers" in fn else set())
 
 
 def test_update_function_configuration_answers_in_progress_then_get_shows_it_done(lambda_client) -> None:
@@ -156,3 +159,51 @@ def test_throttling_names_the_reason(local_lambda: str, lambda_client) -> None:
     assert status == 429 and headers["x-amzn-errortype"] == "TooManyRequestsException"
     assert body == {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User",
                     "message": "Rate Exceeded."}
+
+
+def test_versions_and_aliases_bind_environments_to_a_configuration(lambda_client) -> None:
+    """api: TestLambdaVersions::test_publish_version_on_create (201, the qualified ARN, repeated_publish_response:
+    the same version when nothing changed, list_versions_result: $LATEST first, without State, LastUpdateStatus and
+    RuntimeVersionConfig). Aliases: CreateAlias, Invoke and GetFunctionConfiguration through them, the conflict on
+    deleting a version an alias points at, DeleteAlias, DeleteFunction with a qualifier."""
+    name = "probe-events"
+    before = lambda_client.get_function_configuration(FunctionName=name)
+    try:
+        lambda_client.update_function_configuration(FunctionName=name, MemorySize=256,
+                                                    Environment={"Variables": {"CELL": "a"}})
+        version = lambda_client.publish_version(FunctionName=name)
+        assert version["ResponseMetadata"]["HTTPStatusCode"] == 201
+        number = version["Version"]
+        assert version["FunctionArn"] == f"{ARN}:{name}:{number}" and version["MemorySize"] == 256
+        assert lambda_client.publish_version(FunctionName=name)["Version"] == number
+        lambda_client.update_function_configuration(FunctionName=name, MemorySize=before["MemorySize"],
+                                                    Environment={"Variables": {}})
+        listed = lambda_client.list_versions_by_function(FunctionName=name)["Versions"]
+        assert [v["Version"] for v in listed][0] == "$LATEST" and number in [v["Version"] for v in listed]
+        assert not {"State", "LastUpdateStatus", "RuntimeVersionConfig"} & set(listed[0])
+        alias = lambda_client.create_alias(FunctionName=name, Name="bench-256", FunctionVersion=number)
+        assert alias["AliasArn"] == f"{ARN}:{name}:bench-256" and alias["FunctionVersion"] == number
+        with pytest.raises(ClientError, match="Alias already exists"):
+            lambda_client.create_alias(FunctionName=name, Name="bench-256", FunctionVersion=number)
+        for call in ({"FunctionName": name, "Qualifier": "bench-256"}, {"FunctionName": f"{name}:bench-256"},
+                     {"FunctionName": f"{ARN}:{name}:{number}"}):
+            response = lambda_client.invoke(Payload=b"{}", **call)
+            environ = json.loads(response["Payload"].read())["environ"]
+            assert response["ExecutedVersion"] == number
+            assert (environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], environ["AWS_LAMBDA_FUNCTION_VERSION"],
+                    environ["CELL"]) == ("256", number, "a")
+        config = lambda_client.get_function_configuration(FunctionName=name, Qualifier="bench-256")
+        assert config["FunctionArn"].endswith(":bench-256") and config["Version"] == number
+        assert lambda_client.get_function_configuration(FunctionName=name)["MemorySize"] == before["MemorySize"]
+        response = error_of(lambda_client.delete_function, FunctionName=name, Qualifier=number)
+        assert response["Error"]["Code"] == "ResourceConflictException"
+        assert [a["Name"] for a in lambda_client.list_aliases(FunctionName=name)["Aliases"]] == ["bench-256"]
+    finally:
+        for alias in lambda_client.list_aliases(FunctionName=name)["Aliases"]:
+            lambda_client.delete_alias(FunctionName=name, Name=alias["Name"])
+        for v in lambda_client.list_versions_by_function(FunctionName=name)["Versions"]:
+            if v["Version"] != "$LATEST":
+                lambda_client.delete_function(FunctionName=name, Qualifier=v["Version"])
+    assert [v["Version"] for v in lambda_client.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST"]
+    response = error_of(lambda_client.delete_function, FunctionName=name, Qualifier="$LATEST")
+    assert response["Error"]["Message"] == "$LATEST version cannot be deleted without deleting the function."
