@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 from layer_build.errors import BuildError
 from layer_build.platforms import ARCHITECTURES
+
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -32,36 +35,81 @@ def _lambda_client(args: argparse.Namespace, region: str | None = None):
     return boto3.client("lambda", region_name=region, config=config)
 
 
-def cmd_compare(args: argparse.Namespace) -> None:
-    from bench.compare import Driver, region_of, targets_from_listing, targets_from_terraform, terraform_targets
-    from bench.report import render
+def _interrupt(*_) -> None:
+    """SIGTERM stops a sweep as Ctrl-C does: the running invocations finish, then everything is put back."""
+    from bench.sweep import Interrupted
 
-    if args.endpoint_url or args.localstack or os.environ.get("AWS_ENDPOINT_URL"):
-        client = _lambda_client(args, args.region)
-        targets = targets_from_listing(client, args.pattern)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Interrupted("SIGTERM")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from bench import study
+    from bench.report import render
+    from bench.sweep import (CompareError, Interrupted, Sweep, Target, Workload, default_parallel, plan, region_of,
+                             restore_from, targets_from_listing, targets_from_terraform, terraform_targets)
+
+    endpoint = args.endpoint_url or args.localstack or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        region = args.region or os.environ.get("AWS_REGION", "us-east-1")
+        client = _lambda_client(args, region)
     else:  # the region the functions were deployed in, from Terraform, unless --region says otherwise
         outputs = terraform_targets(Path(args.terraform_dir))
         region = args.region or region_of(outputs)
         say(f"functions in {region}")
         client = _lambda_client(args, region)
-        targets = targets_from_terraform(outputs)
-    targets = {a: n for a, n in targets.items() if a in (args.arch or list(ARCHITECTURES))}
     out = Path(args.out or f"results/compare-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
-    say(f"comparing {targets}; results go to {out} as they arrive")
-    driver = Driver(client, out, say)
+    sweep = Sweep(client, out, say, warm=args.warm, region=region)
+    if args.restore:
+        failed = restore_from(sweep, Path(args.restore))
+        if failed:
+            raise CompareError(f"could not put back: {failed}")
+        say(f"restored from {args.restore}")
+        return
+    handler = "predict" if args.payload else "benchmark"
+    names = targets_from_listing(client, args.pattern or handler) if endpoint else targets_from_terraform(outputs, handler)
+    targets = [Target(a, n) for a, n in sorted(names.items()) if a in (args.arch or list(ARCHITECTURES))]
+    if args.payload:
+        workloads = [Workload(Path(f).name, json.loads(Path(f).read_text())) for f in args.payload]
+    else:
+        workloads = [Workload(f"{n:,} features", study.event(n, args.cycles), n) for n in args.features]
+    memory = args.memory or sorted({client.get_function_configuration(FunctionName=t.name)["MemorySize"] for t in targets})
+    cells = plan(targets, memory, workloads, args.rounds)
+    local = client.get_function_configuration(FunctionName=targets[0].name).get("Description", "").startswith(
+        "local Lambda")
+    sweep.parallel = args.parallel or default_parallel(client, len(cells), local)
+    say(f"{len(cells)} cells ({len(targets)} functions x {len(memory)} memory sizes x {len(workloads)} workloads x "
+        f"{args.rounds} rounds), {sweep.parallel} at a time; results go to {out} as they arrive; the configurations "
+        f"to restore are in {sweep.restore_file}")
+    signal.signal(signal.SIGTERM, _interrupt)
+    problem = None
     try:
-        driver.run(targets, args.features, args.memory, args.cycles, args.warm)
+        sweep.run(cells)
+    except (CompareError, Interrupted, KeyboardInterrupt) as err:
+        problem = err
     finally:
-        if driver.retries:
-            say(f"retried calls: {driver.retries}")
-    report = render(out, out.parent)
-    say(f"report: {report} and {report.with_suffix('.png')}")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if sweep.retries:
+            say(f"retried calls: {sweep.retries}")
+    if out.exists() and out.stat().st_size:
+        try:
+            report = render(out, out.parent, args.balance, args.allow_emulated)
+            say(f"report: {report} and {report.with_suffix('.png')}")
+            for line in report.read_text().split("## Every configuration")[0].splitlines():
+                if line.startswith("- "):
+                    print(line[2:])
+        except ValueError as err:
+            say(f"no report: {err}")
+    if problem is not None:
+        raise CompareError(f"{'stopped' if isinstance(problem, (Interrupted, KeyboardInterrupt)) else 'failed'}: "
+                           f"{problem}; every function is back as it was") from problem
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from bench.report import render
 
-    path = render(Path(args.result), Path(args.out_dir) if args.out_dir else Path(args.result).parent)
+    path = render(Path(args.result), Path(args.out_dir) if args.out_dir else Path(args.result).parent,
+                  args.balance, args.allow_emulated)
     print(path.read_text())
 
 
@@ -83,27 +131,43 @@ def cmd_deploy(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def study_features() -> tuple[int, ...]:
+    from bench.study import FEATURES
+
+    return FEATURES
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("compare", help="run the study on deployed functions (or an endpoint) and report")
+    p = sub.add_parser("compare", help="sweep architecture x memory x workload on deployed (or local) functions")
     p.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"),
                    help="a Lambda API endpoint (the local Lambda: http://127.0.0.1:3001)")
     p.add_argument("--localstack", action="store_true", help="target LocalStack through localstack-client")
     p.add_argument("--terraform-dir", default="terraform", help="where `terraform output` names the functions")
-    p.add_argument("--pattern", default="benchmark", help="with an endpoint: functions whose name contains this")
+    p.add_argument("--pattern", help="with an endpoint: functions whose name contains this (default: the handler)")
     p.add_argument("--region", help="default: the functions' region from `terraform output` (an endpoint: "
                    "AWS_REGION, else us-east-1)")
     p.add_argument("--arch", action="append", choices=list(ARCHITECTURES))
-    p.add_argument("--features", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    p.add_argument("--features", type=int, nargs="+", default=list(study_features()))
+    p.add_argument("--payload", nargs="+", help="request files (JSON events) for the predict functions: each is a "
+                   "workload of its own, instead of the study")
     p.add_argument("--memory", type=int, nargs="+", help="memory sizes (MB) to sweep; default: as deployed")
     p.add_argument("--cycles", type=int, default=40, help="cycles per invocation (the study's 40)")
-    p.add_argument("--warm", type=int, default=3, help="warm invocations after each forced cold start")
+    p.add_argument("--rounds", type=int, default=2, help="repetitions of every cell, spread over the run")
+    p.add_argument("--warm", type=int, default=3, help="warm invocations after each cell's cold start")
+    p.add_argument("--parallel", type=int, help="cells at once (default: 1 locally, else the account's unreserved "
+                   "concurrency)")
+    p.add_argument("--balance", type=float, default=0.5, help="the balanced pick's weight: 0 fastest .. 1 cheapest")
+    p.add_argument("--allow-emulated", action="store_true", help="let emulated arm64 figures into the recommendation")
+    p.add_argument("--restore", metavar="FILE", help="put back the configurations a sweep saved, delete its leftovers")
     p.add_argument("--out", help="result file (JSONL), default results/compare-<time>.jsonl")
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("report", help="render the Markdown table and PNG chart of a result file")
     p.add_argument("result", help="results/*.json (pytest-benchmark) or results/*.jsonl (bench compare)")
     p.add_argument("--out-dir", help="default: beside the result file")
+    p.add_argument("--balance", type=float, default=0.5, help="the balanced pick's weight: 0 fastest .. 1 cheapest")
+    p.add_argument("--allow-emulated", action="store_true", help="let emulated arm64 figures into the recommendation")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("deploy", help="terraform init and apply (interactive); a quota refusal ends in one line")
     p.add_argument("--terraform-dir", default="terraform")
@@ -112,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("credentials", help="check that AWS credentials are configured (before deploying)")
     p.set_defaults(func=cmd_credentials)
     args = parser.parse_args(argv)
-    from bench.compare import CompareError
+    from bench.sweep import CompareError
 
     try:
         args.func(args)

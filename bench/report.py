@@ -1,160 +1,223 @@
-"""The comparison report: the study's table (features by architecture) and a chart, from a result file."""
+"""Reports from result files: tables whose columns mean the same thing everywhere, the recommendation, charts.
+
+"USD per 1M" is always one million invocations as deployed (bench/pricing.py): for a sweep, the
+invocations measured; for the local benchmarks, the study's 40-cycle invocation at 10,240 MB, warm.
+"""
 from __future__ import annotations
 
 import json
-import statistics
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
-from bench import pricing
+from bench import pricing, study
+from bench.recommend import Option, options, recommend
 
-STUDY_MEMORY_MB = 10_240  # the study's functions; local timings are costed as if run at this size
-
-
-def load(path: Path) -> tuple[str, list[dict]]:
-    """Rows {architecture, environment, memory_mb, n_features, fit_ms, predict_ms, cost_per_million}
-    from a `bench compare` JSONL file or a pytest-benchmark JSON file."""
-    text = path.read_text()
-    if path.suffix == ".jsonl":
-        return "lambda", _from_compare(_records(path))
-    return "local", _from_pytest_benchmark(json.loads(text))
-
-
-def _records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _from_compare(records: list[dict]) -> list[dict]:
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in records:
-        if not r["cold"]:
-            label = (f"{'emulated ' if r['emulated'] else ''}{r['environment']} {r['memory_mb']} MB"
-                     + (", whole host (CPU not allotted)" if r.get("allotment") == "not allotted" else ""))
-            groups[(r["architecture"], r["memory_mb"], r["n_features"], label, r["emulated"])].append(r)
-    rows = []
-    for (arch, memory, n, label, emulated), rs in sorted(groups.items()):
-        rows.append({"architecture": arch, "environment": label, "memory_mb": memory, "n_features": n,
-                     "fit_ms": statistics.median(r["fit_median_ms"] for r in rs),
-                     "predict_ms": statistics.median(r["predict_median_ms"] for r in rs),
-                     "cost_per_million": None if emulated else statistics.median(r["cost_usd"] for r in rs) * 1e6,
-                     "samples": len(rs)})
-    cold = [r for r in records if r["cold"]]
-    for row in rows:
-        inits = [r["init_ms"] for r in cold if (r["architecture"], r["memory_mb"], r["n_features"]) ==
-                 (row["architecture"], row["memory_mb"], row["n_features"])]
-        row["init_ms"] = statistics.median(inits) if inits else None
-    return rows
-
-
-def _from_pytest_benchmark(data: dict) -> list[dict]:
-    phases: dict[tuple, dict] = defaultdict(dict)
-    for b in data["benchmarks"]:
-        info = b.get("extra_info", {})
-        if not info.get("study"):
-            continue
-        key = (info["architecture"], bool(info["emulated"]), info["n_features"])
-        if info["phase"] == "both":  # one invocation of the benchmark handler: its own medians
-            phases[key].update(fit=info["handler_fit_ms"], predict=info["handler_predict_ms"])
-        else:
-            phases[key][info["phase"]] = b["stats"]["median"] * 1e3
-    rows = []
-    for (arch, emulated, n), p in sorted(phases.items()):
-        if {"fit", "predict"} <= set(p):
-            cost = None if emulated else pricing.per_million(pricing.Invocation(
-                arch, STUDY_MEMORY_MB, pricing.billed_ms(p["fit"] + p["predict"])))
-            rows.append({"architecture": arch, "environment": "emulated (QEMU)" if emulated else "native, whole host",
-                         "memory_mb": None, "n_features": n, "fit_ms": p["fit"], "predict_ms": p["predict"],
-                         "cost_per_million": cost, "init_ms": None, "samples": None})
-    return rows
+EMULATED_NOTE = ("Emulated rows ran arm64 code under QEMU on an x86_64 host: they show that the code works, not how "
+                 "fast Graviton is. No ratio or cost is given for them.")
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def table(rows: list[dict]) -> str:
-    """Features by architecture: train ms, inference ms, cost per million, and arm64/x86_64 ratios."""
-    lines = ["| features | architecture | environment | train ms | inference ms | USD per 1M | arm64/x86_64 time | arm64/x86_64 cost |",
-             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    index = {(r["n_features"], r["architecture"], r["memory_mb"], r["environment"]): r for r in rows}
-    for r in sorted(rows, key=lambda r: (r["n_features"], r["memory_mb"] or 0, r["environment"], r["architecture"])):
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- the local benchmarks (pytest-benchmark JSON) ----------------------------------------------
+def local_rows(data: dict) -> list[dict]:
+    rows = []
+    for m in study.measurements(data):
+        rows.append({"n_features": m.n_features, "architecture": m.architecture,
+                     "environment": "emulated (QEMU)" if m.emulated else "native, whole host",
+                     "emulated": m.emulated, "fit_ms": m.fit_ms, "predict_ms": m.predict_ms,
+                     "invocation_ms": m.invocation_ms(),
+                     "cost_per_million": None if m.emulated else pricing.per_million_of(
+                         m.architecture, study.MEMORY_MB, m.invocation_ms())})
+    return rows
+
+
+def local_table(rows: list[dict]) -> str:
+    lines = ["| features | architecture | environment | train ms per cycle | inference ms per cycle | "
+             f"invocation ms ({study.CYCLES} cycles) | USD per 1M | arm64/x86_64 time | arm64/x86_64 cost |",
+             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    native = {(r["n_features"], r["architecture"]): r for r in rows if not r["emulated"]}
+    for r in rows:
         time_ratio = cost_ratio = "—"
-        other = index.get((r["n_features"], "x86_64", r["memory_mb"], r["environment"]))
-        comparable = r["architecture"] == "arm64" and other and "emulated" not in r["environment"]
-        if comparable:
-            time_ratio = f"{(r['fit_ms'] + r['predict_ms']) / (other['fit_ms'] + other['predict_ms']):.2f}"
-            if r["cost_per_million"] and other["cost_per_million"]:
-                cost_ratio = f"{r['cost_per_million'] / other['cost_per_million']:.2f}"
+        x86 = native.get((r["n_features"], "x86_64"))
+        if r["architecture"] == "arm64" and not r["emulated"] and x86:
+            time_ratio = f"{r['invocation_ms'] / x86['invocation_ms']:.2f}"
+            cost_ratio = f"{r['cost_per_million'] / x86['cost_per_million']:.2f}"
         lines.append(f"| {r['n_features']:,} | {r['architecture']} | {r['environment']} | {_fmt(r['fit_ms'])} | "
-                     f"{_fmt(r['predict_ms'])} | {_fmt(r['cost_per_million'], 2)} | {time_ratio} | {cost_ratio} |")
+                     f"{_fmt(r['predict_ms'])} | {_fmt(r['invocation_ms'])} | {_fmt(r['cost_per_million'], 2)} | "
+                     f"{time_ratio} | {cost_ratio} |")
     return "\n".join(lines)
 
 
-def chart(rows: list[dict], path: Path, title: str) -> None:
-    """Time (train, inference) and cost per million against feature count, one line per architecture."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def local_chart(rows: list[dict], path: Path, title: str) -> None:
+    plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     series: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         series[f"{r['architecture']} ({r['environment']})"].append(r)
     for label, rs in sorted(series.items()):
-        rs.sort(key=lambda r: r["n_features"])
-        x = [r["n_features"] for r in rs]
         style = "--" if "emulated" in label else "-"
+        x = [r["n_features"] for r in rs]
         left.plot(x, [r["fit_ms"] for r in rs], style, marker="o", label=f"train, {label}")
         left.plot(x, [r["predict_ms"] for r in rs], style, marker="s", label=f"inference, {label}")
         costs = [(r["n_features"], r["cost_per_million"]) for r in rs if r["cost_per_million"] is not None]
         if costs:
             right.plot(*zip(*costs), style, marker="o", label=label)
-    for ax, ylabel in ((left, "median ms (log)"), (right, "USD per million invocations (log)")):
+    for ax, ylabel in ((left, "median ms per cycle (log)"), (right, "USD per million invocations (log)")):
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_xlabel("features")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    left.set_yscale("log")
-    right.set_yscale("log")
-    left.set_title("SVM train (512 samples) and inference (1,024 samples)")
-    right.set_title(f"cost ({pricing.REGION} prices of {pricing.PRICES_AS_OF})")
+    left.set_title(f"SVM train ({study.TRAIN_SAMPLES} samples) and inference ({study.TEST_SAMPLES} samples)")
+    right.set_title(f"one {study.CYCLES}-cycle invocation at {study.MEMORY_MB:,} MB")
+    _save(fig, path, title)
+
+
+# --- a sweep (bench compare JSONL) -------------------------------------------------------------
+def sweep_table(opts: list[Option]) -> str:
+    lines = ["| workload | architecture | memory MB | warm n | duration ms, median (IQR) | cold start: init ms | "
+             "USD per 1M | arm64/x86_64 time | arm64/x86_64 cost | early stops left out |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    by = {(o.workload, o.architecture, o.memory_mb, o.backend): o for o in opts}
+    for o in sorted(opts, key=_order):
+        time_ratio = cost_ratio = "—"
+        x86 = by.get((o.workload, "x86_64", o.memory_mb, o.backend))
+        if o.architecture == "arm64" and x86 and not o.emulated and not x86.emulated:
+            time_ratio = f"{o.duration_ms / x86.duration_ms:.2f}"
+            cost_ratio = f"{o.cost_per_million / x86.cost_per_million:.2f}"
+        arch = o.architecture + (" (emulated)" if o.emulated else "") + ("" if o.backend == "sklearn" else f" {o.backend}")
+        cost = "—" if o.emulated else _fmt(o.cost_per_million, 2)
+        lines.append(f"| {o.workload} | {arch} | {o.memory_mb:,} | {o.samples} | {_fmt(o.duration_ms)} "
+                     f"({_fmt(o.duration_q1_ms)}–{_fmt(o.duration_q3_ms)}) | {_fmt(o.init_ms)} | {cost} | "
+                     f"{time_ratio} | {cost_ratio} | {o.early_stops} |")
+    return "\n".join(lines)
+
+
+def _order(o: Option) -> tuple:
+    try:
+        workload_key = (0, int(o.workload.split()[0].replace(",", "")))
+    except ValueError:
+        workload_key = (1, o.workload)
+    return workload_key, o.memory_mb, o.architecture, o.backend
+
+
+def sweep_chart(opts: list[Option], path: Path, title: str, allow_emulated: bool) -> None:
+    """Cost per million against duration, one curve per architecture over memory sizes, one panel per workload;
+    error bars are the interquartile range of the duration."""
+    plt = _pyplot()
+    workloads = sorted({o.workload for o in opts}, key=lambda w: _order(next(o for o in opts if o.workload == w)))
+    fig, axes = plt.subplots(1, len(workloads), figsize=(5.5 * len(workloads), 4.5), squeeze=False)
+    for ax, workload in zip(axes[0], workloads):
+        curves: dict[str, list[Option]] = defaultdict(list)
+        for o in opts:
+            if o.workload == workload and (allow_emulated or not o.emulated):
+                curves[o.architecture + ("" if o.backend == "sklearn" else f" {o.backend}")].append(o)
+        for label, os_ in sorted(curves.items()):
+            os_.sort(key=lambda o: o.memory_mb)
+            x = [o.duration_ms for o in os_]
+            y = [o.cost_per_million for o in os_]
+            xerr = [[o.duration_ms - o.duration_q1_ms for o in os_], [o.duration_q3_ms - o.duration_ms for o in os_]]
+            ax.errorbar(x, y, xerr=xerr, marker="o", capsize=3, label=label)
+            for o in os_:
+                ax.annotate(f"{o.memory_mb} MB", (o.duration_ms, o.cost_per_million), fontsize=7,
+                            textcoords="offset points", xytext=(4, 4))
+        ax.set_xlabel("warm duration, median ms (bars: IQR)")
+        ax.set_ylabel("USD per million invocations")
+        ax.set_title(workload)
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    _save(fig, path, title)
+
+
+# --- shared ------------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.clf()
+    _pyplot().close(fig)
 
 
-def render(result: Path, out_dir: Path) -> Path:
-    """REPORT markdown and PNG chart beside each other in out_dir; returns the markdown path."""
-    source, rows = load(result)
-    if not rows:
-        raise ValueError(f"{result} holds no study results")
+def render(result: Path, out_dir: Path, balance: float = 0.5, allow_emulated: bool = False) -> Path:
+    """The Markdown report and its PNG chart beside each other in out_dir; returns the Markdown path."""
     stem = result.name.split(".")[0]
-    png = out_dir / f"{stem}.png"
-    local_lambda = any("local Lambda" in r["environment"] for r in rows)
-    title = "lambda-ml-bench: " + ("local benchmarks" if source == "local" else
-                                   "the local Lambda" if local_lambda else "deployed Lambda functions")
-    chart(rows, png, title)
-    notes = []
-    if any("emulated" in r["environment"] for r in rows):
-        notes.append("Emulated rows ran arm64 code under QEMU on an x86_64 host: they show that the code works, "
-                     "not how fast Graviton is. No ratio or cost is given for them.")
-    if source == "lambda" and any(r["environment"].startswith(("local", "emulated local")) for r in rows):
-        notes.append("This run targeted the local Lambda, not AWS: durations are this machine's.")
-    if source == "local":
-        notes.append(f"Local costs are modelled: the measured train + inference time billed at {STUDY_MEMORY_MB:,} MB "
-                     "plus the request fee, as one invocation.")
+    png, md = out_dir / f"{stem}.png", out_dir / f"{stem}.md"
+    if result.suffix == ".jsonl":
+        body, title = _sweep_report(records(result), png, balance, allow_emulated)
     else:
-        notes.append("Warm invocations only in the table (median per row); cold starts are in the result file "
-                     "with their Init Duration.")
-        retries = max((r.get("retries_so_far", 0) for r in _records(result)), default=0)
-        notes.append(f"Calls retried after throttling or transient errors: {retries}.")
-    notes.append(f"Prices: {pricing.REGION}, as of {pricing.PRICES_AS_OF} (bench/pricing.py).")
-    md = out_dir / f"{stem}.md"
-    md.write_text(f"# {title}\n\nSource: `{result.name}`\n\n{table(rows)}\n\n" + "\n".join(f"- {n}" for n in notes)
-                  + f"\n\n![chart]({png.name})\n")
+        body, title = _local_report(json.loads(result.read_text()), png)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md.write_text(f"# {title}\n\nSource: `{result.name}`\n\n{body}\n\n![chart]({png.name})\n")
     return md
+
+
+def _local_report(data: dict, png: Path) -> tuple[str, str]:
+    rows = local_rows(data)
+    if not rows:
+        raise ValueError("the result file holds no study results")
+    title = "lambda-ml-bench: local benchmarks"
+    local_chart(rows, png, title)
+    _, p = pricing.prices()
+    notes = [f"USD per 1M: one million invocations as deployed, each {study.CYCLES} cycles (train + inference) at "
+             f"{study.MEMORY_MB:,} MB, warm, billed to the next millisecond, plus the request fee; "
+             f"{pricing.DEFAULT_REGION} prices as of {p.as_of} (bench/pricing.py).",
+             "Native rows ran in this process on the whole host (no Lambda CPU share).",
+             EMULATED_NOTE if any(r["emulated"] for r in rows) else ""]
+    return local_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes if n), title
+
+
+def _sweep_report(recs: list[dict], png: Path, balance: float, allow_emulated: bool) -> tuple[str, str]:
+    opts = options(recs)
+    if not opts:
+        raise ValueError("the result file holds no complete warm invocation")
+    local = any(r["environment"] == "local Lambda" for r in recs)
+    title = "lambda-ml-bench: " + ("the local Lambda" if local else "deployed Lambda functions")
+    sweep_chart(opts, png, title, allow_emulated)
+    region = recs[0].get("region", pricing.DEFAULT_REGION)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        priced_region, p = pricing.prices(region)
+    recommendations, notes = recommend(recs, balance, allow_emulated)
+    lines = ["## Recommendation", ""]
+    for r in recommendations:
+        lines.append(f"- {r.line()}")
+        if r.ratios:
+            lines.append("  - arm64/x86_64 (time, cost): " + "; ".join(
+                f"{m:,} MB {t:.2f}, {c:.2f}" for m, (t, c) in sorted(r.ratios.items())))
+    if not recommendations:
+        lines.append("- none: no configuration qualifies (see the notes)")
+    lines += ["", "## Every configuration", "", sweep_table(opts), "", "## Notes", ""]
+    notes = [
+        "USD per 1M: one million invocations like the warm ones measured, each billed as its REPORT line says "
+        f"(duration rounded up to the millisecond) at the architecture's rate, plus the request fee; {priced_region} "
+        f"prices as of {p.as_of} (bench/pricing.py)." + (f" {caught[0].message}." if caught else ""),
+        "Duration: median of the warm invocations that ran the whole workload, with the interquartile range; cold "
+        "starts (each cell's first invocation, on a fresh version) give the init column.",
+        *notes,
+        EMULATED_NOTE if any(o.emulated for o in opts) else "",
+        ("This run targeted the local Lambda, not AWS: durations are this machine's"
+         + (", with CPU and memory allotted as Lambda allots them." if all(r.get("allotment") == "allotted" for r in recs)
+            else "; some ran on the whole host (CPU not allotted).")) if local else "",
+        f"Calls retried after throttling or transient errors: {max((r.get('retries_so_far', 0) for r in recs), default=0)}.",
+    ]
+    return "\n".join(lines) + "\n" + "\n".join(f"- {n}" for n in notes if n), title

@@ -1,4 +1,5 @@
-"""The published study's workload per feature count: native here, arm64 emulated through the local Lambda."""
+"""The published study's workload per feature count (bench/study.py): native here, arm64 emulated through the
+local Lambda."""
 from __future__ import annotations
 
 import json
@@ -6,32 +7,31 @@ import json
 import pytest
 from sklearn.svm import SVC
 
+from bench import study
 from handlers import runtime
 from handlers.payload import Workload
 from handlers.workload import make_data
 from layer_build.platforms import host_architecture
 
-FEATURES = [10, 100, 1000, 10000]
 ROUNDS = {10: 40, 100: 40, 1000: 10, 10000: 3}  # the study's 40 cycles where a few minutes allow
 EMULATED_FEATURES = [10, 100, 1000]  # under QEMU numeric work takes 20 to 45 times as long
 HOST = host_architecture()
 
 
-def study_info(benchmark, arch: str, emulated: bool, n: int, phase: str, **extra) -> None:
+def versions() -> dict:
     env = runtime.describe()
-    benchmark.extra_info.update({"study": True, "architecture": arch, "emulated": emulated, "n_features": n,
-                                 "phase": phase, "versions": {k: env[k] for k in ("python", "numpy", "scipy", "sklearn")},
-                                 "blas": env["blas"], **extra})
+    return {"versions": {k: env[k] for k in ("python", "numpy", "scipy", "sklearn")}, "blas": env["blas"]}
 
 
 @pytest.mark.parametrize("phase", ["fit", "predict"])
-@pytest.mark.parametrize("n_features", FEATURES)
+@pytest.mark.parametrize("n_features", study.FEATURES)
 def test_study_native(benchmark, n_features: int, phase: str) -> None:
     benchmark.group = f"study-native-{n_features}-features"
     X_train, y_train, X_test, y_test = make_data(Workload(n_features=n_features))
+    assert (len(X_train), len(X_test)) == (study.TRAIN_SAMPLES, study.TEST_SAMPLES)
     fitted = SVC().fit(X_train, y_train)
     call = (lambda: SVC().fit(X_train, y_train)) if phase == "fit" else (lambda: fitted.predict(X_test))
-    study_info(benchmark, HOST.name, False, n_features, phase, samples=len(X_train) if phase == "fit" else len(X_test))
+    benchmark.extra_info.update({**study.phase_info(HOST.name, False, n_features, phase), **versions()})
     benchmark.pedantic(call, rounds=ROUNDS[n_features], iterations=1, warmup_rounds=1)
     assert fitted.predict(X_test).shape == y_test.shape
 
@@ -41,7 +41,7 @@ def test_study_native(benchmark, n_features: int, phase: str) -> None:
 def test_study_emulated_arm64(benchmark, lambda_client, n_features: int) -> None:
     """One invocation of the benchmark handler (3 cycles) on arm64 under QEMU; the handler's medians."""
     benchmark.group = f"study-emulated-arm64-{n_features}-features"
-    event = json.dumps({"n_features": n_features, "cycles": 3}).encode()
+    event = json.dumps(study.event(n_features, cycles=3)).encode()
 
     def invoke() -> dict:
         response = lambda_client.invoke(FunctionName="benchmark-arm64", Payload=event)
@@ -50,7 +50,8 @@ def test_study_emulated_arm64(benchmark, lambda_client, n_features: int) -> None
         return out
 
     out = benchmark.pedantic(invoke, rounds=1, iterations=1)
-    assert out["environment"]["machine"] == "aarch64"
-    study_info(benchmark, "arm64", True, n_features, "both", handler_fit_ms=out["fit"]["median_ms"],
-               handler_predict_ms=out["predict"]["median_ms"], cycles=out["cycles_done"],
-               note="emulated under QEMU: says nothing about Graviton speed")
+    assert out["environment"]["machine"] == "aarch64" and out["cycles_done"] == 3
+    measurement = study.Measurement("arm64", True, n_features, out["fit"]["median_ms"], out["predict"]["median_ms"],
+                                    "handler")
+    benchmark.extra_info.update({**measurement.extra_info(), "note": "emulated under QEMU: says nothing about "
+                                 "Graviton speed"})

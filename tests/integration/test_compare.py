@@ -1,50 +1,115 @@
-"""The remote path for real, against the local Lambda: invocations, REPORT parsing, a memory sweep."""
+"""The remote path for real, against the local Lambda: a sweep of versions and aliases on both architectures,
+report figures, restore after an error and after SIGTERM, nothing left behind, and a new account's quota."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from bench.compare import COLD_TOKEN, CompareError, Driver, targets_from_listing
 from bench.report import render
+from bench.sweep import CELL_VARIABLE, CompareError, Sweep, Target, Workload, plan, restore_from, targets_from_listing
+from support import REPO
 
 pytestmark = pytest.mark.integration
+TARGETS = [Target("arm64", "benchmark-arm64"), Target("x86_64", "benchmark-x86_64")]
 
 
-def configuration(client, name: str) -> dict:
-    return client.get_function_configuration(FunctionName=name)
+def state(client, name: str) -> dict:
+    """What a sweep must leave as it found it: $LATEST's settings, and no version or alias besides."""
+    c = client.get_function_configuration(FunctionName=name)
+    versions = [v["Version"] for v in client.list_versions_by_function(FunctionName=name)["Versions"]]
+    aliases = [a["Name"] for a in client.list_aliases(FunctionName=name)["Aliases"]]
+    return {"MemorySize": c["MemorySize"], "Timeout": c["Timeout"],
+            "Variables": c.get("Environment", {}).get("Variables", {}), "versions": versions, "aliases": aliases}
 
 
-def test_memory_sweep_cold_and_warm_with_report_figures(lambda_client, tmp_path: Path) -> None:
-    name = "benchmark-x86_64"
-    before = configuration(lambda_client, name)
+def test_a_sweep_of_two_memory_sizes_two_rounds_both_architectures(lambda_client, tmp_path: Path) -> None:
+    before = {t.name: state(lambda_client, t.name) for t in TARGETS}
     out = tmp_path / "compare.jsonl"
-    records = Driver(lambda_client, out, say=lambda _: None).run({"x86_64": name}, features=[10], memory_sizes=[1769, 3538],
-                                                                 cycles=2, warm=1)
-    assert [(r["memory_mb"], r["cold"]) for r in records] == [(1769, True), (1769, False), (3538, True), (3538, False)]
+    cells = plan(TARGETS, [1769, 3538], [Workload("10 features", {"n_features": 10, "cycles": 2}, 10)], rounds=2)
+    records = Sweep(lambda_client, out, say=lambda _: None, warm=1).run(cells)
+    assert len(records) == 16 and [json.loads(line) for line in out.read_text().splitlines()] == records
+    for cell, pair in zip(cells, [records[i:i + 2] for i in range(0, 16, 2)]):
+        cold, warm = pair
+        assert (cold["cold"], warm["cold"]) == (True, False)  # a fresh version: a real cold start
+        assert cold["init_ms"] is not None and warm["init_ms"] is None
+        assert {r["memory_mb"] for r in pair} == {cell.memory_mb} and {r["architecture"] for r in pair} == {
+            cell.target.architecture}
+        assert len({r["version"] for r in pair}) == 1 and pair[0]["version"] != "$LATEST"
     for r in records:
-        assert r["cycles_done"] == 2 and r["machine"] == "x86_64"
-        assert r["billed_ms"] >= r["duration_ms"] > 0 and 0 < r["max_memory_used_mb"] < r["memory_mb"]
-        assert (r["init_ms"] is not None) == r["cold"]
-        assert r["cost_usd"] > 2e-7
-    assert [json.loads(line) for line in out.read_text().splitlines()] == records  # written as they arrived
-    after = configuration(lambda_client, name)
-    assert after["MemorySize"] == before["MemorySize"] and COLD_TOKEN not in after["Environment"]["Variables"]
-    md = render(out, tmp_path)
-    assert "| 10 | x86_64 | local Lambda 1769 MB |" in md.read_text() and (tmp_path / "compare.png").exists()
-    assert all(r["environment"] == "local Lambda" and r["emulated"] is False for r in records)
+        assert r["cycles_done"] == 2 and r["machine"] == {"x86_64": "x86_64", "arm64": "aarch64"}[r["architecture"]]
+        assert r["billed_ms"] >= r["duration_ms"] > 0 and 0 < r["max_memory_used_mb"] <= r["memory_mb"]
+        assert r["environment"] == "local Lambda" and r["emulated"] == (r["architecture"] == "arm64")
+        assert r["allotment"] == "allotted" and r["cost_usd"] > 2e-7
+    assert len({(r["function"], r["version"]) for r in records}) == 8
+    assert {t.name: state(lambda_client, t.name) for t in TARGETS} == before
+    md = render(out, tmp_path).read_text()
+    assert "10 features: cheapest x86_64" in md and "| 10 features | arm64 (emulated) | 1,769 |" in md
 
 
-def test_configuration_is_restored_after_a_failure(lambda_client, tmp_path: Path) -> None:
+def test_an_error_puts_everything_back_and_leaves_no_version(lambda_client, tmp_path: Path) -> None:
     name = "benchmark-x86_64"
-    before = configuration(lambda_client, name)
-    with pytest.raises(CompareError, match="failed"):
-        Driver(lambda_client, tmp_path / "c.jsonl", say=lambda _: None).run(
-            {"x86_64": name}, features=[1], memory_sizes=[2048], cycles=1, warm=0)  # n_features=1 is refused
-    after = configuration(lambda_client, name)
-    assert after["MemorySize"] == before["MemorySize"] == 3538
-    assert after["Environment"]["Variables"] == before["Environment"]["Variables"]
+    before = state(lambda_client, name)
+    cells = plan([Target("x86_64", name)], [2048, 3538], [Workload("1 feature", {"n_features": 1, "cycles": 1}, 1)], 1)
+    with pytest.raises(CompareError, match="failed"):  # n_features=1 is refused by the handler
+        Sweep(lambda_client, tmp_path / "c.jsonl", say=lambda _: None, warm=0).run(cells)
+    assert state(lambda_client, name) == before
+    assert not (tmp_path / "c.restore.json").exists()
+
+
+def test_sigterm_in_the_middle_of_a_sweep_puts_every_function_back(local_lambda: str, lambda_client,
+                                                                     tmp_path: Path) -> None:
+    names = ["benchmark-x86_64", "benchmark-arm64"]
+    before = {n: state(lambda_client, n) for n in names}
+    out = tmp_path / "sweep.jsonl"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "compare", "--endpoint-url", local_lambda, "--memory",
+                             "1769", "3538", "--features", "10", "--cycles", "2", "--rounds", "2", "--warm", "1",
+                             "--out", str(out)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 300
+    while not (out.exists() and out.read_text().count("\n") >= 2):  # a cell or more measured
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 2, stderr
+    assert stderr.strip().splitlines()[-1].startswith("error: stopped: SIGTERM; every function is back as it was")
+    assert {n: state(lambda_client, n) for n in names} == before
+    assert out.with_suffix(".restore.json").exists() is False
+    assert "## Recommendation" in (tmp_path / "sweep.md").read_text()  # the report of what was measured
+
+
+def test_restore_from_a_saved_file_deletes_leftovers(lambda_client, tmp_path: Path) -> None:
+    """A sweep killed outright (no cleanup) leaves a version and an alias: --restore finds them by name."""
+    name = "probe-events"
+    before = state(lambda_client, name)
+    sweep = Sweep(lambda_client, tmp_path / "k.jsonl", say=lambda _: None)
+    sweep.save_originals([Target("x86_64", name)])
+    lambda_client.update_function_configuration(FunctionName=name, MemorySize=256,
+                                                Environment={"Variables": {CELL_VARIABLE: "killed"}})
+    version = lambda_client.publish_version(FunctionName=name)["Version"]
+    lambda_client.create_alias(FunctionName=name, Name="bench-256-w0-r1", FunctionVersion=version)
+    assert state(lambda_client, name) != before
+    assert restore_from(Sweep(lambda_client, tmp_path / "other.jsonl", say=lambda _: None),
+                        tmp_path / "k.restore.json") == []
+    assert state(lambda_client, name) == before
+
+
+def test_parallel_cells_and_a_cell_at_a_time_leave_nothing(lambda_client, tmp_path: Path) -> None:
+    name = "probe-events"
+    before = state(lambda_client, name)
+    cells = plan([Target("x86_64", name)], [128, 256], [Workload("sleep", {"sleep": 0.2}), Workload("echo", {})], 2)
+    records = Sweep(lambda_client, tmp_path / "p.jsonl", say=lambda _: None, warm=1, parallel=2).run(cells)
+    assert len(records) == 16 and {r["workload"] for r in records} == {"sleep", "echo"}
+    assert state(lambda_client, name) == before
 
 
 def test_targets_are_found_by_name_and_architecture(lambda_client) -> None:
@@ -60,20 +125,15 @@ def test_localstack_client_reaches_any_endpoint_speaking_the_lambda_api(local_la
     assert targets_from_listing(client, "predict") == {"x86_64": "predict-x86_64", "arm64": "predict-arm64"}
 
 
-def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(built: dict, tmp_path: Path) -> None:
-    """A local Lambda with a new account's 3,008 MB quota refuses 3,538 MB as AWS does; `bench compare` says what
+def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(built: dict, local_lambda: str, tmp_path: Path) -> None:
+    """A local Lambda with a new account's 3,008 MB quota refuses 4,096 MB as AWS does; `bench compare` says what
     to do in one line, exits 2 and leaves the function as it was."""
-    import subprocess
-    import sys
-    import threading
-
     import boto3
 
     from local_lambda import functions
     from local_lambda.rie import free_port
     from local_lambda.sandbox import rie_binary
     from local_lambda.service import LocalLambda
-    from support import REPO
 
     specs = functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")
     server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), memory_quota=3008)
@@ -81,7 +141,7 @@ def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(built: dict, tmp
     try:
         client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
                               aws_access_key_id="local", aws_secret_access_key="local")
-        before = configuration(client, "benchmark-x86_64")
+        before = state(client, "benchmark-x86_64")
         with pytest.raises(client.exceptions.ClientError, match="less than or equal to 3008"):
             client.update_function_configuration(FunctionName="benchmark-x86_64", MemorySize=3009)
         proc = subprocess.run([sys.executable, "-m", "bench", "compare", "--endpoint-url", server.endpoint,
@@ -89,10 +149,10 @@ def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(built: dict, tmp
                                str(tmp_path / "c.jsonl")], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.splitlines()[-1] == (
-            "error: benchmark-x86_64: this account allows functions of at most 3008 MB (new accounts start at 3,008 "
-            "MB): set memory_sizes = { benchmark = 3008 } in terraform/terraform.tfvars (and sweep with --memory up "
-            "to 3008), or ask AWS Support to raise the Lambda memory quota")
-        assert configuration(client, "benchmark-x86_64") == before
+            "error: failed: benchmark-x86_64: this account allows functions of at most 3008 MB (new accounts start at "
+            "3,008 MB): set memory_sizes = { benchmark = 3008 } in terraform/terraform.tfvars (and sweep with --memory "
+            "up to 3008), or ask AWS Support to raise the Lambda memory quota; every function is back as it was")
+        assert state(client, "benchmark-x86_64") == before
     finally:
         server.shutdown_all()
         server.server_close()

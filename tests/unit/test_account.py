@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.account import explain
-from bench.compare import CompareError, region_of, targets_from_terraform
+from bench.sweep import CompareError, region_of, targets_from_terraform
 from support import REPO
 
 # As CloudFormation and the API pass them on (see aws-lambda-power-tuning#181 and #224, serverless-patterns#1382).

@@ -19,13 +19,13 @@ def test_arm64_duration_is_20_percent_cheaper() -> None:
     arm = pricing.Invocation("arm64", 10240, 2500)
     assert pricing.cost(x86) == pytest.approx(0.0004166675 + 2e-7, rel=1e-9)
     assert pricing.cost(arm) == pytest.approx(25 * 0.0000133334 + 2e-7, rel=1e-9)
-    assert pricing.price_performance(arm, x86) == pytest.approx((0.000333335 + 2e-7) / (0.0004166675 + 2e-7))
+    assert pricing.cost(arm) / pricing.cost(x86) == pytest.approx((0.000333335 + 2e-7) / (0.0004166675 + 2e-7))
 
 
 def test_the_request_fee_dominates_millisecond_predictions() -> None:
     inv = pricing.Invocation("arm64", 128, 1)  # 0.125 GB x 0.001 s x 0.0000133334 = 1.666675e-9
     assert pricing.cost(inv) == pytest.approx(2e-7 + 1.666675e-9, rel=1e-9)
-    assert pricing.REQUEST / pricing.cost(inv) > 0.99
+    assert pricing.PRICES["us-east-1"].request / pricing.cost(inv) > 0.99
 
 
 def test_billed_duration_rounds_up_and_includes_init() -> None:
@@ -37,4 +37,10 @@ def test_billed_duration_rounds_up_and_includes_init() -> None:
 def test_slower_arm64_can_still_be_cheaper() -> None:
     # arm64 takes 1.2x as long: 1.2 x 0.8 = 0.96 of the x86_64 duration cost.
     x86, arm = pricing.Invocation("x86_64", 2048, 1000), pricing.Invocation("arm64", 2048, 1200)
-    assert pricing.price_performance(arm, x86) < 1
+    assert pricing.cost(arm) / pricing.cost(x86) < 1
+
+
+def test_a_region_without_prices_warns_and_uses_us_east_1s() -> None:
+    inv = pricing.Invocation("arm64", 1024, 100)
+    with pytest.warns(pricing.PriceWarning, match="prices for ap-south-2 are not in bench/pricing.py"):
+        assert pricing.cost(inv, "ap-south-2") == pricing.cost(inv, "us-east-1")

@@ -1,14 +1,18 @@
-"""The comparison report from recorded result files: the study's table shape and a real PNG chart."""
+"""Figures with one meaning everywhere: the cost definition shared by both reports, the REPORT line, the sweep's
+order, early stops, the recommendation's three strategies on hand-computed inputs, and real rendered reports."""
 from __future__ import annotations
 
+import json
+import math
 import struct
 from pathlib import Path
 
 import pytest
 
-from bench import pricing
-from bench.compare import CompareError, parse_report
-from bench.report import load, render
+from bench import pricing, study
+from bench.recommend import Option, balanced, cheapest, fastest, options, recommend
+from bench.report import local_rows, render
+from bench.sweep import CompareError, Target, Workload, parse_report, plan
 from support import REPO
 
 DATA = REPO / "tests" / "data"
@@ -34,51 +38,123 @@ def test_the_report_line_the_local_lambda_writes_reads_back_the_same() -> None:
     assert (back.duration_ms, back.billed_ms, back.max_memory_used_mb, back.init_ms) == (12.35, 263, 90, 250.5)
 
 
+# --- one cost definition ---------------------------------------------------------------------
+def record(arch: str, memory: int, duration: float, workload: str = "100 features", cold: bool = False, **kw) -> dict:
+    billed = math.ceil(duration)
+    return {"architecture": arch, "memory_mb": memory, "workload": workload, "n_features": 100, "cold": cold,
+            "environment": "Lambda", "emulated": False, "backend": "sklearn", "duration_ms": duration,
+            "billed_ms": billed, "init_ms": 400.0 if cold else None, "stopped_early": False,
+            "cost_usd": pricing.cost(pricing.Invocation(arch, memory, billed)), **kw}
+
+
+def test_the_same_timings_cost_the_same_through_the_local_and_the_remote_path() -> None:
+    """A local measurement (per-cycle medians) and a deployed invocation that ran the same 40 cycles cost the same."""
+    fit, predict = 21.5, 39.6
+    local = {"benchmarks": [
+        {"extra_info": study.phase_info("x86_64", False, 100, "fit"), "stats": {"median": fit / 1e3}},
+        {"extra_info": study.phase_info("x86_64", False, 100, "predict"), "stats": {"median": predict / 1e3}}]}
+    (row,) = local_rows(local)
+    remote = record("x86_64", study.MEMORY_MB, study.CYCLES * (fit + predict))
+    (option,) = options([remote])
+    assert row["invocation_ms"] == pytest.approx(2444.0)
+    assert row["cost_per_million"] == pytest.approx(option.cost_per_million, rel=1e-12)
+    # by hand: 10 GB x 2.444 s = 24.44 GB-s x 0.0000166667 = 4.0733e-4, plus 2e-7 per request
+    assert row["cost_per_million"] == pytest.approx((24.44 * 0.0000166667 + 2e-7) * 1e6, rel=1e-9)
+
+
+# --- the sweep's order -----------------------------------------------------------------------
+def test_architectures_are_interleaved_within_each_step_and_rounds_spread_over_the_run() -> None:
+    targets = [Target("arm64", "a"), Target("x86_64", "x")]
+    workloads = [Workload("10 features", {}, 10), Workload("100 features", {}, 100)]
+    cells = plan(targets, [1769, 3538], workloads, rounds=2)
+    assert len(cells) == 16
+    steps = [cells[i:i + 2] for i in range(0, 16, 2)]
+    for step in steps:  # every step measures both architectures side by side
+        assert {c.target.architecture for c in step} == {"arm64", "x86_64"}
+        assert len({(c.memory_mb, c.workload, c.round) for c in step}) == 1
+    firsts = [step[0].target.architecture for step in steps]
+    assert firsts.count("arm64") == firsts.count("x86_64") == 4  # neither always goes first
+    assert [c.round for c in cells[:8]] == [1] * 8 and [c.round for c in cells[8:]] == [2] * 8
+    assert len({c.alias for c in cells if c.target.name == "a"}) == 8  # a version and alias per cell
+
+
+def test_early_stops_are_left_out_and_counted() -> None:
+    recs = [record("x86_64", 1769, 100.0), record("x86_64", 1769, 110.0),
+            record("x86_64", 1769, 50.0, stopped_early=True), record("x86_64", 1769, 900.0, cold=True)]
+    (o,) = options(recs)
+    assert (o.samples, o.early_stops, o.duration_ms, o.init_ms) == (2, 1, 105.0, 400.0)
+    _, notes = recommend(recs)
+    assert any("1 invocations stopped early" in n for n in notes)
+
+
+# --- the recommendation, by hand -------------------------------------------------------------
+def option(arch: str, memory: int, duration: float, cost: float, emulated: bool = False) -> Option:
+    return Option("w", arch, memory, "sklearn", duration, duration, duration, cost, None, 3, 0, emulated)
+
+
+def test_cheapest_fastest_and_balanced_on_hand_computed_inputs() -> None:
+    opts = [option("arm64", 512, 400.0, 3.0), option("x86_64", 1024, 150.0, 4.0), option("arm64", 2048, 100.0, 8.0)]
+    assert cheapest(opts).memory_mb == 512
+    assert fastest(opts).memory_mb == 2048
+    # by hand, normalised by the largest (cost 8, duration 400), weight 0.5:
+    # 512: 0.5*3/8 + 0.5*400/400 = 0.6875; 1024: 0.5*4/8 + 0.5*150/400 = 0.4375; 2048: 0.5*8/8 + 0.5*100/400 = 0.625
+    assert balanced(opts, 0.5).memory_mb == 1024
+    assert balanced(opts, 1.0).memory_mb == 512 and balanced(opts, 0.0).memory_mb == 2048
+    # weight 0.8: 512: 0.3+0.2=0.5; 1024: 0.4+0.075=0.475; 2048: 0.8+0.05=0.85
+    assert balanced(opts, 0.8).memory_mb == 1024
+    with pytest.raises(ValueError, match="from 0"):
+        balanced(opts, 1.5)
+
+
+def test_emulated_figures_stay_out_unless_allowed() -> None:
+    recs = [record("x86_64", 1769, 100.0), record("arm64", 1769, 20.0, emulated=True)]
+    (rec,), notes = recommend(recs)
+    assert rec.fastest.architecture == "x86_64" and rec.ratios == {}
+    assert any("Emulated arm64 figures are left out" in n for n in notes)
+    (rec,), _ = recommend(recs, allow_emulated=True)
+    assert rec.fastest.architecture == "arm64"
+
+
+def test_ratios_at_every_memory_size() -> None:
+    recs = [record("arm64", 1024, 90.0), record("x86_64", 1024, 100.0), record("arm64", 2048, 50.0),
+            record("x86_64", 2048, 40.0)]
+    (rec,), _ = recommend(recs)
+    time_1024, cost_1024 = rec.ratios[1024]
+    assert time_1024 == pytest.approx(0.9)
+    expected = (1 * 0.09 * 0.0000133334 + 2e-7) / (1 * 0.1 * 0.0000166667 + 2e-7)
+    assert cost_1024 == pytest.approx(expected)
+    assert rec.ratios[2048][0] == pytest.approx(1.25)
+
+
+# --- rendered from real runs -----------------------------------------------------------------
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     return struct.unpack(">II", data[16:24])
 
 
-@pytest.mark.parametrize("name", ["compare-local-lambda.jsonl", "local-benchmarks.json"])
-def test_report_renders_from_a_recorded_result(name: str, tmp_path: Path) -> None:
-    md = render(DATA / name, tmp_path).read_text()
-    assert "| features | architecture | environment | train ms | inference ms | USD per 1M |" in md
-    assert f"as of {pricing.PRICES_AS_OF}" in md
-    width, height = png_size(tmp_path / (name.split(".")[0] + ".png"))
+def test_a_recorded_sweep_renders_with_a_recommendation_and_spread(tmp_path: Path) -> None:
+    md = render(DATA / "compare-local-lambda.jsonl", tmp_path).read_text()
+    assert "## Recommendation" in md and "cheapest" in md and "balanced (0.5)" in md
+    assert "| workload | architecture | memory MB | warm n | duration ms, median (IQR) |" in md
+    assert "Emulated arm64 figures are left out of the recommendation" in md
+    assert "as of 2026-11-01" in md
+    width, height = png_size(tmp_path / "compare-local-lambda.png")
     assert width > 800 and height > 300
 
 
-def test_emulated_rows_get_no_ratio_and_no_cost() -> None:
-    _, rows = load(DATA / "local-benchmarks.json")
-    emulated = [r for r in rows if "emulated" in r["environment"]]
-    assert emulated and all(r["cost_per_million"] is None for r in emulated)
-    md = render(DATA / "local-benchmarks.json", DATA.parent.parent / "dist" / "report-test").read_text()
+def test_the_recorded_local_benchmarks_render_with_the_same_cost_column(tmp_path: Path) -> None:
+    md = render(DATA / "local-benchmarks.json", tmp_path).read_text()
+    assert f"| invocation ms ({study.CYCLES} cycles) | USD per 1M |" in md
     for line in md.splitlines():
         if "emulated" in line and line.startswith("|"):
             assert line.rstrip().endswith("| — | — | — |")
+    width, _ = png_size(tmp_path / "local-benchmarks.png")
+    assert width > 800
 
 
-def test_lambda_rows_cost_what_the_model_says() -> None:
-    _, rows = load(DATA / "compare-local-lambda.jsonl")
-    native = [r for r in rows if not r["environment"].startswith("emulated")]
-    assert native and all(r["cost_per_million"] > 0.2 for r in native)  # never below the request fee alone
-    assert all(r["cost_per_million"] is None for r in rows if r["environment"].startswith("emulated"))
-
-
-def record(arch: str, fit: float, predict: float, billed: int) -> dict:
-    return {"architecture": arch, "memory_mb": 10240, "n_features": 100, "cold": False, "environment": "Lambda",
-            "emulated": False, "fit_median_ms": fit, "predict_median_ms": predict, "init_ms": None,
-            "cost_usd": pricing.cost(pricing.Invocation(arch, 10240, billed))}
-
-
-def test_ratios_of_arm64_to_x86_64_on_real_lambda(tmp_path: Path) -> None:
-    result = tmp_path / "aws.jsonl"
-    result.write_text("\n".join(__import__("json").dumps(r) for r in
-                                [record("arm64", 30, 50, 900), record("x86_64", 20, 60, 1000)]))
-    md = render(result, tmp_path).read_text()
-    arm_line = next(line for line in md.splitlines() if "| arm64 |" in line)
-    # time: (30 + 50) / (20 + 60) = 1.00; cost: (0.9 s x 10 GB x 0.0000133334 + 2e-7) / (1 s x 10 GB x 0.0000166667 + 2e-7)
-    expected = (0.9 * 10 * 0.0000133334 + 2e-7) / (1.0 * 10 * 0.0000166667 + 2e-7)
-    assert arm_line.endswith(f"| 1.00 | {expected:.2f} |")
-    assert "deployed Lambda functions" in md
+def test_reports_need_results(tmp_path: Path) -> None:
+    empty = tmp_path / "none.jsonl"
+    empty.write_text(json.dumps(record("x86_64", 1769, 10.0, cold=True)) + "\n")
+    with pytest.raises(ValueError, match="no complete warm invocation"):
+        render(empty, tmp_path)

@@ -1,0 +1,128 @@
+"""The answer per workload: the cheapest, the fastest and the balanced configuration (architecture + memory),
+with the arm64/x86_64 ratios of time and cost at every memory size.
+
+Each configuration is summarised from its warm invocations that ran the whole workload (early stops are
+left out): the median duration with its spread, and the median cost per million. "Balanced" follows
+aws-lambda-power-tuning's strategy: minimise weight x cost / max cost + (1 - weight) x duration / max
+duration, so `--balance 1` is the cheapest and `--balance 0` the fastest.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configuration of one workload, summarised."""
+
+    workload: str
+    architecture: str
+    memory_mb: int
+    backend: str
+    duration_ms: float  # median of warm invocations
+    duration_q1_ms: float
+    duration_q3_ms: float
+    cost_per_million: float  # median, USD
+    init_ms: float | None  # median of the cold starts
+    samples: int
+    early_stops: int  # invocations left out because they stopped early
+    emulated: bool
+
+    @property
+    def label(self) -> str:
+        backend = "" if self.backend == "sklearn" else f" {self.backend}"
+        return f"{self.architecture}{backend} {self.memory_mb:,} MB"
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def options(records: list[dict]) -> list[Option]:
+    """Every (workload, architecture, memory, backend) measured."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(r["workload"], r["architecture"], r["memory_mb"], r.get("backend", "sklearn"))].append(r)
+    out = []
+    for (workload, arch, memory, backend), rs in sorted(groups.items()):
+        warm = [r for r in rs if not r["cold"]]
+        complete = [r for r in warm if not r.get("stopped_early")]
+        if not complete:
+            continue
+        q1, median, q3 = quartiles([r["duration_ms"] for r in complete])
+        inits = [r["init_ms"] for r in rs if r["cold"] and r.get("init_ms") is not None]
+        out.append(Option(workload, arch, memory, backend, median, q1, q3,
+                          statistics.median(r["cost_usd"] for r in complete) * 1e6,
+                          statistics.median(inits) if inits else None, len(complete), len(warm) - len(complete),
+                          any(r.get("emulated") for r in rs)))
+    return out
+
+
+def cheapest(opts: list[Option]) -> Option:
+    return min(opts, key=lambda o: (o.cost_per_million, o.duration_ms))
+
+
+def fastest(opts: list[Option]) -> Option:
+    return min(opts, key=lambda o: (o.duration_ms, o.cost_per_million))
+
+
+def balanced(opts: list[Option], weight: float = 0.5) -> Option:
+    if not 0 <= weight <= 1:
+        raise ValueError(f"the balance weight must be from 0 (fastest) to 1 (cheapest), not {weight}")
+    max_cost = max(o.cost_per_million for o in opts)
+    max_duration = max(o.duration_ms for o in opts)
+    return min(opts, key=lambda o: (weight * o.cost_per_million / max_cost
+                                    + (1 - weight) * o.duration_ms / max_duration, o.cost_per_million))
+
+
+@dataclass
+class Recommendation:
+    workload: str
+    cheapest: Option
+    fastest: Option
+    balanced: Option
+    weight: float
+    ratios: dict[int, tuple[float, float]] = field(default_factory=dict)  # memory -> (time, cost) arm64/x86_64
+
+    def line(self) -> str:
+        return (f"{self.workload}: cheapest {self.cheapest.label} (${self.cheapest.cost_per_million:,.2f} per 1M), "
+                f"fastest {self.fastest.label} ({self.fastest.duration_ms:,.1f} ms), "
+                f"balanced ({self.weight:g}) {self.balanced.label}")
+
+
+def ratios(opts: list[Option]) -> dict[int, tuple[float, float]]:
+    """arm64 over x86_64 at every memory size measured on both: (time, cost); below 1 favours arm64."""
+    by = {(o.architecture, o.memory_mb, o.backend): o for o in opts}
+    out = {}
+    for (arch, memory, backend), arm in sorted(by.items()):
+        x86 = by.get(("x86_64", memory, backend))
+        if arch == "arm64" and x86 is not None and not arm.emulated and not x86.emulated:
+            out[memory] = (arm.duration_ms / x86.duration_ms, arm.cost_per_million / x86.cost_per_million)
+    return out
+
+
+def recommend(records: list[dict], weight: float = 0.5, allow_emulated: bool = False) -> tuple[list[Recommendation],
+                                                                                               list[str]]:
+    """One recommendation per workload, and notes on what was left out of them."""
+    notes = []
+    every = options(records)
+    if not allow_emulated and any(o.emulated for o in every):
+        notes.append("Emulated arm64 figures are left out of the recommendation: they measure QEMU on this host, not "
+                     "Graviton (--allow-emulated takes them in).")
+    early = sum(o.early_stops for o in every)
+    if early:
+        notes.append(f"{early} invocations stopped early (the timeout came first) and are left out of every figure.")
+    by_workload: dict[str, list[Option]] = defaultdict(list)
+    for o in every:
+        if allow_emulated or not o.emulated:
+            by_workload[o.workload].append(o)
+    out = []
+    for workload, opts in by_workload.items():
+        out.append(Recommendation(workload, cheapest(opts), fastest(opts), balanced(opts, weight), weight,
+                                  ratios(opts)))
+    return out, notes
