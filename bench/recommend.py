@@ -25,7 +25,7 @@ class Option:
     duration_q1_ms: float
     duration_q3_ms: float
     cost_per_million: float  # median, USD
-    init_ms: float | None  # median of the cold starts
+    init_ms: float | None  # median of the cold starts (INIT, or SnapStart's restore)
     samples: int
     early_stops: int  # invocations left out because they stopped early
     emulated: bool
@@ -55,7 +55,8 @@ def options(records: list[dict]) -> list[Option]:
         if not complete:
             continue
         q1, median, q3 = quartiles([r["duration_ms"] for r in complete])
-        inits = [r["init_ms"] for r in rs if r["cold"] and r.get("init_ms") is not None]
+        # a cold start's INIT, or its Restore Duration where the version runs with SnapStart
+        inits = [r.get("restore_ms") or r["init_ms"] for r in rs if r["cold"] and (r.get("restore_ms") or r.get("init_ms"))]
         out.append(Option(workload, arch, memory, backend, median, q1, q3,
                           statistics.median(r["cost_usd"] for r in complete) * 1e6,
                           statistics.median(inits) if inits else None, len(complete), len(warm) - len(complete),

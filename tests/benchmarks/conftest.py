@@ -30,6 +30,11 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
             targets = ", ".join(f"{m} MB {t:.2f}x" for m, t in bench.extra_info["target_ratio"].items())
             rows.append(f"  {bench.group}: duration / duration at 1769 MB = {shown}  (targets {targets}, within 15%: "
                         f"{'met' if all(bench.extra_info['within_15_percent'].values()) else 'NOT met'})")
+    for bench in session.benchmarks:
+        parallel = bench.extra_info.get("ratio_parallel_8_to_1") if bench else None
+        if parallel is not None:
+            rows.append(f"  {bench.group}: wall time, 8 cells --parallel 8 / --parallel 1 = {parallel:.3f} (medians)"
+                        f"  (target <= 0.25: {'met' if parallel <= 0.25 else 'NOT met'})")
     for group, roles in sorted(groups.items()):
         baseline = roles.get("baseline")
         reported = baseline.extra_info.get("reported_median_ms") if baseline else None
