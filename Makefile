@@ -10,6 +10,9 @@ PYTHON_VERSION ?= 3.13
 ARCH ?= arm64 x86_64
 RESERVE_MB ?= 25
 MODEL_VERSION ?= 1
+MODEL ?=
+TRUST ?=
+MODEL_ARGS := $(if $(MODEL),import '$(MODEL)' $(if $(TRUST),--trust $(TRUST)),train)
 PORT ?= 3001
 STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 VENV := .venv
@@ -28,7 +31,7 @@ endif
 .PHONY: help  ## list the targets
 help:
 	@grep -E '^\.PHONY: [a-z-]+ +## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+) +## (.*)/  \1\t\2/' | expand -t 20
-	@echo; echo "  variables: PYTHON_VERSION=$(PYTHON_VERSION) ARCH='$(ARCH)' RESERVE_MB=$(RESERVE_MB)"
+	@echo; echo "  variables: PYTHON_VERSION=$(PYTHON_VERSION) ARCH='$(ARCH)' RESERVE_MB=$(RESERVE_MB) MODEL='$(MODEL)' TRUST='$(TRUST)'"
 
 .PHONY: venv  ## create .venv from requirements.txt (done on first use by every target)
 venv: $(VENV)/.installed
@@ -52,10 +55,12 @@ dist/layers/sklearn-$(PY_TAG)-%.zip: layer_build/locks/sklearn-$(PY_TAG)-%.txt $
 	$(PY) -m layer_build system-deps --arch $*
 	$(PY) -m layer_build build --arch $* --python $(PYTHON_VERSION) --reserve-mb $(RESERVE_MB)
 
-.PHONY: model  ## train the served model into dist/model/ (skops format, sha256 in model.json)
+.PHONY: model  ## the served model into dist/model/: the built-in one, or MODEL=yours.skops [TRUST="a.B c.D"]
 model: dist/model/model.skops
-dist/model/model.skops: layer_build/model.py handlers/model.py | $(VENV)/.installed
-	$(PY) -m layer_build model --version $(MODEL_VERSION)
+dist/model/model.skops: FORCE layer_build/model.py handlers/model.py handlers/contract.py | $(VENV)/.installed
+	$(PY) -m layer_build model $(MODEL_ARGS) --python $(PYTHON_VERSION) --version $(MODEL_VERSION)
+
+FORCE:
 
 .PHONY: package  ## build dist/function/function-pyXY.zip: handlers, model and skops, with a manifest
 package: dist/function/function-$(PY_TAG).zip

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import runtime, workload
+from handlers import config, runtime, workload
 from handlers.edge import serve
 from handlers.payload import parse_workload
 
@@ -14,7 +14,7 @@ def handler(event: Any, context: Any) -> dict:
     cold = runtime.first_invocation()
 
     def work(request: dict) -> dict:
-        w = parse_workload(request)
+        w = parse_workload(request, config.memory_mb())
         timings = workload.run(w, context.get_remaining_time_in_millis)
         return {
             "workload": w.as_dict(),

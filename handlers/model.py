@@ -1,4 +1,5 @@
-"""Loading the packaged model: sha256 checked against its manifest, only trusted types rebuilt."""
+"""Loading the packaged model: model.json read and checked, sha256 compared, only the types it trusts rebuilt, the
+loaded model checked against model.json. Any fault fails INIT with a message saying what is wrong."""
 from __future__ import annotations
 
 import hashlib
@@ -7,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from handlers.contract import ModelSpec
 from handlers.errors import ModelLoadError
 
 MODEL_FILE = "model.skops"
 MANIFEST_FILE = "model.json"
-# skops refuses any type outside its own safe defaults and this list, so an altered file cannot
-# make the loader run code. Each entry is a scikit-learn class the pipeline is built from.
-TRUSTED_TYPES = [
+# The built-in model's types beyond skops' safe defaults. A user's model brings its own list in model.json
+# (`python -m layer_build model import FILE --trust TYPE`); that list is the only one the loader trusts.
+BUILTIN_TRUSTED_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
 ]
@@ -22,34 +24,38 @@ TRUSTED_TYPES = [
 @dataclass(frozen=True)
 class LoadedModel:
     estimator: Any
-    name: str
-    version: str
-    sha256: str
-    n_features: int
-    classes: list
+    spec: ModelSpec
 
     def identity(self) -> dict:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+        return self.spec.identity()
+
+
+def read_spec(model_dir: Path) -> ModelSpec:
+    try:
+        manifest = json.loads((model_dir / MANIFEST_FILE).read_text())
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot read {model_dir / MANIFEST_FILE}: {err}") from None
+    return ModelSpec.from_manifest(manifest)
 
 
 def load(model_dir: Path) -> LoadedModel:
-    manifest_path, model_path = model_dir / MANIFEST_FILE, model_dir / MODEL_FILE
+    spec = read_spec(model_dir)
+    model_path = model_dir / MODEL_FILE
     try:
-        manifest = json.loads(manifest_path.read_text())
         data = model_path.read_bytes()
-    except (OSError, ValueError) as err:
+    except OSError as err:
         raise ModelLoadError(f"cannot read the model in {model_dir}: {err}") from None
     actual = hashlib.sha256(data).hexdigest()
-    if actual != manifest.get("sha256"):
+    if actual != spec.sha256:
         raise ModelLoadError(
-            f"{model_path} has sha256 {actual}, but {MANIFEST_FILE} says {manifest.get('sha256')}: "
+            f"{model_path} has sha256 {actual}, but {MANIFEST_FILE} says {spec.sha256}: "
             "the model file was altered or swapped; refusing to load it"
         )
     import skops.io
 
     try:
-        estimator = skops.io.loads(data, trusted=TRUSTED_TYPES)
+        estimator = skops.io.loads(data, trusted=list(spec.trusted_types))
     except Exception as err:  # skops raises several types for untrusted or malformed content
         raise ModelLoadError(f"{model_path} could not be loaded safely: {err}") from None
-    return LoadedModel(estimator, manifest["name"], manifest["version"], actual,
-                       int(manifest["n_features"]), list(manifest["classes"]))
+    spec.check(estimator)
+    return LoadedModel(estimator, spec)

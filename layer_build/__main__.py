@@ -1,4 +1,4 @@
-"""Command line: python -m layer_build {build,lock,system-deps,report}."""
+"""Command line: python -m layer_build {build,lock,system-deps,model,package,report}."""
 from __future__ import annotations
 
 import argparse
@@ -49,11 +49,23 @@ def cmd_system_deps(args: argparse.Namespace) -> None:
 
 
 def cmd_model(args: argparse.Namespace) -> None:
-    from layer_build.model import write_model
+    from pathlib import Path
 
-    manifest = write_model(args.version)
-    say(f"model {manifest['name']} v{manifest['version']}: test accuracy {manifest['test_accuracy']}, "
-        f"sha256 {manifest['sha256'][:16]}..., trusted types {manifest['trusted_types']}")
+    from layer_build.model import import_model, write_model
+
+    if args.action == "import":
+        if not args.file:
+            raise BuildError("model import needs the model FILE")
+        if args.from_pickle:
+            say("--from-pickle unpickles the file: use it only for files you made yourself")
+        manifest = import_model(Path(args.file), args.trust, args.version, from_pickle=args.from_pickle,
+                                rt=runtime(args.python))
+    else:
+        manifest = write_model(args.version, rt=runtime(args.python))
+    say(f"model {manifest['name']} v{manifest['version']}: a {manifest['task']} of {manifest['n_features']} features"
+        f"{' (named)' if manifest['feature_names'] else ''}, outputs {manifest['outputs'] or ['predict']}, "
+        f"scikit-learn {manifest['sklearn']}, sha256 {manifest['sha256'][:16]}..., trusted types "
+        f"{manifest['trusted_types']}")
 
 
 def cmd_package(args: argparse.Namespace) -> None:
@@ -91,7 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("system-deps", help="install the Debian packages the build needs")
     arch_and_python(p)
     p.set_defaults(func=cmd_system_deps)
-    p = sub.add_parser("model", help="train the served model into dist/model/ (skops + manifest)")
+    p = sub.add_parser("model", help="the served model into dist/model/: the built-in one, or `import FILE`")
+    p.add_argument("action", nargs="?", choices=["train", "import"], default="train")
+    p.add_argument("file", nargs="?", help="with import: your model, a skops file (or --from-pickle)")
+    p.add_argument("--trust", nargs="*", default=[], metavar="TYPE",
+                   help="a type beyond skops' safe defaults you trust (each by its full name)")
+    p.add_argument("--from-pickle", action="store_true",
+                   help="FILE is a pickle or joblib file you made yourself: it is unpickled and converted to skops")
+    p.add_argument("--python", default=DEFAULT_PYTHON, help="the runtime whose layer must hold what the model needs")
     p.add_argument("--version", default="1", help="the model version recorded in its manifest")
     p.set_defaults(func=cmd_model)
     p = sub.add_parser("package", help="build the function zip (handlers, model, skops) into dist/function/")

@@ -1,14 +1,19 @@
-"""`make model`: train the served model and write it as skops (no pickle) with a manifest."""
+"""`make model`: the served model as skops (no pickle) with model.json: the built-in one, or a user's, checked."""
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
+import sys
 import zipfile
 from pathlib import Path
 
 from layer_build.archive import FIXED_TIME
 from layer_build.build import DIST, write_json
+from layer_build.errors import BuildError
+from layer_build.platforms import ARCHITECTURES, DEFAULT_PYTHON, RUNTIMES, Runtime
+from layer_build.wheels import function_lock_path, lock_path, read_lock
 
 MODEL_DIR = DIST / "model"
 MODEL_NAME = "breast-cancer-svc"
@@ -57,27 +62,140 @@ def normalised_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def write_model(version: str, out_dir: Path = MODEL_DIR) -> dict:
+class ModelImportError(BuildError):
+    """A model that cannot be packaged: untrusted types, a module or scikit-learn version the layer lacks."""
+
+
+# Import names of the layer's and the package's distributions, where they differ from the distribution name.
+IMPORT_NAMES = {"scikit-learn": "sklearn"}
+
+
+def layer_modules(rt: Runtime) -> tuple[set[str], str]:
+    """Top-level modules a packaged model may use (the standard library, the layer's and the package's own
+    distributions) and the layer's scikit-learn version (the same on both architectures: one lock each)."""
+    pins = read_lock(lock_path(ARCHITECTURES["x86_64"], rt)) + read_lock(function_lock_path(rt))
+    names = {IMPORT_NAMES.get(p.name, p.name.replace("-", "_")) for p in pins}
+    sklearn = next(p.version for p in pins if p.name == "scikit-learn")
+    return set(sys.stdlib_module_names) | names, sklearn
+
+
+def schema_facts(data: bytes) -> tuple[set[str], set[str]]:
+    """The top-level modules a skops file's objects come from, and the scikit-learn versions they were fitted with."""
+    schema = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("schema.json"))
+    modules, versions = set(), set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("__module__"), str):
+                modules.add(node["__module__"].split(".")[0])
+            version = node.get("_sklearn_version")
+            if isinstance(version, dict) and version.get("__class__") == "str":
+                versions.add(json.loads(version["content"]) if version.get("is_json") else version["content"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return modules, versions
+
+
+def describe(estimator) -> dict:
+    """What the model is, as model.json records it and the handler checks it."""
+    from sklearn.base import is_classifier, is_regressor
+
+    if not (is_classifier(estimator) or is_regressor(estimator)):
+        raise ModelImportError(f"{type(estimator).__name__} is neither a classifier nor a regressor; the predict "
+                               "handler serves those two")
+    n_features = getattr(estimator, "n_features_in_", None)
+    if n_features is None:
+        raise ModelImportError(f"{type(estimator).__name__} has no n_features_in_: is it fitted?")
+    names = getattr(estimator, "feature_names_in_", None)
+    classes = getattr(estimator, "classes_", None)
+    return {
+        "task": "classifier" if is_classifier(estimator) else "regressor", "n_features": int(n_features),
+        "feature_names": [str(n) for n in names] if names is not None else None,
+        "classes": __import__("numpy").asarray(classes).tolist() if classes is not None else None,
+        "outputs": [o for o in ("predict_proba", "decision_function") if hasattr(estimator, o)],
+    }
+
+
+def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: Runtime, out_dir: Path,
+                  extra: dict | None = None) -> dict:
+    """Check a skops file against the trust list and the layer, then write it and model.json into out_dir."""
     import skops.io
-    import sklearn
 
-    from handlers.model import MANIFEST_FILE, MODEL_FILE, TRUSTED_TYPES
+    untrusted = sorted(skops.io.get_untrusted_types(data=data))
+    refused = [t for t in untrusted if t not in trusted]
+    if refused:
+        raise ModelImportError("the model holds types beyond skops' safe defaults; name each you trust with --trust "
+                               f"(TRUST=\"...\" through make): {' '.join(refused)}")
+    modules, versions = schema_facts(data)
+    allowed, layer_sklearn = layer_modules(rt)
+    missing = sorted(modules - allowed)
+    if missing:
+        raise ModelImportError(f"the model needs modules the layer does not hold: {', '.join(missing)}")
+    if versions and versions != {layer_sklearn}:
+        raise ModelImportError(f"the model was fitted with scikit-learn {', '.join(sorted(versions))}; the layer has "
+                               f"scikit-learn {layer_sklearn}: refit it with {layer_sklearn}, or lock the layer to "
+                               f"its version (layer_build/requirements.in, make lock)")
+    estimator = skops.io.loads(data, trusted=untrusted)
+    from handlers.model import MANIFEST_FILE, MODEL_FILE
 
-    model, accuracy, n_features = train()
-    data = normalised_zip(skops.io.dumps(model))
-    untrusted = skops.io.get_untrusted_types(data=data)
-    if set(untrusted) - set(TRUSTED_TYPES):
-        raise RuntimeError(f"the model holds types handlers/model.py does not trust: {untrusted}")
+    manifest = {"name": name, "version": version, "sha256": hashlib.sha256(data).hexdigest(), "format": "skops",
+                "trusted_types": untrusted, **describe(estimator),
+                "sklearn": next(iter(versions)) if versions else layer_sklearn, **(extra or {})}
+    if _unchanged(out_dir, data, manifest):
+        return manifest  # the same model and manifest: nothing rewritten, so nothing downstream rebuilds
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = out_dir / (MODEL_FILE + ".partial")
     partial.write_bytes(data)
-    manifest = {
-        "name": MODEL_NAME, "version": version, "sha256": hashlib.sha256(data).hexdigest(),
-        "format": "skops", "trusted_types": sorted(untrusted),
-        "n_features": n_features, "classes": model.classes_.tolist(),
-        "test_accuracy": round(accuracy, 4), "sklearn": sklearn.__version__,
-        "dataset": "sklearn.datasets.load_breast_cancer",
-    }
     write_json(out_dir / MANIFEST_FILE, manifest)
     partial.replace(out_dir / MODEL_FILE)
     return manifest
+
+
+def _unchanged(out_dir: Path, data: bytes, manifest: dict) -> bool:
+    from handlers.model import MANIFEST_FILE, MODEL_FILE
+
+    try:
+        return ((out_dir / MODEL_FILE).read_bytes() == data
+                and json.loads((out_dir / MANIFEST_FILE).read_text()) == json.loads(json.dumps(manifest)))
+    except (OSError, ValueError):
+        return False
+
+
+def write_model(version: str, out_dir: Path = MODEL_DIR, rt: Runtime | None = None) -> dict:
+    """`make model`: the built-in model, trained here."""
+    import skops.io
+
+    from handlers.model import BUILTIN_TRUSTED_TYPES
+
+    model, accuracy, _ = train()
+    data = normalised_zip(skops.io.dumps(model))
+    return package_model(data, MODEL_NAME, version, BUILTIN_TRUSTED_TYPES, rt or RUNTIMES[DEFAULT_PYTHON], out_dir,
+                         {"test_accuracy": round(accuracy, 4), "dataset": "sklearn.datasets.load_breast_cancer"})
+
+
+def import_model(source: Path, trusted: list[str], version: str, out_dir: Path = MODEL_DIR,
+                 from_pickle: bool = False, name: str | None = None, rt: Runtime | None = None) -> dict:
+    """`python -m layer_build model import FILE`: a user's skops file (or, with from_pickle, a pickle or joblib
+    file the user made, converted to skops here) checked and packaged into out_dir."""
+    import skops.io
+
+    if not source.is_file():
+        raise ModelImportError(f"{source} is not a file")
+    if from_pickle:
+        import joblib  # reads plain pickles too; this unpickles: only for files you made yourself
+
+        data = normalised_zip(skops.io.dumps(joblib.load(source)))
+    else:
+        data = source.read_bytes()
+        try:
+            skops.io.get_untrusted_types(data=data)
+        except Exception as err:  # noqa: BLE001 - not a skops file at all
+            raise ModelImportError(f"{source} is not a skops file ({err}); a pickle or joblib file you made yourself "
+                                   "converts with --from-pickle") from None
+    return package_model(data, name or source.stem, version, trusted, rt or RUNTIMES[DEFAULT_PYTHON], out_dir,
+                         {"source": source.name})

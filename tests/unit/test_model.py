@@ -31,7 +31,7 @@ def test_the_packaged_model_loads_with_its_manifest(handlers_env: Path) -> None:
     loaded = model.load(handlers_env)
     manifest = json.loads((handlers_env / "model.json").read_text())
     assert loaded.identity() == {"name": manifest["name"], "version": manifest["version"], "sha256": manifest["sha256"]}
-    assert loaded.n_features == 30 and loaded.classes == [0, 1]
+    assert loaded.spec.n_features == 30 and loaded.spec.classes == (0, 1) and loaded.spec.task == "classifier"
     assert manifest["format"] == "skops" and manifest["test_accuracy"] > 0.9
 
 
@@ -56,7 +56,7 @@ def test_a_model_with_untrusted_types_is_refused_even_with_a_matching_hash(model
 
 
 def test_a_missing_model_names_the_folder(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match=f"cannot read the model in {tmp_path}"):
+    with pytest.raises(ModelLoadError, match=f"cannot read {tmp_path}/model.json"):
         model.load(tmp_path)
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from support import lambda_context, load_event
 from handlers.errors import PayloadError
-from handlers.payload import Workload, as_object, parse_workload
+from handlers.payload import Workload, as_object, max_cells, parse_workload
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
@@ -46,7 +46,7 @@ def test_predict_http_is_200_or_400_with_a_structured_error(predict_module, requ
     out = predict_module.handler(event, lambda_context())
     body = json.loads(out["body"])
     if out["statusCode"] == 200:
-        assert set(body) == {"predictions", "probabilities", "model"}
+        assert set(body) == {"predictions", "probabilities", "classes", "model"}
     else:
         assert out["statusCode"] == 400
         assert set(body["error"]) == {"type", "message", "field"} and body["error"]["type"] == "PayloadError"
@@ -62,3 +62,25 @@ def test_workload_parser_gives_a_bounded_workload_or_payload_error(request) -> N
         return
     assert 1 <= workload.cycles <= 1_000 and 2 <= workload.n_features <= 20_000
     assert (workload.n_samples + workload.n_test_samples) * workload.n_features <= 50_000_000
+
+
+@SETTINGS
+@given(request=workload_requests, memory=st.integers(128, 10_240))
+def test_a_workload_fits_the_functions_memory(request, memory: int) -> None:
+    try:
+        workload = parse_workload(as_object(request), memory)
+    except PayloadError:
+        return
+    assert (workload.n_samples + workload.n_test_samples) * workload.n_features <= max_cells(memory)
+
+
+bodies = (st.text(max_size=50) | st.from_regex(r"\{\"instances\": \[\[[0-9]{4000,5000}\]\]\}", fullmatch=True)
+          | st.integers(1, 200_000).map(lambda n: "[" * n) | st.text(min_size=1, max_size=20).map(lambda t: t + "é"))
+
+
+@SETTINGS
+@given(body=bodies, base64=st.booleans())
+def test_any_http_body_is_200_or_400_never_500(predict_module, body: str, base64: bool) -> None:
+    event = {**load_event("predict-function-url"), "body": body, "isBase64Encoded": base64}
+    out = predict_module.handler(event, lambda_context())
+    assert out["statusCode"] in (200, 400), out

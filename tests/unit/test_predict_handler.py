@@ -10,7 +10,7 @@ import pytest
 
 from support import lambda_context, load_event
 from handlers.errors import PayloadError
-from handlers.payload import MAX_ROWS
+from handlers.contract import MAX_ROWS
 
 
 def test_direct_invocation_returns_predictions_probabilities_and_model(predict_module) -> None:

@@ -1,0 +1,156 @@
+"""One request and response contract for any model: what `model.json` must say, how instances are read, what
+an answer holds.
+
+Request: `{"instances": [[...], ...]}`, or, when the model knows its feature names,
+`{"instances": [{"name": value, ...}, ...]}`. Answer: `predictions` (class labels as the model's
+`classes_` hold them, or floats for a regressor), `probabilities` with `classes` when the model has
+`predict_proba`, `scores` when it only has `decision_function`, and `model` (name, version, sha256).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from handlers.errors import ModelLoadError, PayloadError
+from handlers.payload import json_type, reject_unknown
+
+MAX_ROWS = 10_000  # rows per prediction request
+MAX_ABS_VALUE = 1e100  # larger values overflow scalers and kernels into NaN
+TASKS = ("classifier", "regressor")
+OUTPUTS = ("predict_proba", "decision_function")
+# model.json: every key, and the type its value must have
+MANIFEST_KEYS = {"name": str, "version": str, "sha256": str, "format": str, "trusted_types": list, "task": str,
+                 "n_features": int, "feature_names": (list, type(None)), "classes": (list, type(None)),
+                 "outputs": list, "sklearn": str}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What model.json says the model is; the handler checks the loaded model against it at INIT."""
+
+    name: str
+    version: str
+    sha256: str
+    task: str
+    n_features: int
+    feature_names: tuple[str, ...] | None
+    classes: tuple | None
+    outputs: tuple[str, ...]
+    trusted_types: tuple[str, ...]
+    sklearn: str
+
+    @classmethod
+    def from_manifest(cls, manifest: Any) -> ModelSpec:
+        if not isinstance(manifest, dict):
+            raise ModelLoadError(f"model.json must hold an object, not {json_type(manifest)}")
+        for key, kind in MANIFEST_KEYS.items():
+            if key not in manifest:
+                raise ModelLoadError(f"model.json has no {key!r}: rebuild the package (make package)")
+            if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
+                raise ModelLoadError(f"model.json's {key!r} must be {getattr(kind, '__name__', 'a list or null')}, "
+                                     f"not {json_type(manifest[key])}")
+        if manifest["task"] not in TASKS:
+            raise ModelLoadError(f"model.json's 'task' must be one of {', '.join(TASKS)}, not {manifest['task']!r}")
+        if manifest["n_features"] < 1:
+            raise ModelLoadError(f"model.json's 'n_features' must be at least 1, not {manifest['n_features']}")
+        names = manifest["feature_names"]
+        if names is not None and (len(names) != manifest["n_features"] or not all(isinstance(n, str) for n in names)):
+            raise ModelLoadError(f"model.json's 'feature_names' must be {manifest['n_features']} strings")
+        if not set(manifest["outputs"]) <= set(OUTPUTS):
+            raise ModelLoadError(f"model.json's 'outputs' may only name {', '.join(OUTPUTS)}")
+        return cls(manifest["name"], manifest["version"], manifest["sha256"], manifest["task"],
+                   manifest["n_features"], tuple(names) if names is not None else None,
+                   tuple(manifest["classes"]) if manifest["classes"] is not None else None,
+                   tuple(manifest["outputs"]), tuple(manifest["trusted_types"]), manifest["sklearn"])
+
+    def identity(self) -> dict:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+    def check(self, estimator: Any) -> None:
+        """The loaded model agrees with model.json, or INIT fails saying where they differ."""
+        found = {"n_features": getattr(estimator, "n_features_in_", None)}
+        names = getattr(estimator, "feature_names_in_", None)
+        found["feature_names"] = tuple(str(n) for n in names) if names is not None else None
+        classes = getattr(estimator, "classes_", None)
+        found["classes"] = tuple(np.asarray(classes).tolist()) if classes is not None else None
+        found["outputs"] = tuple(o for o in OUTPUTS if hasattr(estimator, o))
+        for key, value in found.items():
+            if value != getattr(self, key):
+                raise ModelLoadError(f"model.json says {key} is {getattr(self, key)!r}, but the model has {value!r}: "
+                                     "the manifest and the model disagree; rebuild the package (make package)")
+
+
+def parse_instances(data: dict, spec: ModelSpec) -> np.ndarray:
+    """{"instances": rows} -> float64 array (rows x n_features), every value finite."""
+    reject_unknown(data, {"instances"})
+    if "instances" not in data:
+        raise PayloadError("instances", "is required: an array of rows, each an array of numbers"
+                           + (" or an object of named features" if spec.feature_names else ""))
+    rows = data["instances"]
+    if not isinstance(rows, list):
+        raise PayloadError("instances", f"must be an array of rows, not {json_type(rows)}")
+    if not rows:
+        raise PayloadError("instances", "must hold at least one row")
+    if len(rows) > MAX_ROWS:
+        raise PayloadError("instances", f"holds {len(rows)} rows; at most {MAX_ROWS} per request")
+    if spec.feature_names and set(map(type, rows)) == {dict}:
+        rows = _named_rows(rows, spec.feature_names)
+    # Checked with C-level passes over the whole batch; the slow per-row search runs only to
+    # name the first offending row once something is known to be wrong.
+    if set(map(type, rows)) != {list}:
+        bad = next(i for i, row in enumerate(rows) if not isinstance(row, list))
+        kind = "an array of numbers" + (" or an object of named features" if spec.feature_names else "")
+        raise PayloadError(f"instances[{bad}]", f"must be {kind}, not {json_type(rows[bad])}")
+    if set(map(len, rows)) != {spec.n_features}:
+        bad = next(i for i, row in enumerate(rows) if len(row) != spec.n_features)
+        raise PayloadError(f"instances[{bad}]", f"has {len(rows[bad])} values; the model takes {spec.n_features}")
+    if not set(map(type, itertools.chain.from_iterable(rows))) <= {float, int}:
+        _raise_first_non_number(rows)
+    try:
+        array = np.array(rows, dtype=np.float64)
+    except OverflowError:
+        raise PayloadError("instances", "holds an integer too large for a 64-bit float") from None
+    if not np.isfinite(array).all():
+        row, col = map(int, np.argwhere(~np.isfinite(array))[0])
+        raise PayloadError(f"instances[{row}][{col}]", "must be a finite number (no NaN or infinity)")
+    if np.abs(array).max() > MAX_ABS_VALUE:
+        row, col = map(int, np.argwhere(np.abs(array) > MAX_ABS_VALUE)[0])
+        raise PayloadError(f"instances[{row}][{col}]", f"must be at most {MAX_ABS_VALUE:g} in magnitude")
+    return array
+
+
+def _named_rows(rows: list[dict], names: tuple[str, ...]) -> list[list]:
+    """Objects of named features, in the model's column order; missing or unknown names are named."""
+    wanted = set(names)
+    out = []
+    for i, row in enumerate(rows):
+        if row.keys() != wanted:
+            missing, unknown = sorted(wanted - row.keys()), sorted(row.keys() - wanted)
+            problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                [f"unknown {', '.join(unknown)}"] if unknown else [])
+            raise PayloadError(f"instances[{i}]", f"{'; '.join(problems)} (the model's features: {', '.join(names)})")
+        out.append([row[n] for n in names])
+    return out
+
+
+def _raise_first_non_number(rows: list[list]) -> None:
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if type(value) not in (float, int):
+                raise PayloadError(f"instances[{i}][{j}]", f"must be a number, not {json_type(value)}")
+
+
+def answer(spec: ModelSpec, predictions: np.ndarray, probabilities: np.ndarray | None = None,
+           scores: np.ndarray | None = None) -> dict:
+    """The response body: labels (or floats), probabilities with their classes, or scores; the model's identity."""
+    out: dict = {"predictions": np.asarray(predictions).tolist()}
+    if probabilities is not None:
+        out["probabilities"] = np.asarray(probabilities).tolist()
+        out["classes"] = list(spec.classes or [])
+    elif scores is not None:
+        out["scores"] = np.asarray(scores).tolist()
+    out["model"] = spec.identity()
+    return out
