@@ -1,0 +1,94 @@
+"""Your own model end to end: two models besides the built-in one, built here from data scikit-learn ships, each
+packaged, served by the local Lambda on both architectures, answering exactly as the model does on this host."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+import skops.io
+
+from layer_build.model import import_model
+from layer_build.package import build_package
+from layer_build.platforms import DEFAULT_PYTHON, RUNTIMES
+from local_lambda import functions
+from local_lambda.rie import free_port
+from local_lambda.sandbox import rie_binary
+from local_lambda.service import LocalLambda
+from support import LAYERS
+
+pytestmark = pytest.mark.integration
+RT = RUNTIMES[DEFAULT_PYTHON]
+
+
+def models():
+    from sklearn.datasets import load_diabetes, load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import Ridge
+
+    X, y = load_iris(as_frame=True, return_X_y=True)
+    species = y.map({0: "setosa", 1: "versicolor", 2: "virginica"})
+    classifier = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, species)
+    Xd, yd = load_diabetes(return_X_y=True)
+    regressor = Ridge(alpha=0.5).fit(Xd, yd)
+    return {"iris-forest": (classifier, [X.iloc[i].to_dict() for i in (0, 60, 120, 149)], X.iloc[[0, 60, 120, 149]]),
+            "diabetes-ridge": (regressor, Xd[:5].tolist(), Xd[:5])}
+
+
+@pytest.fixture(scope="module")
+def served(built: dict, local_lambda: str, tmp_path_factory: pytest.TempPathFactory):
+    """Each model imported from a skops file and packaged, then served as predict functions on both architectures."""
+    specs, expected = [], {}
+    for name, (estimator, instances, X) in models().items():
+        folder = tmp_path_factory.mktemp(name)
+        skops.io.dump(estimator, folder / f"{name}.skops")
+        trust = skops.io.get_untrusted_types(file=folder / f"{name}.skops")
+        import_model(folder / f"{name}.skops", trust, "1", folder / "model", rt=RT)
+        package = build_package(RT, folder / "model", out_dir=folder / "function", work_dir=folder / "work",
+                                say=lambda _: None)
+        for arch in ("x86_64", "arm64"):
+            specs.append(functions.FunctionSpec(
+                name=f"{name}-{arch}", handler="handlers.predict.handler", architecture=arch, memory_size=1769,
+                timeout=180, code=folder / "function" / package["zip"]["file"],
+                layers=(LAYERS / f"sklearn-py313-{arch}.zip",)))
+        expected[name] = (estimator, instances, X)
+    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    yield client, expected
+    server.shutdown_all()
+    server.server_close()
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_a_multiclass_classifier_with_named_features(served, arch: str) -> None:
+    client, expected = served
+    estimator, instances, X = expected["iris-forest"]
+    response = client.invoke(FunctionName=f"iris-forest-{arch}", Payload=json.dumps({"instances": instances}))
+    out = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, out
+    assert out["predictions"] == estimator.predict(X).tolist() == ["setosa", "versicolor", "virginica", "virginica"]
+    assert out["classes"] == ["setosa", "versicolor", "virginica"]
+    assert np.allclose(out["probabilities"], estimator.predict_proba(X), rtol=0, atol=1e-12)
+    missing = dict(instances[0])
+    del missing["sepal width (cm)"]
+    response = client.invoke(FunctionName=f"iris-forest-{arch}", Payload=json.dumps({"instances": [missing]}))
+    error = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled" and error["errorType"] == "PayloadError"
+    assert "missing sepal width (cm)" in error["errorMessage"]
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_a_regressor(served, arch: str) -> None:
+    client, expected = served
+    estimator, instances, X = expected["diabetes-ridge"]
+    response = client.invoke(FunctionName=f"diabetes-ridge-{arch}", Payload=json.dumps({"instances": instances}))
+    out = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, out
+    assert set(out) == {"predictions", "model"}
+    assert np.allclose(out["predictions"], estimator.predict(X), rtol=1e-12, atol=0)
+    assert out["model"]["name"] == "diabetes-ridge"
