@@ -277,3 +277,23 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short(built: dict, tmp_path: 
     proc.wait(timeout=30)
     proc.stdout.close()
     assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_the_benchmark_handlers_cap_follows_its_memory_size(lambda_client) -> None:
+    """At 512 MB the largest workload the cap admits runs to the end (no out-of-memory kill: the cap is measured,
+    not guessed); one feature more is a 400-style PayloadError, not a kill."""
+    from handlers.payload import max_cells
+
+    name = "benchmark-x86_64"
+    before = lambda_client.get_function_configuration(FunctionName=name)
+    lambda_client.update_function_configuration(FunctionName=name, MemorySize=512)
+    try:
+        n = max_cells(512) // (512 + 1024)
+        response, out = invoke(lambda_client, name, {"n_features": n, "cycles": 1}, LogType="Tail")
+        assert "FunctionError" not in response, out
+        assert out["cycles_done"] == 1 and int(_REPORT.search(tail(response))[4]) < 512
+        response, out = invoke(lambda_client, name, {"n_features": n + 1, "cycles": 1})
+        assert response["FunctionError"] == "Unhandled" and out["errorType"] == "PayloadError"
+        assert "at 512 MB" in out["errorMessage"]
+    finally:
+        lambda_client.update_function_configuration(FunctionName=name, MemorySize=before["MemorySize"])
