@@ -66,7 +66,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
             raise CompareError(f"could not put back: {failed}")
         say(f"restored from {args.restore}")
         return
-    handler = "predict" if args.payload else "benchmark"
+    handler = args.function or ("predict" if args.payload else "benchmark")
     names = targets_from_listing(client, args.pattern or handler) if endpoint else targets_from_terraform(outputs, handler)
     targets = [Target(a, n) for a, n in sorted(names.items()) if a in (args.arch or list(ARCHITECTURES))]
     if args.payload:
@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                    "AWS_REGION, else us-east-1)")
     p.add_argument("--arch", action="append", choices=list(ARCHITECTURES))
     p.add_argument("--features", type=int, nargs="+", default=list(study_features()))
+    p.add_argument("--function", choices=["benchmark", "predict"],
+                   help="which handler's functions (default: predict with --payload, else benchmark)")
     p.add_argument("--payload", nargs="+", help="request files (JSON events) for the predict functions: each is a "
                    "workload of its own, instead of the study")
     p.add_argument("--memory", type=int, nargs="+", help="memory sizes (MB) to sweep; default: as deployed")

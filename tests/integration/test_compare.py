@@ -156,3 +156,24 @@ def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(built: dict, loc
     finally:
         server.shutdown_all()
         server.server_close()
+
+
+def test_your_requests_compared_through_the_command_line(local_lambda: str, lambda_client, tmp_path: Path) -> None:
+    """`bench compare --function predict --payload FILE`: each request file is a workload of its own, with the same
+    machinery and report as the study."""
+    names = ["predict-x86_64", "predict-arm64"]
+    before = {n: state(lambda_client, n) for n in names}
+    request = tmp_path / "two-rows.json"
+    request.write_text((REPO / "tests" / "events" / "predict-direct.json").read_text())
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    proc = subprocess.run([sys.executable, "-m", "bench", "compare", "--endpoint-url", local_lambda, "--function",
+                           "predict", "--payload", str(request), "--memory", "1769", "--rounds", "1", "--warm", "2",
+                           "--out", str(tmp_path / "mine.jsonl")], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in (tmp_path / "mine.jsonl").read_text().splitlines()]
+    assert {(r["architecture"], r["workload"]) for r in records} == {("x86_64", "two-rows.json"),
+                                                                     ("arm64", "two-rows.json")}
+    assert len(records) == 6 and sum(r["cold"] for r in records) == 2
+    assert proc.stdout.startswith("two-rows.json: cheapest x86_64 1,769 MB")
+    assert {n: state(lambda_client, n) for n in names} == before
