@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from layer_build.errors import BuildError
+from common.errors import ProjectError
 from layer_build.platforms import ARCHITECTURES
 
 
@@ -46,8 +46,20 @@ def _interrupt(*_) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     from bench import study
     from bench.report import render
-    from bench.sweep import (CompareError, Interrupted, Sweep, Target, Workload, default_parallel, plan, region_of,
-                             restore_from, targets_from_listing, targets_from_terraform, terraform_targets)
+    from bench.sweep import (
+        CompareError,
+        Interrupted,
+        Sweep,
+        Target,
+        Workload,
+        default_parallel,
+        plan,
+        region_of,
+        restore_from,
+        targets_from_listing,
+        targets_from_terraform,
+        terraform_targets,
+    )
 
     endpoint = args.endpoint_url or args.localstack or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
@@ -118,7 +130,9 @@ def cmd_credentials(args: argparse.Namespace) -> None:
     import boto3
 
     if boto3.Session().get_credentials() is None:
-        raise BuildError("no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`) "
+        from bench.account import AccountError
+
+        raise AccountError("no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`) "
                          "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, then run `make deploy` again")
     say("AWS credentials found")
 
@@ -178,11 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("credentials", help="check that AWS credentials are configured (before deploying)")
     p.set_defaults(func=cmd_credentials)
     args = parser.parse_args(argv)
-    from bench.sweep import CompareError
-
     try:
         args.func(args)
-    except (BuildError, ValueError, CompareError) as err:
+    except (ProjectError, ValueError) as err:
         say(f"error: {err}")
         return 2
     return 0

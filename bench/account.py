@@ -6,11 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common.errors import ProjectError
+
 # AWS's own wording (CreateFunction / UpdateFunctionConfiguration / PutFunctionConcurrency).
 _MEMORY_QUOTA = re.compile(r"[Mm]emorySize.{0,40}failed to satisfy constraint: Member must have value less than "
                            r"or equal to (\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _UNRESERVED_MINIMUM = re.compile(r"UnreservedConcurrentExecution below its minimum value of \[(\d+)\]")
+
+
+class AccountError(ProjectError):
+    """The account cannot be used as it is (no credentials, a quota)."""
 
 
 def explain(message: str) -> str | None:

@@ -28,6 +28,8 @@ from typing import Callable
 
 from bench import pricing
 from bench.account import explain
+from common.errors import ProjectError
+from common.files import atomic_write
 from local_lambda import logs
 
 RETRYABLE = {"TooManyRequestsException", "ServiceException", "ThrottlingException", "ResourceConflictException",
@@ -36,7 +38,7 @@ CELL_VARIABLE = "BENCH_SWEEP_CELL"  # set on each cell's version: a configuratio
 ALIAS_PREFIX = "bench-"
 
 
-class CompareError(RuntimeError):
+class CompareError(ProjectError):
     """The comparison cannot go on (bad target, a function error, retries exhausted)."""
 
 
@@ -115,7 +117,8 @@ class Sweep:
 
     # --- calls with backoff -----------------------------------------------------------------
     def call(self, operation: str, **kwargs):
-        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError
+        from botocore.exceptions import ClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
 
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -148,10 +151,7 @@ class Sweep:
             originals[t.name] = {"MemorySize": c["MemorySize"], "Timeout": c["Timeout"],
                                  "Environment": {"Variables": c.get("Environment", {}).get("Variables", {})},
                                  "Description": c.get("Description", "")}
-        self.restore_file.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.restore_file.with_name(self.restore_file.name + ".partial")
-        partial.write_text(json.dumps({"sweep": self.sweep_id, "functions": originals}, indent=2))
-        partial.replace(self.restore_file)
+        atomic_write(self.restore_file, json.dumps({"sweep": self.sweep_id, "functions": originals}, indent=2))
         return originals
 
     def restore(self, originals: dict) -> list[str]:

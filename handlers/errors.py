@@ -1,7 +1,6 @@
 """The handlers' documented error types; Lambda reports the class name as `errorType`."""
 from __future__ import annotations
 
-
 ECHO_LIMIT = 200  # characters of the caller's own input an error repeats (a 5 MB field name is not echoed)
 
 

@@ -8,9 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-
 from handlers.errors import PayloadError
-
 
 
 # --- the HTTP envelope (Function URL, API Gateway HTTP API v2) -------------------------------

@@ -7,10 +7,17 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
+from common.errors import ProjectError
 from layer_build import tables
 from layer_build.errors import BuildError
 from layer_build.platforms import (
-    ARCHITECTURES, DEFAULT_PYTHON, FUNCTION_RESERVE, RUNTIMES, UnknownChoice, architecture, runtime,
+    ARCHITECTURES,
+    DEFAULT_PYTHON,
+    FUNCTION_RESERVE,
+    RUNTIMES,
+    UnknownChoice,
+    architecture,
+    runtime,
 )
 
 console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 110)
@@ -126,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "arch"):
             args.arch = [architecture(a).name for a in (args.arch or ARCHITECTURES)]
         args.func(args)
-    except (BuildError, UnknownChoice) as err:
+    except (ProjectError, UnknownChoice) as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}")
         return 2
     except KeyboardInterrupt:

@@ -55,10 +55,8 @@ def write_zip(roots: list[tuple[Path, str]], dest: Path) -> None:
 
 def digest(path: Path) -> tuple[str, str]:
     """sha256 of a file as hex, and as base64 (what Terraform's source_code_hash expects)."""
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+        h = hashlib.file_digest(fh, "sha256")
     return h.hexdigest(), base64.b64encode(h.digest()).decode()
 
 

@@ -1,28 +1,31 @@
 """Building one layer: install, slim step by step, check, zip, describe in a manifest."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from common.files import MiB, write_json
+from common.paths import DIST
+from common.pip import run_pip
 from layer_build import archive, elfcheck, importcheck, slim
 from layer_build.errors import BuildError
 from layer_build.interpreters import find_python
 from layer_build.platforms import (
-    LAMBDA_DIRECT_UPLOAD_LIMIT, LAMBDA_UNZIPPED_LIMIT, LAYER_MOUNT, Architecture, Runtime,
-    host_architecture, layer_name, manylinux_tags,
+    LAMBDA_DIRECT_UPLOAD_LIMIT,
+    LAMBDA_UNZIPPED_LIMIT,
+    LAYER_MOUNT,
+    Architecture,
+    Runtime,
+    host_architecture,
+    layer_name,
+    manylinux_tags,
 )
 from layer_build.wheels import download, lock_path, platform_args, read_lock
-
-REPO = Path(__file__).resolve().parent.parent
-DIST = REPO / "dist"
-MiB = 1024 * 1024
 
 
 @dataclass
@@ -74,12 +77,8 @@ def package_sizes(site: Path) -> dict[str, int]:
 
 def pip_install(site: Path, arch: Architecture, rt: Runtime, wheel_dir: Path, lock: Path) -> None:
     """Install exactly the locked, already downloaded wheels; nothing is fetched here."""
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "install", "--quiet",
-           "--target", str(site), "--no-index", "--find-links", str(wheel_dir), "--no-deps",
-           "--require-hashes", *platform_args(arch, rt), "-r", str(lock)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BuildError(f"pip install --target failed:\n{proc.stderr.strip()[-2000:]}")
+    run_pip(["install", "--quiet", "--target", str(site), "--no-index", "--find-links", str(wheel_dir), "--no-deps",
+             "--require-hashes", *platform_args(arch, rt), "-r", str(lock)], f"pip install --target {site.name}")
 
 
 def build_layer(
@@ -208,8 +207,3 @@ def manifest(result: LayerBuild, reserve_bytes: int) -> dict:
     }
 
 
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)

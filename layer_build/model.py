@@ -9,8 +9,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from common.files import atomic_write, write_json
+from common.paths import DIST
 from layer_build.archive import FIXED_TIME
-from layer_build.build import DIST, write_json
 from layer_build.errors import BuildError
 from layer_build.platforms import ARCHITECTURES, DEFAULT_PYTHON, RUNTIMES, Runtime
 from layer_build.wheels import function_lock_path, lock_path, read_lock
@@ -148,11 +149,8 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
                 "sklearn": next(iter(versions)) if versions else layer_sklearn, **(extra or {})}
     if _unchanged(out_dir, data, manifest):
         return manifest  # the same model and manifest: nothing rewritten, so nothing downstream rebuilds
-    out_dir.mkdir(parents=True, exist_ok=True)
-    partial = out_dir / (MODEL_FILE + ".partial")
-    partial.write_bytes(data)
+    atomic_write(out_dir / MODEL_FILE, data)
     write_json(out_dir / MANIFEST_FILE, manifest)
-    partial.replace(out_dir / MODEL_FILE)
     return manifest
 
 

@@ -6,8 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
+from common.files import write_json
+from common.paths import DIST, REPO
 from layer_build import archive, slim
-from layer_build.build import DIST, REPO, pip_install, write_json
+from layer_build.build import pip_install
 from layer_build.errors import BuildError
 from layer_build.interpreters import find_python
 from layer_build.platforms import ARCHITECTURES, FUNCTION_RESERVE, Runtime

@@ -10,15 +10,21 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
+from common.files import MiB
+from common.paths import DIST
 from layer_build import archive, importcheck, slim, tables
 from layer_build.errors import BuildError
 from layer_build.interpreters import find_python
 from layer_build.platforms import (
-    LAMBDA_DIRECT_UPLOAD_LIMIT, LAYER_MOUNT, Runtime, architecture, host_architecture, layer_name,
+    LAMBDA_DIRECT_UPLOAD_LIMIT,
+    LAYER_MOUNT,
+    Runtime,
+    architecture,
+    host_architecture,
+    layer_name,
 )
 
-DIST_LAYERS = Path(__file__).resolve().parent.parent / "dist" / "layers"
-MiB = 1024 * 1024
+DIST_LAYERS = DIST / "layers"
 IMPORT_RATIO_TARGET = 0.4  # the bar: bytecode import at most 0.4x the no-bytecode one
 
 

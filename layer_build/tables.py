@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-MiB = 1024 * 1024
+from common.files import MiB
 
 
 def _mib(n: int) -> str:

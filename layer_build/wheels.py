@@ -1,18 +1,25 @@
 """Resolving, locking and downloading the layer's wheels for one runtime and architecture."""
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from common.files import atomic_write, sha256_file
+from common.paths import cache_dir
+from common.pip import run_pip
 from layer_build.errors import BuildError
 from layer_build.platforms import (
-    ARCHITECTURES, RUNTIMES, SANDBOX_PYTHON, Architecture, Runtime, layer_name, manylinux_tags,
+    ARCHITECTURES,
+    RUNTIMES,
+    SANDBOX_PYTHON,
+    Architecture,
+    Runtime,
+    layer_name,
+    manylinux_tags,
 )
 
 ROOT = Path(__file__).resolve().parent
@@ -21,7 +28,6 @@ FUNCTION_IN = ROOT / "function-requirements.in"
 RUNTIME_IN = ROOT / "runtime-requirements.in"  # the runtime interface client for the local Lambda
 TOOLS_IN = ROOT / "tools-requirements.in"  # wheels the local Lambda takes binaries from
 LOCK_DIR = ROOT / "locks"
-_WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
 
 
 @dataclass(frozen=True)
@@ -35,19 +41,21 @@ class Pin:
 
 
 def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
+
+
+def _wheel(path: Path) -> tuple[str, str]:
+    """(canonical name, version) from a wheel's file name."""
+    try:
+        name, version, _, _ = parse_wheel_filename(path.name)
+    except InvalidWheelFilename:
+        raise BuildError(f"unexpected file name {path.name}") from None
+    return str(name), str(version)
 
 
 def lock_path(arch: Architecture, rt: Runtime, kind: str = "sklearn") -> Path:
     """sklearn: the layer's wheels; runtime: the runtime interface client of the local Lambda."""
     return LOCK_DIR / f"{kind}-{rt.tag}-{arch.name}.txt"
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("LAYER_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lambda-ml-bench"
-    )
-    return Path(base)
 
 
 def platform_args(arch: Architecture, rt: Runtime) -> list[str]:
@@ -59,36 +67,6 @@ def platform_args(arch: Architecture, rt: Runtime) -> list[str]:
     return args
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _pip(args: list[str], what: str) -> None:
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        raise BuildError(f"{what} failed: {explain_pip_error(proc.stderr)}")
-
-
-def explain_pip_error(stderr: str) -> str:
-    """The one line of pip's error output that says what went wrong, with pip's own words after it."""
-    tail = "\n".join(line for line in stderr.splitlines() if line.strip())[-2000:]
-    missing = re.search(r"Could not find a version that satisfies the requirement (\S+)", stderr)
-    if missing:
-        return f"no wheel of {missing.group(1)} for this platform and Python\n{tail}"
-    if "DO NOT MATCH THE HASHES" in stderr:
-        return f"a downloaded wheel does not match the hash in the lock file\n{tail}"
-    if re.search(r"No space left on device", stderr):
-        return f"disk full\n{tail}"
-    if re.search(r"(ConnectionError|NewConnectionError|Max retries exceeded|Temporary failure)", stderr):
-        return f"network failure while downloading\n{tail}"
-    return tail
-
-
 # --- resolving: `make lock` -------------------------------------------------------------------
 def resolve(arch: Architecture, rt: Runtime, constraints: dict[str, str],
             requirements: Path = REQUIREMENTS_IN, no_deps: bool = False) -> dict[str, Path]:
@@ -96,21 +74,16 @@ def resolve(arch: Architecture, rt: Runtime, constraints: dict[str, str],
     tmp = Path(tempfile.mkdtemp(prefix=f"lock-{layer_name(arch, rt)}-"))
     reqs = [f"-r{requirements}"] + [f"{n}=={v}" for n, v in sorted(constraints.items())]
     extra = ["--no-deps"] if no_deps else []
-    _pip(["download", "--quiet", *extra, "-d", str(tmp), *platform_args(arch, rt), *reqs],
-         f"resolving {requirements.name} for {layer_name(arch, rt)}")
+    run_pip(["download", "--quiet", *extra, "-d", str(tmp), *platform_args(arch, rt), *reqs],
+            f"resolving {requirements.name} for {layer_name(arch, rt)}")
     found: dict[str, Path] = {}
     for wheel in sorted(tmp.glob("*.whl")):
-        match = _WHEEL_NAME.match(wheel.name)
-        if not match:
-            raise BuildError(f"unexpected file name {wheel.name}")
-        found[canonical(match["name"])] = wheel
+        found[_wheel(wheel)[0]] = wheel
     return found
 
 
 def version_of(wheel: Path) -> str:
-    match = _WHEEL_NAME.match(wheel.name)
-    assert match, wheel.name
-    return match["version"]
+    return _wheel(wheel)[1]
 
 
 def lock_runtime(rt: Runtime, say=print) -> list[Path]:
@@ -186,10 +159,7 @@ def write_lock(path: Path, title: str, source: Path, wheels: dict[str, Path]) ->
         wheel = wheels[pkg]
         lines.append(f"# {wheel.name}")
         lines.append(f"{pkg}=={version_of(wheel)} --hash=sha256:{sha256_file(wheel)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 def read_lock(path: Path) -> list[Pin]:
@@ -213,7 +183,7 @@ def download(arch: Architecture, rt: Runtime, pins: list[Pin], lock: Path) -> di
     dest = cache_dir() / "wheels" / lock.stem
     dest.mkdir(parents=True, exist_ok=True)
     if any(not (dest / p.filename).exists() for p in pins):
-        _pip(["download", "--no-deps", "--require-hashes", "-d", str(dest),
+        run_pip(["download", "--no-deps", "--require-hashes", "-d", str(dest),
               *platform_args(arch, rt), "-r", str(lock)],
              f"downloading wheels for {arch.name} ({rt.name}, {manylinux_tags(arch, rt)[0]})")
     found: dict[str, Path] = {}

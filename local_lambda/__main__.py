@@ -11,11 +11,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from layer_build.build import DIST
-from layer_build.errors import BuildError
+from common.errors import ProjectError
+from common.paths import DIST
 from layer_build.platforms import ARCHITECTURES
 
 DEFAULT_STATE = DIST / "local"  # the pid and log files of a detached service
+
+
+class StartError(ProjectError):
+    """The service did not come up."""
 
 
 def say(message: str) -> None:
@@ -65,7 +69,7 @@ def cmd_up(args: argparse.Namespace) -> None:
                                     start_new_session=True, cwd=Path(__file__).resolve().parent.parent)
         (state / "service.pid").write_text(str(proc.pid))
         if not _ready(args.port, 600):
-            raise BuildError(f"the local Lambda did not come up; see {state / 'service.log'}")
+            raise StartError(f"the local Lambda did not come up; see {state / 'service.log'}")
         print(f"http://127.0.0.1:{args.port}")
         return
     rie = rie_binary(say)
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (BuildError, ValueError) as err:
+    except (ProjectError, ValueError) as err:
         say(f"error: {err}")
         return 2
     return 0

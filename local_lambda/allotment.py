@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.files import MiB
+
 MB_PER_VCPU = 1769  # Lambda: 1,769 MB is one vCPU
 MAX_VCPUS = 6
 PERIOD_US = 100_000
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-MiB = 1024 * 1024
 
 
 class AllotmentError(RuntimeError):

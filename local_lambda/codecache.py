@@ -15,7 +15,7 @@ import threading
 import zipfile
 from pathlib import Path
 
-from layer_build.wheels import sha256_file
+from common.files import sha256_file
 
 MARKER = ".unpacked.json"
 _digests: dict[tuple[Path, int, int], str] = {}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from common.files import MiB
 from layer_build.platforms import ARCHITECTURES
 from local_lambda import logs
 from local_lambda.allotment import Allotment, Hierarchy, join_command
@@ -31,7 +32,6 @@ from local_lambda.isolation import HOST_ENV, sandboxed
 from local_lambda.rie import RieClient, free_port
 from local_lambda.sandbox import PYTHON, SANDBOX, root_dir
 
-MiB = 1024 * 1024
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _START = re.compile(r"^START RequestId: (\S+)")
 _INIT = re.compile(r"INIT REPORT\(durationMs: ([\d.]+)\)")

@@ -1,19 +1,17 @@
 """Function definitions of the local Lambda: from terraform/functions.json, or a definition file."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.aws import ACCOUNT, REGION
+from common.files import sha256_file_base64
+from common.paths import REPO
 from layer_build.platforms import RUNTIMES, SANDBOX_PYTHON, architecture
 
-REPO = Path(__file__).resolve().parent.parent
 TERRAFORM_FUNCTIONS = REPO / "terraform" / "functions.json"
-REGION = "us-east-1"
-ACCOUNT = "000000000000"
 
 
 # How a client tells the local Lambda from Lambda, how it runs, and whether CPU and memory are allotted.
@@ -85,8 +83,7 @@ class FunctionSpec:
 
 def _code_digest(code: Path) -> tuple[str, int]:
     if code.is_file():
-        data = code.read_bytes()
-        return base64.b64encode(hashlib.sha256(data).digest()).decode(), len(data)
+        return sha256_file_base64(code), code.stat().st_size
     return "", 0
 
 

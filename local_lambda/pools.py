@@ -10,8 +10,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from local_lambda.allotment import Hierarchy
 from local_lambda import api
+from local_lambda.allotment import Hierarchy
 from local_lambda.api import too_many_requests
 from local_lambda.environment import Environment
 from local_lambda.functions import FunctionSpec

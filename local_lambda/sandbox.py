@@ -9,11 +9,13 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from layer_build.build import DIST, pip_install, write_json
+from common.files import sha256_file, write_json
+from common.paths import DIST, cache_dir
+from layer_build.build import pip_install
 from layer_build.errors import BuildError
 from layer_build.platforms import ARCHITECTURES, RUNTIMES, SANDBOX_PYTHON, Architecture
 from layer_build.sysdeps import ensure_debian_packages
-from layer_build.wheels import LOCK_DIR, cache_dir, download, lock_path, read_lock, sha256_file
+from layer_build.wheels import LOCK_DIR, download, lock_path, read_lock
 from local_lambda.isolation import EMULATOR_MOUNT, HOST_ENV, sandboxed
 
 SANDBOX = DIST / "sandbox"

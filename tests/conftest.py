@@ -8,9 +8,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support import LAYERS, MODEL_DIR, REPO
 
 from layer_build.platforms import ARCHITECTURES
-from support import LAYERS, MODEL_DIR, REPO
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import socket
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common.aws import ACCOUNT, REGION
+from common.paths import REPO
+
 LAYERS = REPO / "dist" / "layers"
 EVENTS = REPO / "tests" / "events"
 MODEL_DIR = REPO / "dist" / "model"
@@ -21,7 +22,7 @@ def lambda_context(remaining_ms: int = 300_000, name: str = "lambda-ml-bench-tes
     """The runtime interface client's own context class, with a deadline `remaining_ms` from now."""
     from awslambdaric.lambda_context import LambdaContext
 
-    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
     return LambdaContext("req-0001", None, None, int(time.time() * 1000) + remaining_ms, arn)
 
 

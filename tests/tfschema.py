@@ -9,7 +9,6 @@ from pathlib import Path
 
 import hcl2
 from hcl2 import SerializationOptions
-
 from support import REPO
 
 

@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 
 import grpc
-from google.protobuf.message import DecodeError
 import tf.provider
+from google.protobuf.message import DecodeError
 from tf.gen import tfplugin_pb2 as pb
 from tf.iface import Provider
 from tf.runner import run_provider
@@ -22,10 +22,11 @@ from tf.schema import Schema
 from tf.types import Unknown
 from tf.utils import Diagnostics, read_dynamic_value, to_dynamic_value
 
+from common.aws import ACCOUNT
 from tfcheck import policy, schema
 from tfcheck.errors import PolicyError
 
-ACCOUNT_ID = "123456789012"
+ACCOUNT_ID = ACCOUNT  # the account every stand-in for AWS answers with
 DEFAULT_REGION = "us-east-1"
 REFUSED = ("This provider is a schema-only stand-in for offline checks (terraform validate and plan): it "
            "cannot create, change or import anything. Run terraform with the real hashicorp/aws provider, "

@@ -21,12 +21,12 @@ from typing import NamedTuple
 
 import tf
 
+from common.paths import REPO, cache_dir
 from tfcheck import schema
 from tfcheck.errors import TerraformFailed
 
-REPO = Path(__file__).resolve().parent.parent
 TERRAFORM_DIR = REPO / "terraform"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lambda-ml-bench" / "tfcheck"
+CACHE = cache_dir() / "tfcheck"
 _IGNORED = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate", "*.tfstate.*", "terraform.tfvars",
                                   "*.tfplan")
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.svm import SVC
-
 from support import lambda_context
+
 from handlers import runtime
 from handlers.payload import Workload
 from handlers.workload import make_data

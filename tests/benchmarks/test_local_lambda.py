@@ -7,12 +7,12 @@ import socket
 import time
 
 import pytest
+from support import REPO, load_event
 
+from layer_build.platforms import host_architecture
 from local_lambda import functions
 from local_lambda.environment import Environment
 from local_lambda.sandbox import rie_binary
-from layer_build.platforms import host_architecture
-from support import REPO, load_event
 
 pytestmark = pytest.mark.integration
 SPECS = {s.name: s for s in functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")}

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import boto3
 import pytest
+from support import REPO
 
 from bench.sweep import Sweep, Target, Workload, plan
 from local_lambda import functions
 from local_lambda.rie import free_port
 from local_lambda.sandbox import rie_binary
 from local_lambda.service import LocalLambda
-from support import REPO
 
 pytestmark = pytest.mark.integration
 

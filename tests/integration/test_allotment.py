@@ -8,13 +8,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from support import REPO
 
 from local_lambda import allotment, functions
 from local_lambda.environment import Environment
 from local_lambda.rie import free_port
 from local_lambda.sandbox import rie_binary
 from local_lambda.service import LocalLambda
-from support import REPO
 
 pytestmark = pytest.mark.integration
 SPECS = {s.name: s for s in functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")}

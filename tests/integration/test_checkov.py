@@ -5,7 +5,6 @@ import json
 import subprocess
 
 import pytest
-
 from support import REPO
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,19 @@ import time
 from pathlib import Path
 
 import pytest
+from support import REPO
 
 from bench.report import render
-from bench.sweep import CELL_VARIABLE, CompareError, Sweep, Target, Workload, plan, restore_from, targets_from_listing
-from support import REPO
+from bench.sweep import (
+    CELL_VARIABLE,
+    CompareError,
+    Sweep,
+    Target,
+    Workload,
+    plan,
+    restore_from,
+    targets_from_listing,
+)
 
 pytestmark = pytest.mark.integration
 TARGETS = [Target("arm64", "benchmark-arm64"), Target("x86_64", "benchmark-x86_64")]

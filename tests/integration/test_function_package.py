@@ -8,8 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from support import REPO
+
 from layer_build import archive
 from layer_build.interpreters import find_python
 from layer_build.model import MODEL_DIR

@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support import LAYERS, REPO
+
 from layer_build import archive, elfcheck, wheels
 from layer_build.build import build_layer
 from layer_build.errors import BuildError

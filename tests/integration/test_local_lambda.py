@@ -15,10 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 from botocore.exceptions import ClientError
+from support import REPO, load_event
 
 from local_lambda import functions
 from local_lambda.rie import free_port
-from support import REPO, load_event
 
 pytestmark = pytest.mark.integration
 ARCHES = ["x86_64", "arm64"]
@@ -237,8 +237,8 @@ def test_detached_service_down_stops_every_process(built: dict, tmp_path: Path) 
 
 
 def test_idle_environments_are_reused_then_retired(built: dict) -> None:
-    from local_lambda.sandbox import rie_binary
     from local_lambda.pools import FunctionPool
+    from local_lambda.sandbox import rie_binary
 
     spec = next(s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == "probe-events")
     pool = FunctionPool(spec, rie_binary(lambda _: None), limit=2)

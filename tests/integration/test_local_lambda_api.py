@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
+from support import raw_http
 
 from local_lambda.functions import ACCOUNT, REGION
-from support import raw_http
 
 pytestmark = pytest.mark.integration
 ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from support import REPO, raw_http
 
 from local_lambda import codecache, functions
 from local_lambda.rie import free_port
 from local_lambda.sandbox import rie_binary
 from local_lambda.service import LocalLambda
-from support import REPO, raw_http
 
 pytestmark = pytest.mark.integration
 DEFINITIONS = REPO / "tests" / "fixtures" / "local-functions.json"

@@ -8,8 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support import REPO
+
+from common.aws import ACCOUNT
 from tfcheck import plancheck, schema
 from tfcheck.check import SCENARIOS, expected_functions
 from tfcheck.errors import PlanCheckError
@@ -378,7 +379,7 @@ def test_a_real_account_plan_in_every_partition(workspace: Workspace) -> None:
         for arch, target in targets.items():
             for handler, fn in target["functions"].items():
                 assert fn["region"] == region
-                assert fn["arn"] == f"arn:{partition}:lambda:{region}:123456789012:function:{fn['name']}"
+                assert fn["arn"] == f"arn:{partition}:lambda:{region}:{ACCOUNT}:function:{fn['name']}"
         policy = json.loads(plan["planned_values"]["outputs"]["function_url_caller_policy"]["value"])
         (statement,) = policy["Statement"]
         assert set(statement["Action"]) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import boto3
 import numpy as np
 import pytest
 import skops.io
+from support import LAYERS
 
 from layer_build.model import import_model
 from layer_build.package import build_package
@@ -18,7 +18,6 @@ from local_lambda import functions
 from local_lambda.rie import free_port
 from local_lambda.sandbox import rie_binary
 from local_lambda.service import LocalLambda
-from support import LAYERS
 
 pytestmark = pytest.mark.integration
 RT = RUNTIMES[DEFAULT_PYTHON]

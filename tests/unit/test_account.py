@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import REPO
 
 from bench.account import explain
 from bench.sweep import CompareError, region_of, targets_from_terraform
-from support import REPO
 
 # As CloudFormation and the API pass them on (see aws-lambda-power-tuning#181 and #224, serverless-patterns#1382).
 MEMORY_REFUSALS = [

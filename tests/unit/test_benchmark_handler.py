@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from support import lambda_context, load_event
+
 from handlers import runtime
 from handlers.errors import PayloadError
 from handlers.payload import MAX_CELLS, Workload, parse_workload

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
+from support import lambda_context, load_event
 
 from handlers import contract, model
 from handlers.errors import ModelLoadError, PayloadError
 from handlers.payload import http_body, max_cells, parse_workload
 from layer_build.model import describe, normalised_zip, package_model
 from layer_build.platforms import DEFAULT_PYTHON, RUNTIMES
-from support import lambda_context, load_event
 
 RT = RUNTIMES[DEFAULT_PYTHON]
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from layer_build.platforms import ARCHITECTURES
 from local_lambda.environment import Environment
 from local_lambda.functions import FunctionSpec
 from local_lambda.isolation import HOST_ENV, RESERVED, sandboxed
-from layer_build.platforms import ARCHITECTURES
 
 
 def spec(**kw) -> FunctionSpec:

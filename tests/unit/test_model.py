@@ -13,8 +13,8 @@ import pytest
 import skops.io
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-
 from support import REPO
+
 from handlers import model
 from handlers.errors import ModelLoadError
 from layer_build.model import normalised_zip

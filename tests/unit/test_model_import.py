@@ -15,11 +15,11 @@ import skops.io
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_breast_cancer
 from sklearn.svm import SVC
+from support import REPO
 
 from handlers import model
 from layer_build.model import ModelImportError, import_model, layer_modules, normalised_zip
 from layer_build.platforms import DEFAULT_PYTHON, RUNTIMES
-from support import REPO
 
 CALIBRATION = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]
 

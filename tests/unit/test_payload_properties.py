@@ -5,8 +5,8 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from support import lambda_context, load_event
+
 from handlers.errors import PayloadError
 from handlers.payload import Workload, as_object, max_cells, parse_workload
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 
 from layer_build.platforms import (
-    ARCHITECTURES, RUNTIMES, UnknownChoice, architecture, layer_name, manylinux_tags, runtime,
+    ARCHITECTURES,
+    RUNTIMES,
+    UnknownChoice,
+    architecture,
+    layer_name,
+    manylinux_tags,
+    runtime,
 )
 
 

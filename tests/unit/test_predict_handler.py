@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-
 from support import lambda_context, load_event
-from handlers.errors import PayloadError
+
 from handlers.contract import MAX_ROWS
+from handlers.errors import PayloadError
 
 
 def test_direct_invocation_returns_predictions_probabilities_and_model(predict_module) -> None:

@@ -8,12 +8,12 @@ import struct
 from pathlib import Path
 
 import pytest
+from support import REPO
 
 from bench import pricing, study
 from bench.recommend import Option, balanced, cheapest, fastest, options, recommend
 from bench.report import local_rows, render
 from bench.sweep import CompareError, Target, Workload, parse_report, plan
-from support import REPO
 
 DATA = REPO / "tests" / "data"
 

@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-
 import tfschema
-from local_lambda import functions
-from layer_build.platforms import ARCHITECTURES, LAMBDA_UNZIPPED_LIMIT, RUNTIMES
 from support import REPO
+
+from layer_build.platforms import ARCHITECTURES, LAMBDA_UNZIPPED_LIMIT, RUNTIMES
+from local_lambda import functions
 from tfcheck.workspace import Workspace
 
 TF = REPO / "terraform"
