@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_E_MACHINE
 from elftools.elf.gnuversions import GNUVerNeedSection
 
 from layer_build.errors import BuildError
@@ -28,11 +28,9 @@ def is_elf(path: Path) -> bool:
 
 
 def elf_machine(path: Path) -> int:
-    """e_machine from the ELF header, honouring the file's own byte order."""
+    """e_machine from the ELF header (pyelftools reads it in the file's own byte order)."""
     with open(path, "rb") as fh:
-        header = fh.read(20)
-    order = "<" if header[5] == 1 else ">"
-    return struct.unpack(order + "H", header[18:20])[0]
+        return ENUM_E_MACHINE[ELFFile(fh)["e_machine"]]
 
 
 def glibc_needed(path: Path) -> tuple[int, int] | None:

@@ -17,7 +17,9 @@ from layer_build.wheels import download, function_lock_path, read_lock
 
 FUNCTION_DIR = DIST / "function"
 TASK_ROOT = "/var/task"
-HANDLERS = {"benchmark": "handlers.benchmark.handler", "predict": "handlers.predict.handler"}
+# The handlers the package serves: the ones terraform/functions.json deploys (and the local Lambda serves).
+HANDLERS = {key: h["handler"] for key, h in json.loads((REPO / "terraform" / "functions.json").read_text())[
+    "handlers"].items()}
 
 
 def build_package(rt: Runtime, model_dir: Path, out_dir: Path = FUNCTION_DIR,

@@ -30,7 +30,7 @@ from local_lambda.codecache import unpacked
 from local_lambda.functions import REGION, FunctionSpec
 from local_lambda.isolation import HOST_ENV, sandboxed
 from local_lambda.rie import RieClient, free_port
-from local_lambda.sandbox import PYTHON, SANDBOX, root_dir
+from local_lambda.sandbox import PYTHON, root_dir, sandbox_dir
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _START = re.compile(r"^START RequestId: (\S+)")
@@ -97,7 +97,7 @@ class Environment:
                 **{k: str(v) for k, v in self.spec.environment.items()}}
 
     def command(self, runtime_port: int) -> list[str]:
-        cache = SANDBOX / "unpacked"
+        cache = sandbox_dir() / "unpacked"
         binds = {"/var/task": unpacked(self.spec.code, cache)}
         if self.spec.layers:
             binds["/opt"] = unpacked(self.spec.layers[0], cache)

@@ -5,6 +5,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Template
 
 from common.aws import ACCOUNT, REGION
 from common.files import sha256_file_base64
@@ -88,10 +89,9 @@ def _code_digest(code: Path) -> tuple[str, int]:
 
 
 def function_name(spec: dict, handler_key: str, arch: str) -> str:
-    """functions.json's name_format, filled in as terraform/main.tf fills it in."""
-    runtime_tag = spec["runtime"].replace("python", "py").replace(".", "")
-    return spec["name_format"].format(project=spec["project"], handler=handler_key, runtime_tag=runtime_tag,
-                                      architecture=arch)
+    """functions.json's name_format, a template Terraform fills in with templatestring() and Python with Template."""
+    return Template(spec["name_format"]).substitute(project=spec["project"], handler=handler_key,
+                                                    runtime_tag=spec["runtime_tag"], architecture=arch)
 
 
 def from_terraform(path: Path = TERRAFORM_FUNCTIONS) -> list[FunctionSpec]:

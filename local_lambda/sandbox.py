@@ -18,7 +18,11 @@ from layer_build.sysdeps import ensure_debian_packages
 from layer_build.wheels import LOCK_DIR, download, lock_path, read_lock
 from local_lambda.isolation import EMULATOR_MOUNT, HOST_ENV, sandboxed
 
-SANDBOX = DIST / "sandbox"
+SANDBOX_ENV = "LOCAL_LAMBDA_SANDBOX"  # where the roots, the RIE and unpacked code live (default dist/sandbox)
+
+
+def sandbox_dir() -> Path:
+    return Path(os.environ.get(SANDBOX_ENV) or DIST / "sandbox")
 DEBIAN = {"suite": "trixie", "mirror": "http://deb.debian.org/debian",
           "keyring": "/usr/share/keyrings/debian-archive-keyring.gpg"}
 ROOT_PACKAGES = ("python3.13", "libstdc++6")  # the scientific wheels need libstdc++
@@ -29,7 +33,7 @@ PYTHON = "/usr/bin/python3.13"  # the root's interpreter, as the runtime's
 
 
 def root_dir(arch: Architecture) -> Path:
-    return SANDBOX / arch.name / "root"
+    return sandbox_dir() / arch.name / "root"
 
 
 def _apt(arch: Architecture, apt_root: Path, *args: str) -> None:
@@ -71,13 +75,13 @@ def prepare(arch: Architecture, say: Callable[[str], None] = print) -> Path:
     ensure_debian_packages(HOST_TOOLS, say)
     rt = RUNTIMES[SANDBOX_PYTHON]
     lock = lock_path(arch, rt, "runtime")
-    stamp = SANDBOX / arch.name / "sandbox.json"
+    stamp = sandbox_dir() / arch.name / "sandbox.json"
     wanted = {"runtime_lock_sha256": sha256_file(lock), "packages": list(ROOT_PACKAGES), **DEBIAN}
     if stamp.exists() and root_dir(arch).is_dir():
         if {k: v for k, v in json.loads(stamp.read_text()).items() if k in wanted} == wanted:
             return root_dir(arch)
     debs = download_debs(arch, say)
-    partial = SANDBOX / arch.name / "root.partial"
+    partial = sandbox_dir() / arch.name / "root.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     say(f"[sandbox {arch.name}] unpacking {len(debs)} packages")
@@ -123,7 +127,7 @@ def rie_binary(say: Callable[[str], None] = print) -> Path:
     host = host_architecture()
     if host is None:
         raise BuildError("the local Lambda needs an x86_64 or arm64 host")
-    target = SANDBOX / "rie" / host.rie
+    target = sandbox_dir() / "rie" / host.rie
     if target.exists():
         return target
     lock = LOCK_DIR / "tools.txt"

@@ -2,14 +2,14 @@ locals {
   # The functions to deploy, shared with the local Lambda (bench/local), so the two cannot drift.
   spec        = jsondecode(file("${path.module}/functions.json"))
   repo        = "${path.module}/.."
-  runtime_tag = replace(replace(local.spec.runtime, "python", "py"), ".", "")
+  runtime_tag = local.spec.runtime_tag
   package     = jsondecode(file("${local.repo}/${trimsuffix(local.spec.package, ".zip")}.json"))
 
   functions = {
     for pair in setproduct(keys(local.spec.handlers), var.architectures) : "${pair[0]}-${pair[1]}" => {
       handler_key  = pair[0]
       architecture = pair[1]
-      name         = replace(replace(replace(replace(local.spec.name_format, "{project}", local.spec.project), "{handler}", pair[0]), "{runtime_tag}", local.runtime_tag), "{architecture}", pair[1])
+      name         = templatestring(local.spec.name_format, { project = local.spec.project, handler = pair[0], runtime_tag = local.runtime_tag, architecture = pair[1] })
       handler      = local.spec.handlers[pair[0]].handler
       memory_size  = lookup(var.memory_sizes, pair[0], local.spec.handlers[pair[0]].memory_size)
       timeout      = lookup(var.timeouts, pair[0], local.spec.handlers[pair[0]].timeout)

@@ -2,31 +2,94 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
-from support import LAYERS, MODEL_DIR, REPO
+from support import REPO
 
 from layer_build.platforms import ARCHITECTURES
 
 
+# --- what the tests build: through the build's Python modules, into this session's own folder ----------
+# A user's dist/ and .venv are never touched (no `make`: its venv rule would recreate .venv).
 @pytest.fixture(scope="session")
-def built() -> dict[str, dict]:
-    """Manifests of both python3.13 layers as `make layers` leaves them (built now if missing or stale)."""
-    subprocess.run(["make", "-s", "layers"], cwd=REPO, check=True)
-    return {a: json.loads((LAYERS / f"sklearn-py313-{a}.json").read_text()) for a in ARCHITECTURES}
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This session's dist/: layers, model, function package, local Lambda sandbox."""
+    return tmp_path_factory.mktemp("dist", numbered=False)
 
 
 @pytest.fixture(scope="session")
-def unpacked(built: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def built(dist: Path) -> dict[str, dict]:
+    """Manifests of both python3.13 layers, built for this session."""
+    from layer_build.build import build_layer
+    from layer_build.platforms import DEFAULT_PYTHON, FUNCTION_RESERVE, RUNTIMES
+    from layer_build.sysdeps import ensure_debian_packages
+
+    ensure_debian_packages({a.strip: a.strip_package for a in ARCHITECTURES.values()}, print)
+    return {name: build_layer(arch, RUNTIMES[DEFAULT_PYTHON], FUNCTION_RESERVE, out_dir=dist / "layers",
+                              work_dir=dist / "build", say=lambda _: None) for name, arch in ARCHITECTURES.items()}
+
+
+@pytest.fixture(scope="session")
+def model_dir(dist: Path) -> Path:
+    """The built-in model, trained for this session."""
+    from layer_build.model import write_model
+
+    write_model("1", dist / "model")
+    return dist / "model"
+
+
+@pytest.fixture(scope="session")
+def package(dist: Path, model_dir: Path) -> dict:
+    """The function package's manifest (handlers and the built-in model), built for this session."""
+    from layer_build.package import build_package
+    from layer_build.platforms import DEFAULT_PYTHON, RUNTIMES
+
+    return build_package(RUNTIMES[DEFAULT_PYTHON], model_dir, out_dir=dist / "function",
+                         work_dir=dist / "build-function", say=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def sandbox(dist: Path):
+    """The local Lambda's roots, in this session's folder (LOCAL_LAMBDA_SANDBOX, set for the session only)."""
+    from local_lambda.sandbox import SANDBOX_ENV, prepare_all
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SANDBOX_ENV, str(dist / "sandbox"))
+        prepare_all(list(ARCHITECTURES), lambda _: None)
+        yield dist / "sandbox"
+
+
+@pytest.fixture(scope="session")
+def definitions(dist: Path, built: dict, package: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/fixtures/local-functions.json with its dist/ paths pointing at this session's builds."""
+    source = REPO / "tests" / "fixtures" / "local-functions.json"
+    data = json.loads(source.read_text())
+    for fn in data["functions"]:
+        fn["code"] = _rebased(fn["code"], source.parent, dist)
+        fn["layers"] = [_rebased(layer, source.parent, dist) for layer in fn.get("layers", [])]
+    out = tmp_path_factory.mktemp("definitions") / "local-functions.json"
+    out.write_text(json.dumps(data, indent=1))
+    return out
+
+
+def _rebased(path: str, base: Path, dist: Path) -> str:
+    resolved = (base / path).resolve()
+    repo_dist = (REPO / "dist").resolve()
+    return str(dist / resolved.relative_to(repo_dist)) if resolved.is_relative_to(repo_dist) else str(resolved)
+
+
+@pytest.fixture(scope="session")
+def unpacked(built: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each layer zip unpacked: {arch: .../python}, as Lambda shows it under /opt."""
     out = {}
     for arch in built:
         dest = tmp_path_factory.mktemp(arch)
-        with zipfile.ZipFile(LAYERS / f"sklearn-py313-{arch}.zip") as zf:
+        with zipfile.ZipFile(dist / "layers" / built[arch]["zip"]["file"]) as zf:
             zf.extractall(dest)
         out[arch] = dest / "python"
     return out
@@ -49,14 +112,12 @@ def compiled_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # --- handlers -------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def handlers_env() -> Path:
-    """The trained model (`make model`), and the environment the handlers read at import."""
-    import os
-
-    subprocess.run(["make", "-s", "model"], cwd=REPO, check=True)
-    os.environ["MODEL_DIR"] = str(MODEL_DIR)
-    os.environ.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3538")
-    return MODEL_DIR
+def handlers_env(model_dir: Path):
+    """The model, and the environment the handlers read at import: set for the session, restored after it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODEL_DIR", str(model_dir))
+        mp.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3538"))
+        yield model_dir
 
 
 @pytest.fixture(scope="session")
@@ -75,21 +136,20 @@ def benchmark_module(handlers_env):
 
 # --- the local Lambda ---------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def local_lambda(built: dict) -> str:
-    """The local Lambda serving tests/fixtures/local-functions.json; its endpoint URL."""
-    import os
+def local_lambda(definitions: Path, sandbox: Path, dist: Path) -> str:
+    """The local Lambda serving tests/fixtures/local-functions.json (this session's builds); its endpoint URL."""
     import signal
     import sys
     import time
     import urllib.request
 
-    subprocess.run(["make", "-s", "package", "sandbox"], cwd=REPO, check=True)
     from local_lambda.rie import free_port
 
     port = free_port()
-    log = open(REPO / "dist" / "local-test-service.log", "wb")
+    log_path = dist / "local-test-service.log"
+    log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--idle-seconds", "120",
-                             "--functions", str(REPO / "tests" / "fixtures" / "local-functions.json")],
+                             "--functions", str(definitions)],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -98,7 +158,7 @@ def local_lambda(built: dict) -> str:
             break
         except OSError:
             if proc.poll() is not None:
-                pytest.fail(f"the local Lambda exited: {(REPO / 'dist' / 'local-test-service.log').read_text()[-2000:]}")
+                pytest.fail(f"the local Lambda exited: {log_path.read_text()[-2000:]}")
             time.sleep(0.2)
     yield endpoint
     os.killpg(proc.pid, signal.SIGTERM)

@@ -88,6 +88,7 @@ class Workspace:
 
     root: Path
     command: list[str] = field(default_factory=lambda: engines()[0].command)
+    dist: Path = REPO / "dist"  # the build output plans read (layer and package manifests)
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -119,14 +120,14 @@ class Workspace:
         return self
 
     def copy(self, name: str, source: Path = TERRAFORM_DIR) -> Path:
-        """A fresh copy of terraform/ (or `source`) as <root>/<name>/terraform, with dist/ linked beside it."""
+        """A fresh copy of terraform/ (or `source`) as <root>/<name>/terraform, with `dist` linked beside it."""
         dest = self.root / name / "terraform"
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(source, dest, ignore=_IGNORED)
-        dist = dest.parent / "dist"
-        if not dist.is_symlink():
-            dist.symlink_to(REPO / "dist")
+        link = dest.parent / "dist"
+        if not link.is_symlink():
+            link.symlink_to(self.dist)
         return dest
 
     def env(self, label: str) -> dict[str, str]:

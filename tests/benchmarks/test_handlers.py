@@ -53,9 +53,10 @@ STUDY_FEATURES = [10, 100]
 
 @pytest.mark.parametrize("phase", ["fit", "predict"])
 @pytest.mark.parametrize("n_features", STUDY_FEATURES)
-def test_benchmark_handler_reports_what_direct_timing_sees(benchmark, benchmark_module, n_features: int,
-                                                          phase: str) -> None:
-    """The study's 40 cycles timed directly, beside the median the handler reports for them."""
+def test_benchmark_handler_timings_beside_direct_timing(benchmark, benchmark_module, n_features: int,
+                                                        phase: str) -> None:
+    """The study's 40 cycles timed directly, beside the median the handler reports for them (the ratio is printed
+    with the benchmarks, not asserted); the handler's own summary is consistent."""
     benchmark.group = f"study-{n_features}-features-{phase}"
     w = Workload(n_features=n_features)
     X_train, y_train, X_test, _ = make_data(w)
@@ -65,4 +66,6 @@ def test_benchmark_handler_reports_what_direct_timing_sees(benchmark, benchmark_
     benchmark.pedantic(call, rounds=w.cycles, iterations=1, warmup_rounds=2)
     out = benchmark_module.handler({"n_features": n_features}, lambda_context())
     benchmark.extra_info.update({"reported_median_ms": out[phase]["median_ms"], "cycles_done": out["cycles_done"]})
-    assert out["cycles_done"] == w.cycles and out[phase]["median_ms"] > 0
+    summary = out[phase]
+    assert out["cycles_done"] == w.cycles and not out["stopped_early"]
+    assert 0 < summary["min_ms"] <= summary["median_ms"] <= summary["p95_ms"] and summary["std_ms"] >= 0

@@ -52,15 +52,11 @@ print(json.dumps({"import_s": time.perf_counter() - started}))
 
 
 @pytest.fixture(scope="module")
-def task_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    import subprocess
+def task_trees(package: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     import zipfile
 
-    from support import REPO
-
-    subprocess.run(["make", "-s", "package"], cwd=REPO, check=True)
     task = tmp_path_factory.mktemp("task")
-    with zipfile.ZipFile(REPO / "dist/function/function-py313.zip") as zf:
+    with zipfile.ZipFile(dist / "function" / package["zip"]["file"]) as zf:
         zf.extractall(task)
     return {"bytecode": task, "no-bytecode": without_bytecode(task, tmp_path_factory.mktemp("task-plain") / "t")}
 

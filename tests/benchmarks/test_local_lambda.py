@@ -5,9 +5,10 @@ import http.client
 import json
 import socket
 import time
+from pathlib import Path
 
 import pytest
-from support import REPO, load_event
+from support import load_event
 
 from layer_build.platforms import host_architecture
 from local_lambda import functions
@@ -15,7 +16,6 @@ from local_lambda.environment import Environment
 from local_lambda.sandbox import rie_binary
 
 pytestmark = pytest.mark.integration
-SPECS = {s.name: s for s in functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")}
 HOST = host_architecture().name
 
 
@@ -42,8 +42,13 @@ def extra(benchmark, role: str, arch: str, **kw) -> None:
 
 
 @pytest.fixture(scope="module")
-def direct_rie(built: dict, local_lambda: str):
-    env = Environment(SPECS["probe-events"], rie_binary(lambda _: None))
+def specs(definitions: Path) -> dict:
+    return {s.name: s for s in functions.from_file(definitions)}
+
+
+@pytest.fixture(scope="module")
+def direct_rie(specs: dict, local_lambda: str):
+    env = Environment(specs["probe-events"], rie_binary(lambda _: None))
     env.start()
     yield env
     env.stop()
@@ -72,10 +77,10 @@ def test_warm_trivial_invoke_through_the_service(benchmark, local_lambda: str, d
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
-def test_cold_invoke_of_the_predict_handler(benchmark, built: dict, local_lambda: str, arch: str) -> None:
+def test_cold_invoke_of_the_predict_handler(benchmark, specs: dict, local_lambda: str, arch: str) -> None:
     """A new execution environment each round: RIE start, runtime init, model load, one prediction."""
     benchmark.group = f"local-predict-cold-{arch}"
-    spec = SPECS[f"predict-{arch}"]
+    spec = specs[f"predict-{arch}"]
     payload = json.dumps(load_event("predict-direct")).encode()
     envs: list[Environment] = []
 

@@ -134,7 +134,8 @@ def test_localstack_client_reaches_any_endpoint_speaking_the_lambda_api(local_la
     assert targets_from_listing(client, "predict") == {"x86_64": "predict-x86_64", "arm64": "predict-arm64"}
 
 
-def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(built: dict, local_lambda: str, tmp_path: Path) -> None:
+def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(definitions: Path, local_lambda: str,
+                                                                tmp_path: Path) -> None:
     """A local Lambda with a new account's 3,008 MB quota refuses 4,096 MB as AWS does; `bench compare` says what
     to do in one line, exits 2 and leaves the function as it was."""
     import boto3
@@ -144,7 +145,7 @@ def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(built: dict, loc
     from local_lambda.sandbox import rie_binary
     from local_lambda.service import LocalLambda
 
-    specs = functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")
+    specs = functions.from_file(definitions)
     server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), memory_quota=3008)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

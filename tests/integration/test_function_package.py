@@ -12,12 +12,10 @@ from support import REPO
 
 from layer_build import archive
 from layer_build.interpreters import find_python
-from layer_build.model import MODEL_DIR
 from layer_build.package import build_package
 from layer_build.platforms import RUNTIMES, host_architecture
 
 pytestmark = pytest.mark.integration
-FUNCTION = REPO / "dist" / "function"
 HOST = host_architecture()
 
 # Run inside a clean python3.13 -S: sys.path is what Lambda gives, /var/task then /opt/python.
@@ -37,32 +35,27 @@ print(json.dumps({"predict": predict.handler(event, Context()),
 
 
 @pytest.fixture(scope="module")
-def package() -> dict:
-    subprocess.run(["make", "-s", "package"], cwd=REPO, check=True)
-    return json.loads((FUNCTION / "function-py313.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def lambda_tree(package: dict, unpacked: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def lambda_tree(package: dict, dist: Path, unpacked: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     task = tmp_path_factory.mktemp("task")
-    with zipfile.ZipFile(FUNCTION / package["zip"]["file"]) as zf:
+    with zipfile.ZipFile(dist / "function" / package["zip"]["file"]) as zf:
         zf.extractall(task)
     return task, unpacked[HOST.name]
 
 
-def test_package_holds_handlers_model_and_skops_only(package: dict, lambda_tree) -> None:
+def test_package_holds_handlers_model_and_skops_only(package: dict, dist: Path, model_dir: Path, lambda_tree) -> None:
     task, _ = lambda_tree
     tops = {p.name for p in task.iterdir()}
     assert {"handlers", "model", "skops", "packaging"} <= tops
     assert not tops & {"numpy", "scipy", "sklearn", "boto3", "bin", "tests"}
     assert (task / "model" / "model.skops").exists() and (task / "handlers" / "__pycache__").is_dir()
     assert package["handlers"] == {"benchmark": "handlers.benchmark.handler", "predict": "handlers.predict.handler"}
-    assert archive.digest(FUNCTION / package["zip"]["file"]) == (package["zip"]["sha256"], package["zip"]["sha256_base64"])
-    assert package["model"]["sha256"] == json.loads((MODEL_DIR / "model.json").read_text())["sha256"]
+    zipped = dist / "function" / package["zip"]["file"]
+    assert archive.digest(zipped) == (package["zip"]["sha256"], package["zip"]["sha256_base64"])
+    assert package["model"]["sha256"] == json.loads((model_dir / "model.json").read_text())["sha256"]
 
 
-def test_package_rebuilds_byte_identical(package: dict, tmp_path: Path) -> None:
-    again = build_package(RUNTIMES["3.13"], MODEL_DIR, out_dir=tmp_path / "out", work_dir=tmp_path / "work",
+def test_package_rebuilds_byte_identical(package: dict, model_dir: Path, tmp_path: Path) -> None:
+    again = build_package(RUNTIMES["3.13"], model_dir, out_dir=tmp_path / "out", work_dir=tmp_path / "work",
                           say=lambda _: None)
     assert again["zip"]["sha256"] == package["zip"]["sha256"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import signal
 import socket
 import subprocess
@@ -25,7 +24,6 @@ from local_lambda.sandbox import rie_binary
 from local_lambda.service import LocalLambda
 
 pytestmark = pytest.mark.integration
-DEFINITIONS = REPO / "tests" / "fixtures" / "local-functions.json"
 
 
 def invoke(client, name: str, event: dict) -> dict:
@@ -87,9 +85,9 @@ def test_reserved_variables_are_refused_as_lambda_refuses_them(lambda_client, na
 
 # --- 3. requests that used to break the service ---------------------------------------------------
 @pytest.fixture(scope="module")
-def front(built: dict):
+def front(definitions: Path, sandbox: Path):
     """An API front of its own with a one-second idle timeout (no environment is started by these tests)."""
-    specs = functions.from_file(DEFINITIONS)
+    specs = functions.from_file(definitions)
     server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), idle_timeout_s=1.0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
@@ -232,7 +230,7 @@ def _cgroups(port: int) -> list[Path]:
     return [p for p in Path("/sys/fs/cgroup").rglob(f"lambda-ml-bench-{port}") if p.is_dir()]
 
 
-def test_sigterm_during_an_invocation_leaves_no_process_and_no_group(built: dict, tmp_path: Path) -> None:
+def test_sigterm_during_an_invocation_leaves_no_process_and_no_group(sandbox: Path, tmp_path: Path) -> None:
     port = free_port()
     definition = tmp_path / "fns.json"
     definition.write_text(json.dumps({"functions": [{"name": "p", "handler": "app.handler", "architecture": "x86_64",
@@ -259,4 +257,3 @@ def test_sigterm_during_an_invocation_leaves_no_process_and_no_group(built: dict
     busy.close()
     assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert groups and not any(g.exists() for g in groups)
-    assert os.path.exists(REPO / "dist")  # sanity: the repository is untouched

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from support import REPO
 
 from common.aws import ACCOUNT
 from tfcheck import plancheck, schema
@@ -22,11 +20,10 @@ PROVIDER = 'terraform {\n  required_providers {\n    aws = {\n      source  = "h
 
 
 @pytest.fixture(scope="session")
-def workspace(built, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def workspace(built, package, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """The stand-in installed with the first Terraform found (the binary where there is one); plans read
-    the layer and package manifests, so both are built first."""
-    subprocess.run(["make", "-s", "package"], cwd=REPO, check=True)
-    return Workspace(tmp_path_factory.mktemp("tfcheck"), ENGINES[0].command).install()
+    this session's layer and package manifests."""
+    return Workspace(tmp_path_factory.mktemp("tfcheck"), ENGINES[0].command, dist).install()
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +81,7 @@ FAULTS = {
 @pytest.mark.parametrize("fault", FAULTS)
 def test_validate_fails_each_fault_with_terraforms_own_message(workspace: Workspace, engine, fault: str) -> None:
     path, old, new, message = FAULTS[fault]
-    ws = Workspace(workspace.root, engine.command)
+    ws = Workspace(workspace.root, engine.command, workspace.dist)
     copy = edited(ws, f"fault-{list(FAULTS).index(fault)}-{engine.kind}", path, old, new)
     ws.init(copy)
     run = ws.validate(copy, check=False)
@@ -94,7 +91,7 @@ def test_validate_fails_each_fault_with_terraforms_own_message(workspace: Worksp
 
 @pytest.mark.parametrize("engine", ENGINES, ids=[e.label for e in ENGINES])
 def test_the_unedited_configuration_validates(workspace: Workspace, engine) -> None:
-    ws = Workspace(workspace.root, engine.command)
+    ws = Workspace(workspace.root, engine.command, workspace.dist)
     copy = ws.copy(f"clean-{engine.kind}")
     ws.init(copy)
     assert "Success! The configuration is valid." in ws.validate(copy).output

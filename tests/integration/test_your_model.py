@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import boto3
 import numpy as np
 import pytest
 import skops.io
-from support import LAYERS
 
 from layer_build.model import import_model
 from layer_build.package import build_package
@@ -38,7 +38,7 @@ def models():
 
 
 @pytest.fixture(scope="module")
-def served(built: dict, local_lambda: str, tmp_path_factory: pytest.TempPathFactory):
+def served(built: dict, dist: Path, local_lambda: str, tmp_path_factory: pytest.TempPathFactory):
     """Each model imported from a skops file and packaged, then served as predict functions on both architectures."""
     specs, expected = [], {}
     for name, (estimator, instances, X) in models().items():
@@ -52,7 +52,7 @@ def served(built: dict, local_lambda: str, tmp_path_factory: pytest.TempPathFact
             specs.append(functions.FunctionSpec(
                 name=f"{name}-{arch}", handler="handlers.predict.handler", architecture=arch, memory_size=1769,
                 timeout=180, code=folder / "function" / package["zip"]["file"],
-                layers=(LAYERS / f"sklearn-py313-{arch}.zip",)))
+                layers=(dist / "layers" / built[arch]["zip"]["file"],)))
         expected[name] = (estimator, instances, X)
     server = LocalLambda(free_port(), specs, rie_binary(lambda _: None))
     threading.Thread(target=server.serve_forever, daemon=True).start()

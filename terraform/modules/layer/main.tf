@@ -1,7 +1,8 @@
 locals {
   manifest = jsondecode(file(var.manifest_path))
-  # Lambda takes at most 52,428,800 bytes in the API call itself; larger zips go through S3.
-  via_s3 = local.manifest.zip.zipped_bytes > 52428800
+  # The build knows Lambda's direct-upload limit (52,428,800 bytes in the API call itself); larger zips go
+  # through S3.
+  via_s3 = !local.manifest.zip.fits_direct_upload
 }
 
 resource "aws_s3_object" "this" {

@@ -4,7 +4,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from support import REPO
+
+pytestmark = pytest.mark.integration  # runs make
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess[str]:

@@ -10,6 +10,8 @@ from layer_build import elfcheck
 from layer_build.errors import BuildError
 from layer_build.platforms import ARCHITECTURES, host_architecture
 
+pytestmark = pytest.mark.integration  # compiles a C object
+
 HOST = host_architecture()
 OTHER = next(a for a in ARCHITECTURES.values() if a != HOST)
 
