@@ -119,12 +119,14 @@ layers-report: $(LAYERS)
 tf-check: $(LAYERS) dist/function/function-$(PY_TAG).zip
 	$(PY) -m tfcheck
 
-.PHONY: test  ## run every test: tf-check, unit, integration (real layer builds) and each benchmark once
+.PHONY: test  ## run every check: ruff, tf-check, unit, integration (real layer builds) and each benchmark once
 test: $(VENV)/.installed tf-check
+	$(PY) -m ruff check .
 	$(PY) -m pytest --benchmark-disable || { rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
 
-.PHONY: test-unit  ## run the fast unit tests only
+.PHONY: test-unit  ## run ruff and the fast unit tests only (nothing built)
 test-unit: $(VENV)/.installed
+	$(PY) -m ruff check .
 	$(PY) -m pytest tests/unit
 
 .PHONY: clean  ## remove build output (dist/); the wheel cache in ~/.cache/lambda-ml-bench stays

@@ -79,20 +79,29 @@ def cmd_compare(args: argparse.Namespace) -> None:
         say(f"restored from {args.restore}")
         return
     handler = args.function or ("predict" if args.payload else "benchmark")
-    names = targets_from_listing(client, args.pattern or handler) if endpoint else targets_from_terraform(outputs, handler)
+    names = (
+        targets_from_listing(client, args.pattern or handler) if endpoint else targets_from_terraform(outputs, handler)
+    )
     targets = [Target(a, n) for a, n in sorted(names.items()) if a in (args.arch or list(ARCHITECTURES))]
     if args.payload:
         workloads = [Workload(Path(f).name, json.loads(Path(f).read_text())) for f in args.payload]
     else:
         workloads = [Workload(f"{n:,} features", study.event(n, args.cycles), n) for n in args.features]
-    memory = args.memory or sorted({client.get_function_configuration(FunctionName=t.name)["MemorySize"] for t in targets})
+    memory = args.memory or sorted(
+        {client.get_function_configuration(FunctionName=t.name)["MemorySize"] for t in targets}
+    )
     cells = plan(targets, memory, workloads, args.rounds)
-    local = client.get_function_configuration(FunctionName=targets[0].name).get("Description", "").startswith(
-        "local Lambda")
+    local = (
+        client.get_function_configuration(FunctionName=targets[0].name)
+        .get("Description", "")
+        .startswith("local Lambda")
+    )
     sweep.parallel = args.parallel or default_parallel(client, len(cells), local)
-    say(f"{len(cells)} cells ({len(targets)} functions x {len(memory)} memory sizes x {len(workloads)} workloads x "
+    say(
+        f"{len(cells)} cells ({len(targets)} functions x {len(memory)} memory sizes x {len(workloads)} workloads x "
         f"{args.rounds} rounds), {sweep.parallel} at a time; results go to {out} as they arrive; the configurations "
-        f"to restore are in {sweep.restore_file}")
+        f"to restore are in {sweep.restore_file}"
+    )
     signal.signal(signal.SIGTERM, _interrupt)
     problem = None
     try:
@@ -113,15 +122,21 @@ def cmd_compare(args: argparse.Namespace) -> None:
         except ValueError as err:
             say(f"no report: {err}")
     if problem is not None:
-        raise CompareError(f"{'stopped' if isinstance(problem, (Interrupted, KeyboardInterrupt)) else 'failed'}: "
-                           f"{problem}; every function is back as it was") from problem
+        raise CompareError(
+            f"{'stopped' if isinstance(problem, (Interrupted, KeyboardInterrupt)) else 'failed'}: "
+            f"{problem}; every function is back as it was"
+        ) from problem
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from bench.report import render
 
-    path = render(Path(args.result), Path(args.out_dir) if args.out_dir else Path(args.result).parent,
-                  args.balance, args.allow_emulated)
+    path = render(
+        Path(args.result),
+        Path(args.out_dir) if args.out_dir else Path(args.result).parent,
+        args.balance,
+        args.allow_emulated,
+    )
     print(path.read_text())
 
 
@@ -132,8 +147,10 @@ def cmd_credentials(args: argparse.Namespace) -> None:
     if boto3.Session().get_credentials() is None:
         from bench.account import AccountError
 
-        raise AccountError("no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`) "
-                         "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, then run `make deploy` again")
+        raise AccountError(
+            "no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`) "
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, then run `make deploy` again"
+        )
     say("AWS credentials found")
 
 
@@ -155,25 +172,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("compare", help="sweep architecture x memory x workload on deployed (or local) functions")
-    p.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"),
-                   help="a Lambda API endpoint (the local Lambda: http://127.0.0.1:3001)")
+    p.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL"),
+        help="a Lambda API endpoint (the local Lambda: http://127.0.0.1:3001)",
+    )
     p.add_argument("--localstack", action="store_true", help="target LocalStack through localstack-client")
     p.add_argument("--terraform-dir", default="terraform", help="where `terraform output` names the functions")
     p.add_argument("--pattern", help="with an endpoint: functions whose name contains this (default: the handler)")
-    p.add_argument("--region", help="default: the functions' region from `terraform output` (an endpoint: "
-                   "AWS_REGION, else us-east-1)")
+    p.add_argument(
+        "--region",
+        help="default: the functions' region from `terraform output` (an endpoint: AWS_REGION, else us-east-1)",
+    )
     p.add_argument("--arch", action="append", choices=list(ARCHITECTURES))
     p.add_argument("--features", type=int, nargs="+", default=list(study_features()))
-    p.add_argument("--function", choices=["benchmark", "predict"],
-                   help="which handler's functions (default: predict with --payload, else benchmark)")
-    p.add_argument("--payload", nargs="+", help="request files (JSON events) for the predict functions: each is a "
-                   "workload of its own, instead of the study")
+    p.add_argument(
+        "--function",
+        choices=["benchmark", "predict"],
+        help="which handler's functions (default: predict with --payload, else benchmark)",
+    )
+    p.add_argument(
+        "--payload",
+        nargs="+",
+        help="request files (JSON events) for the predict functions: each is a "
+        "workload of its own, instead of the study",
+    )
     p.add_argument("--memory", type=int, nargs="+", help="memory sizes (MB) to sweep; default: as deployed")
     p.add_argument("--cycles", type=int, default=40, help="cycles per invocation (the study's 40)")
     p.add_argument("--rounds", type=int, default=2, help="repetitions of every cell, spread over the run")
     p.add_argument("--warm", type=int, default=3, help="warm invocations after each cell's cold start")
-    p.add_argument("--parallel", type=int, help="cells at once (default: 1 locally, else the account's unreserved "
-                   "concurrency)")
+    p.add_argument(
+        "--parallel", type=int, help="cells at once (default: 1 locally, else the account's unreserved concurrency)"
+    )
     p.add_argument("--balance", type=float, default=0.5, help="the balanced pick's weight: 0 fastest .. 1 cheapest")
     p.add_argument("--allow-emulated", action="store_true", help="let emulated arm64 figures into the recommendation")
     p.add_argument("--restore", metavar="FILE", help="put back the configurations a sweep saved, delete its leftovers")

@@ -56,11 +56,25 @@ def options(records: list[dict]) -> list[Option]:
             continue
         q1, median, q3 = quartiles([r["duration_ms"] for r in complete])
         # a cold start's INIT, or its Restore Duration where the version runs with SnapStart
-        inits = [r.get("restore_ms") or r["init_ms"] for r in rs if r["cold"] and (r.get("restore_ms") or r.get("init_ms"))]
-        out.append(Option(workload, arch, memory, backend, median, q1, q3,
-                          statistics.median(r["cost_usd"] for r in complete) * 1e6,
-                          statistics.median(inits) if inits else None, len(complete), len(warm) - len(complete),
-                          any(r.get("emulated") for r in rs)))
+        inits = [
+            r.get("restore_ms") or r["init_ms"] for r in rs if r["cold"] and (r.get("restore_ms") or r.get("init_ms"))
+        ]
+        out.append(
+            Option(
+                workload,
+                arch,
+                memory,
+                backend,
+                median,
+                q1,
+                q3,
+                statistics.median(r["cost_usd"] for r in complete) * 1e6,
+                statistics.median(inits) if inits else None,
+                len(complete),
+                len(warm) - len(complete),
+                any(r.get("emulated") for r in rs),
+            )
+        )
     return out
 
 
@@ -77,8 +91,13 @@ def balanced(opts: list[Option], weight: float = 0.5) -> Option:
         raise ValueError(f"the balance weight must be from 0 (fastest) to 1 (cheapest), not {weight}")
     max_cost = max(o.cost_per_million for o in opts)
     max_duration = max(o.duration_ms for o in opts)
-    return min(opts, key=lambda o: (weight * o.cost_per_million / max_cost
-                                    + (1 - weight) * o.duration_ms / max_duration, o.cost_per_million))
+    return min(
+        opts,
+        key=lambda o: (
+            weight * o.cost_per_million / max_cost + (1 - weight) * o.duration_ms / max_duration,
+            o.cost_per_million,
+        ),
+    )
 
 
 @dataclass
@@ -91,9 +110,11 @@ class Recommendation:
     ratios: dict[int, tuple[float, float]] = field(default_factory=dict)  # memory -> (time, cost) arm64/x86_64
 
     def line(self) -> str:
-        return (f"{self.workload}: cheapest {self.cheapest.label} (${self.cheapest.cost_per_million:,.2f} per 1M), "
-                f"fastest {self.fastest.label} ({self.fastest.duration_ms:,.1f} ms), "
-                f"balanced ({self.weight:g}) {self.balanced.label}")
+        return (
+            f"{self.workload}: cheapest {self.cheapest.label} (${self.cheapest.cost_per_million:,.2f} per 1M), "
+            f"fastest {self.fastest.label} ({self.fastest.duration_ms:,.1f} ms), "
+            f"balanced ({self.weight:g}) {self.balanced.label}"
+        )
 
 
 def ratios(opts: list[Option]) -> dict[int, tuple[float, float]]:
@@ -107,14 +128,17 @@ def ratios(opts: list[Option]) -> dict[int, tuple[float, float]]:
     return out
 
 
-def recommend(records: list[dict], weight: float = 0.5, allow_emulated: bool = False) -> tuple[list[Recommendation],
-                                                                                               list[str]]:
+def recommend(
+    records: list[dict], weight: float = 0.5, allow_emulated: bool = False
+) -> tuple[list[Recommendation], list[str]]:
     """One recommendation per workload, and notes on what was left out of them."""
     notes = []
     every = options(records)
     if not allow_emulated and any(o.emulated for o in every):
-        notes.append("Emulated arm64 figures are left out of the recommendation: they measure QEMU on this host, not "
-                     "Graviton (--allow-emulated takes them in).")
+        notes.append(
+            "Emulated arm64 figures are left out of the recommendation: they measure QEMU on this host, not "
+            "Graviton (--allow-emulated takes them in)."
+        )
     early = sum(o.early_stops for o in every)
     if early:
         notes.append(f"{early} invocations stopped early (the timeout came first) and are left out of every figure.")
@@ -124,6 +148,7 @@ def recommend(records: list[dict], weight: float = 0.5, allow_emulated: bool = F
             by_workload[o.workload].append(o)
     out = []
     for workload, opts in by_workload.items():
-        out.append(Recommendation(workload, cheapest(opts), fastest(opts), balanced(opts, weight), weight,
-                                  ratios(opts)))
+        out.append(
+            Recommendation(workload, cheapest(opts), fastest(opts), balanced(opts, weight), weight, ratios(opts))
+        )
     return out, notes

@@ -94,11 +94,15 @@ def sweep_table(opts: list[Option]) -> str:
         if o.architecture == "arm64" and x86 and not o.emulated and not x86.emulated:
             time_ratio = f"{o.duration_ms / x86.duration_ms:.2f}"
             cost_ratio = f"{o.cost_per_million / x86.cost_per_million:.2f}"
-        arch = o.architecture + (" (emulated)" if o.emulated else "") + ("" if o.backend == "sklearn" else f" {o.backend}")
+        arch = (
+            o.architecture + (" (emulated)" if o.emulated else "") + ("" if o.backend == "sklearn" else f" {o.backend}")
+        )
         cost = "—" if o.emulated else _fmt(o.cost_per_million, 2)
-        lines.append(f"| {o.workload} | {arch} | {o.memory_mb:,} | {o.samples} | {_fmt(o.duration_ms)} "
-                     f"({_fmt(o.duration_q1_ms)}–{_fmt(o.duration_q3_ms)}) | {_fmt(o.init_ms)} | {cost} | "
-                     f"{time_ratio} | {cost_ratio} | {o.early_stops} |")
+        lines.append(
+            f"| {o.workload} | {arch} | {o.memory_mb:,} | {o.samples} | {_fmt(o.duration_ms)} "
+            f"({_fmt(o.duration_q1_ms)}–{_fmt(o.duration_q3_ms)}) | {_fmt(o.init_ms)} | {cost} | "
+            f"{time_ratio} | {cost_ratio} | {o.early_stops} |"
+        )
     return "\n".join(lines)
 
 
@@ -128,8 +132,13 @@ def sweep_chart(opts: list[Option], path: Path, title: str, allow_emulated: bool
             xerr = [[o.duration_ms - o.duration_q1_ms for o in os_], [o.duration_q3_ms - o.duration_ms for o in os_]]
             ax.errorbar(x, y, xerr=xerr, marker="o", capsize=3, label=label)
             for o in os_:
-                ax.annotate(f"{o.memory_mb} MB", (o.duration_ms, o.cost_per_million), fontsize=7,
-                            textcoords="offset points", xytext=(4, 4))
+                ax.annotate(
+                    f"{o.memory_mb} MB",
+                    (o.duration_ms, o.cost_per_million),
+                    fontsize=7,
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                )
         ax.set_xlabel("warm duration, median ms (bars: IQR)")
         ax.set_ylabel("USD per million invocations")
         ax.set_title(workload)
@@ -178,11 +187,13 @@ def _local_report(data: dict, png: Path) -> tuple[str, str]:
     title = "lambda-ml-bench: local benchmarks"
     local_chart(rows, png, title)
     _, p = pricing.prices()
-    notes = [f"USD per 1M: one million invocations as deployed, each {study.CYCLES} cycles (train + inference) at "
-             f"{study.MEMORY_MB:,} MB, warm, billed to the next millisecond, plus the request fee; "
-             f"{pricing.DEFAULT_REGION} prices as of {p.as_of} (bench/pricing.py).",
-             "Native rows ran in this process on the whole host (no Lambda CPU share).",
-             EMULATED_NOTE if any(r["emulated"] for r in rows) else ""]
+    notes = [
+        f"USD per 1M: one million invocations as deployed, each {study.CYCLES} cycles (train + inference) at "
+        f"{study.MEMORY_MB:,} MB, warm, billed to the next millisecond, plus the request fee; "
+        f"{pricing.DEFAULT_REGION} prices as of {p.as_of} (bench/pricing.py).",
+        "Native rows ran in this process on the whole host (no Lambda CPU share).",
+        EMULATED_NOTE if any(r["emulated"] for r in rows) else "",
+    ]
     return local_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes if n), title
 
 
@@ -202,11 +213,14 @@ def _sweep_report(recs: list[dict], png: Path, balance: float, allow_emulated: b
     for r in recommendations:
         lines.append(f"- {r.line()}")
         if r.ratios:
-            lines.append("  - arm64/x86_64 (time, cost): " + "; ".join(
-                f"{m:,} MB {t:.2f}, {c:.2f}" for m, (t, c) in sorted(r.ratios.items())))
+            lines.append(
+                "  - arm64/x86_64 (time, cost): "
+                + "; ".join(f"{m:,} MB {t:.2f}, {c:.2f}" for m, (t, c) in sorted(r.ratios.items()))
+            )
     if not recommendations:
         lines.append("- none: no configuration qualifies (see the notes)")
     lines += ["", "## Every configuration", "", sweep_table(opts), "", "## Notes", ""]
+    retried = max((r.get("retries_so_far", 0) for r in recs), default=0)
     notes = [
         "USD per 1M: one million invocations like the warm ones measured, each billed as its REPORT line says "
         f"(duration rounded up to the millisecond) at the architecture's rate, plus the request fee; {priced_region} "
@@ -215,9 +229,16 @@ def _sweep_report(recs: list[dict], png: Path, balance: float, allow_emulated: b
         "starts (each cell's first invocation, on a fresh version) give the init column.",
         *notes,
         EMULATED_NOTE if any(o.emulated for o in opts) else "",
-        ("This run targeted the local Lambda, not AWS: durations are this machine's"
-         + (", with CPU and memory allotted as Lambda allots them." if all(r.get("allotment") == "allotted" for r in recs)
-            else "; some ran on the whole host (CPU not allotted).")) if local else "",
-        f"Calls retried after throttling or transient errors: {max((r.get('retries_so_far', 0) for r in recs), default=0)}.",
+        (
+            "This run targeted the local Lambda, not AWS: durations are this machine's"
+            + (
+                ", with CPU and memory allotted as Lambda allots them."
+                if all(r.get("allotment") == "allotted" for r in recs)
+                else "; some ran on the whole host (CPU not allotted)."
+            )
+        )
+        if local
+        else "",
+        f"Calls retried after throttling or transient errors: {retried}.",
     ]
     return "\n".join(lines) + "\n" + "\n".join(f"- {n}" for n in notes if n), title

@@ -21,10 +21,10 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from bench import pricing
 from bench.account import explain
@@ -140,7 +140,8 @@ class Sweep:
         raise AssertionError("unreachable")
 
     def _wait_updated(self, name: str) -> None:
-        self.client.get_waiter("function_updated").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        waiter = self.client.get_waiter("function_updated")
+        waiter.wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
 
     # --- before and after -------------------------------------------------------------------
     def save_originals(self, targets: list[Target]) -> dict:
@@ -148,9 +149,12 @@ class Sweep:
         originals = {}
         for t in targets:
             c = self.call("get_function_configuration", FunctionName=t.name)
-            originals[t.name] = {"MemorySize": c["MemorySize"], "Timeout": c["Timeout"],
-                                 "Environment": {"Variables": c.get("Environment", {}).get("Variables", {})},
-                                 "Description": c.get("Description", "")}
+            originals[t.name] = {
+                "MemorySize": c["MemorySize"],
+                "Timeout": c["Timeout"],
+                "Environment": {"Variables": c.get("Environment", {}).get("Variables", {})},
+                "Description": c.get("Description", ""),
+            }
         atomic_write(self.restore_file, json.dumps({"sweep": self.sweep_id, "functions": originals}, indent=2))
         return originals
 
@@ -167,8 +171,11 @@ class Sweep:
             try:
                 remove_leftovers(self, name)
                 now = self.call("get_function_configuration", FunctionName=name)
-                now = {"MemorySize": now["MemorySize"], "Timeout": now["Timeout"],
-                       "Environment": {"Variables": now.get("Environment", {}).get("Variables", {})}}
+                now = {
+                    "MemorySize": now["MemorySize"],
+                    "Timeout": now["Timeout"],
+                    "Environment": {"Variables": now.get("Environment", {}).get("Variables", {})},
+                }
                 changes = {k: v for k, v in original.items() if k in now and now[k] != v}
                 if changes:  # only what differs: an unchanged value is not sent again
                     self.say(f"[{name}] restoring {', '.join(sorted(changes))}")
@@ -187,11 +194,16 @@ class Sweep:
         lock = self._locks.setdefault(name, threading.Lock())
         with lock:
             variables = {**original["Environment"]["Variables"], CELL_VARIABLE: f"{self.sweep_id}/{cell.alias}"}
-            self.call("update_function_configuration", FunctionName=name, MemorySize=cell.memory_mb,
-                      Environment={"Variables": variables})
+            self.call(
+                "update_function_configuration",
+                FunctionName=name,
+                MemorySize=cell.memory_mb,
+                Environment={"Variables": variables},
+            )
             self._wait_updated(name)
-            version = self.call("publish_version", FunctionName=name,
-                                Description=f"lambda-ml-bench sweep {self.sweep_id} {cell.alias}")["Version"]
+            version = self.call(
+                "publish_version", FunctionName=name, Description=f"lambda-ml-bench sweep {self.sweep_id} {cell.alias}"
+            )["Version"]
             with self._lock:
                 self._created.add((name, cell.alias, version))
             self.call("create_alias", FunctionName=name, Name=cell.alias, FunctionVersion=version)
@@ -210,8 +222,9 @@ class Sweep:
             self._created.discard((name, alias, version))
 
     def invoke(self, name: str, qualifier: str, event: dict) -> tuple[dict, dict]:
-        response = self.call("invoke", FunctionName=name, Qualifier=qualifier, Payload=json.dumps(event).encode(),
-                             LogType="Tail")
+        response = self.call(
+            "invoke", FunctionName=name, Qualifier=qualifier, Payload=json.dumps(event).encode(), LogType="Tail"
+        )
         payload = json.loads(response["Payload"].read())
         if response.get("FunctionError"):
             raise CompareError(f"{name}:{qualifier} failed: {json.dumps(payload)[:500]}")
@@ -237,20 +250,35 @@ class Sweep:
         arch = cell.target.architecture
         cold = bool(payload.get("cold", report["init_ms"] is not None or report["restore_ms"] is not None))
         record = {
-            "sweep": self.sweep_id, "architecture": arch, "function": cell.target.name, "backend": cell.target.backend,
-            "memory_mb": cell.memory_mb, "workload": cell.workload.label, "n_features": cell.workload.n_features,
-            "round": cell.round, "version": version, "cold": cold,
-            "environment": "local Lambda" if local else "Lambda", "emulated": "emulated" in description,
+            "sweep": self.sweep_id,
+            "architecture": arch,
+            "function": cell.target.name,
+            "backend": cell.target.backend,
+            "memory_mb": cell.memory_mb,
+            "workload": cell.workload.label,
+            "n_features": cell.workload.n_features,
+            "round": cell.round,
+            "version": version,
+            "cold": cold,
+            "environment": "local Lambda" if local else "Lambda",
+            "emulated": "emulated" in description,
             "allotment": "Lambda" if not local else ("not allotted" if "NOT allotted" in description else "allotted"),
-            "region": self.region, **report,
+            "region": self.region,
+            **report,
             "cost_usd": pricing.cost(pricing.Invocation(arch, report["memory_mb"], report["billed_ms"]), self.region),
-            "time": time.time(), "retries_so_far": sum(self.retries.values()),
+            "time": time.time(),
+            "retries_so_far": sum(self.retries.values()),
         }
         if "fit" in payload:  # the benchmark handler's own figures
-            record.update(cycles_requested=cell.workload.event.get("cycles"), cycles_done=payload["cycles_done"],
-                          stopped_early=payload["stopped_early"], fit_median_ms=payload["fit"]["median_ms"],
-                          predict_median_ms=payload["predict"]["median_ms"], accuracy=payload["accuracy"],
-                          machine=payload["environment"]["machine"])
+            record.update(
+                cycles_requested=cell.workload.event.get("cycles"),
+                cycles_done=payload["cycles_done"],
+                stopped_early=payload["stopped_early"],
+                fit_median_ms=payload["fit"]["median_ms"],
+                predict_median_ms=payload["predict"]["median_ms"],
+                accuracy=payload["accuracy"],
+                machine=payload["environment"]["machine"],
+            )
         else:
             record.update(stopped_early=False)
         return record
@@ -317,11 +345,16 @@ class Sweep:
 
     def _progress(self, cell: Cell, records: list[dict], done: int, total: int, started: float) -> None:
         for r in records:
-            figures = (f"fit {r['fit_median_ms']:.1f} ms, predict {r['predict_median_ms']:.1f} ms, "
-                       if "fit_median_ms" in r else "")
-            self.say(f"[{cell.target.architecture}] {cell.memory_mb} MB, {cell.workload.label}, round {cell.round}, "
-                     f"{'cold' if r['cold'] else 'warm'}: {figures}duration {r['duration_ms']:.1f} ms, "
-                     f"billed {r['billed_ms']} ms")
+            figures = (
+                f"fit {r['fit_median_ms']:.1f} ms, predict {r['predict_median_ms']:.1f} ms, "
+                if "fit_median_ms" in r
+                else ""
+            )
+            self.say(
+                f"[{cell.target.architecture}] {cell.memory_mb} MB, {cell.workload.label}, round {cell.round}, "
+                f"{'cold' if r['cold'] else 'warm'}: {figures}duration {r['duration_ms']:.1f} ms, "
+                f"billed {r['billed_ms']} ms"
+            )
         elapsed = time.monotonic() - started
         left = elapsed / done * (total - done)
         self.say(f"cells done {done}/{total}, {elapsed:.0f} s so far, about {left:.0f} s left")
@@ -358,8 +391,9 @@ def restore_from(sweep: Sweep, path: Path) -> list[str]:
 # --- where the functions are ------------------------------------------------------------------
 def terraform_targets(terraform_dir: Path) -> dict:
     """`terraform output -json benchmark_targets`: per architecture, the region and each handler's name and ARN."""
-    proc = subprocess.run(["terraform", f"-chdir={terraform_dir}", "output", "-json", "benchmark_targets"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["terraform", f"-chdir={terraform_dir}", "output", "-json", "benchmark_targets"], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise CompareError(f"terraform output failed (deployed yet? `make deploy`): {proc.stderr.strip()[-500:]}")
     return json.loads(proc.stdout)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from handlers.errors import PayloadError
 from handlers.payload import as_object, http_body, is_http_event

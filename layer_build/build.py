@@ -5,9 +5,9 @@ import os
 import platform
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from common.files import MiB, write_json
 from common.paths import DIST

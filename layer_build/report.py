@@ -7,8 +7,8 @@ import shutil
 import statistics
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from common.files import MiB
 from common.paths import DIST
@@ -69,12 +69,18 @@ def layers_report(rt: Runtime, arch_names: list[str], rounds: int,
         sections.append(f"## {base}\n")
         sections.append(tables.markdown(tables.STEP_HEADERS, tables.step_rows(manifest)) + "\n")
         sections.append(tables.markdown(tables.PACKAGE_HEADERS, tables.package_rows(manifest)) + "\n")
-        sections.append(f"Highest glibc needed: {manifest['glibc_max_needed']} (runtime has "
-                        f"{manifest['glibc_runtime']}). Bytecode: "
-                        f"{'included' if manifest['bytecode']['included'] else 'not included: ' + manifest['bytecode']['reason']}.\n")
+        bytecode = ("included" if manifest["bytecode"]["included"]
+                    else "not included: " + manifest["bytecode"]["reason"])
+        sections.append(
+            f"Highest glibc needed: {manifest['glibc_max_needed']} (runtime has "
+            f"{manifest['glibc_runtime']}). Bytecode: "
+            f"{bytecode}.\n"
+        )
         if arch != host or python is None:
-            sections.append("Cold import: not measured here (another architecture, or no "
-                            f"Python {rt.python}); the local Lambda sandbox runs it under emulation.\n")
+            sections.append(
+                "Cold import: not measured here (another architecture, or no "
+                f"Python {rt.python}); the local Lambda sandbox runs it under emulation.\n"
+            )
             continue
         with tempfile.TemporaryDirectory(prefix=f"report-{base}-") as tmp:
             site = unpack(zip_path, Path(tmp) / "layer")
@@ -85,12 +91,16 @@ def layers_report(rt: Runtime, arch_names: list[str], rounds: int,
             sections.append(
                 f"Cold import of numpy + scipy + sklearn.svm in a fresh `python{rt.python} -S -B`, "
                 f"median of {rounds} interleaved runs on {host.name if host else '?'}:\n\n"
-                + tables.markdown(["layer", "median s", "min s", "max s"], [
-                    [k, f"{statistics.median(v):.3f}", f"{min(v):.3f}", f"{max(v):.3f}"]
-                    for k, v in (("with .pyc (as built)", times["bytecode"]),
-                                 ("without .pyc", times["plain"]))])
+                + tables.markdown(
+                    ["layer", "median s", "min s", "max s"],
+                    [
+                        [k, f"{statistics.median(v):.3f}", f"{min(v):.3f}", f"{max(v):.3f}"]
+                        for k, v in (("with .pyc (as built)", times["bytecode"]), ("without .pyc", times["plain"]))
+                    ],
+                )
                 + f"\n\nRatio with/without bytecode: **{ratio:.2f}** (target at most "
-                  f"{IMPORT_RATIO_TARGET}: {'met' if ratio <= IMPORT_RATIO_TARGET else 'NOT met'}).\n")
+                f"{IMPORT_RATIO_TARGET}: {'met' if ratio <= IMPORT_RATIO_TARGET else 'NOT met'}).\n"
+            )
             sections.append(_fifty_mb_attempts(site, Path(tmp), rt, python, manifest))
     out = DIST_LAYERS / f"REPORT-{rt.tag}.md"
     out.write_text("\n".join(sections))
@@ -102,10 +112,24 @@ def _fifty_mb_attempts(site: Path, tmp: Path, rt: Runtime, python: str, manifest
     meter = archive.SizeMeter()
     rows = []
     stripped = manifest["steps"][-2] if manifest["bytecode"]["included"] else manifest["steps"][-1]
-    rows.append(["no .pyc at all (the step before bytecode)", _mib(stripped["zipped_bytes_estimate"]),
-                 _fits(stripped["zipped_bytes_estimate"]), "yes", "every cold start compiles (see above)"])
-    rows.append(["as built: .py + unchecked-hash .pyc", _mib(manifest["zip"]["zipped_bytes"]),
-                 _fits(manifest["zip"]["zipped_bytes"]), "yes", "-"])
+    rows.append(
+        [
+            "no .pyc at all (the step before bytecode)",
+            _mib(stripped["zipped_bytes_estimate"]),
+            _fits(stripped["zipped_bytes_estimate"]),
+            "yes",
+            "every cold start compiles (see above)",
+        ]
+    )
+    rows.append(
+        [
+            "as built: .py + unchecked-hash .pyc",
+            _mib(manifest["zip"]["zipped_bytes"]),
+            _fits(manifest["zip"]["zipped_bytes"]),
+            "yes",
+            "-",
+        ]
+    )
     legacy = sourceless(site, tmp / "sourceless" / "python", rt.abi.replace("cp", "cpython-"))
     _, zipped = meter.measure(legacy)
     works, note = _imports(python, legacy, "tracebacks lose their source lines")
@@ -119,10 +143,12 @@ def _fifty_mb_attempts(site: Path, tmp: Path, rt: Runtime, python: str, manifest
     _, zipped = meter.measure(stripped_docs)
     works, note = _imports(python, stripped_docs, "changes behaviour: asserts removed, __doc__ is None")
     rows.append(["sourceless, optimize=2 (no docstrings/asserts)", _mib(zipped), _fits(zipped), works, note])
-    return ("Attempts at the 50 MB direct-upload limit (zipped sizes at deflate level "
-            f"{archive.COMPRESS_LEVEL}):\n\n"
-            + tables.markdown(["variant", "zipped MiB", "under 50 MB", "imports work", "cost"], rows)
-            + "\n")
+    return (
+        "Attempts at the 50 MB direct-upload limit (zipped sizes at deflate level "
+        f"{archive.COMPRESS_LEVEL}):\n\n"
+        + tables.markdown(["variant", "zipped MiB", "under 50 MB", "imports work", "cost"], rows)
+        + "\n"
+    )
 
 
 def _imports(python: str, site: Path, cost: str) -> tuple[str, str]:

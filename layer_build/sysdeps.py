@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from typing import Callable
+from collections.abc import Callable
 
 from layer_build.errors import BuildError
 

@@ -7,7 +7,7 @@ import dataclasses
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from local_lambda import api
@@ -19,7 +19,7 @@ from local_lambda.functions import FunctionSpec
 
 def _now() -> str:
     """LastModified as Lambda writes it: 2024-03-27T09:14:35.000+0000."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
 class Concurrency:

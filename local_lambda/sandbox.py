@@ -6,8 +6,8 @@ import os
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from common.files import sha256_file, write_json
 from common.paths import DIST, cache_dir
@@ -112,7 +112,9 @@ def prepare(arch: Architecture, say: Callable[[str], None] = print) -> Path:
 def check_root(root: Path, arch: Architecture) -> str:
     """Run the root's own interpreter (emulated where needed); it must be of `arch`."""
     probe = "import platform, awslambdaric; print(platform.machine())"
-    command = sandboxed(arch, root, [PYTHON, "-c", probe], environment={"PATH": "/usr/bin", "PYTHONPATH": "/var/runtime"})
+    command = sandboxed(
+        arch, root, [PYTHON, "-c", probe], environment={"PATH": "/usr/bin", "PYTHONPATH": "/var/runtime"}
+    )
     proc = subprocess.run(command, capture_output=True, text=True, env=HOST_ENV, timeout=300)
     machine = proc.stdout.strip()
     if proc.returncode != 0 or machine != arch.uname:

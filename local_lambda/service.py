@@ -219,7 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
             handler(self.path.split("?", 1)[0], parse_qs(self.path.partition("?")[2]))
         except ApiError as err:
             self._error(err)
-        except (ConnectionError, TimeoutError, socket.timeout):
+        except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception as err:  # the service keeps serving; the caller learns what failed
             log.exception("request failed")
@@ -373,7 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
         pool = self.server.pool(match[1], query.get("Qualifier", [None])[0], invoking=True)
         if kind not in ("RequestResponse", "Event", "DryRun"):
             raise api.invalid(f"1 validation error detected: Value '{kind[:40]}' at 'invocationType' failed to "
-                              "satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
+                              "satisfy constraint: Member must satisfy enum value set: "
+                              "[Event, RequestResponse, DryRun]")
         if kind == "DryRun":
             return self._send(204, b"")
         try:

@@ -31,12 +31,18 @@ class Scenario:
 SCENARIOS = (
     Scenario("root, defaults", "."),
     Scenario("root, terraform.tfvars.example", ".", ("-var-file=terraform.tfvars.example",)),
-    Scenario("root, every option on", ".", ("-var=function_url=true", "-var=snapstart=true", "-var=tracing_mode=Active")),
+    Scenario(
+        "root, every option on", ".", ("-var=function_url=true", "-var=snapstart=true", "-var=tracing_mode=Active")
+    ),
     Scenario("root, arm64 only", ".", ('-var=architectures=["arm64"]',)),
     Scenario("root, aws-cn partition (cn-north-1)", ".", ("-var=region=cn-north-1", "-var=function_url=true")),
     Scenario("root, aws-us-gov partition (us-gov-west-1)", ".", ("-var=region=us-gov-west-1",)),
-    Scenario("examples/single-architecture", "examples/single-architecture",
-             ("-var=artifacts_bucket=offline-check-artifacts",), frozenset({("handlers.predict.handler", "arm64")})),
+    Scenario(
+        "examples/single-architecture",
+        "examples/single-architecture",
+        ("-var=artifacts_bucket=offline-check-artifacts",),
+        frozenset({("handlers.predict.handler", "arm64")}),
+    ),
 )
 
 
@@ -84,16 +90,33 @@ def check_engine(ws: Workspace, engine: Engine, progress=lambda outcome: None) -
 
 def table(outcomes: list[Outcome]) -> Table:
     t = Table(title="Offline Terraform checks (stand-in hashicorp/aws 6.47.0, schema only)")
-    for col in ("terraform", "configuration", "validate s", "plan s", "resources", "functions (handler@arch)", "result"):
+    for col in (
+        "terraform",
+        "configuration",
+        "validate s",
+        "plan s",
+        "resources",
+        "functions (handler@arch)",
+        "result",
+    ):
         t.add_column(col, justify="right" if col.endswith((" s", "resources")) else "left")
     for o in outcomes:
         fns = " ".join(sorted(f"{f.handler.split('.')[1]}@{f.architecture}" for f in o.functions))
-        t.add_row(o.engine, o.scenario.label, f"{o.validate_s:.2f}", f"{o.plan_s:.2f}", str(o.resources), fns,
-                  "[green]ok[/]" if o.problem is None else "[red]FAILED[/]")
-    t.caption = ("ok: each function has the layer of its own architecture, a role that may only write to its own "
-                 "log group, no public URL (and a caller policy with both invoke actions), log retention set, no "
-                 "async retries, no empty environment block, logging_config only in the aws partition, a TLS-only "
-                 "bucket with lifecycle rules")
+        t.add_row(
+            o.engine,
+            o.scenario.label,
+            f"{o.validate_s:.2f}",
+            f"{o.plan_s:.2f}",
+            str(o.resources),
+            fns,
+            "[green]ok[/]" if o.problem is None else "[red]FAILED[/]",
+        )
+    t.caption = (
+        "ok: each function has the layer of its own architecture, a role that may only write to its own "
+        "log group, no public URL (and a caller policy with both invoke actions), log retention set, no "
+        "async retries, no empty environment block, logging_config only in the aws partition, a TLS-only "
+        "bucket with lifecycle rules"
+    )
     return t
 
 
@@ -110,9 +133,14 @@ def run_all(keep: Path | None = None) -> int:
         outcomes: list[Outcome] = []
         for engine in found:  # the mirror and CLI configuration installed above serve every engine
             console.print(f"checking with {engine.label} …")
-            outcomes += check_engine(Workspace(root, engine.command), engine, lambda o: console.print(
-                f"  {'[green]ok[/]' if o.problem is None else '[red]FAILED[/]'} {o.scenario.label}: validate "
-                f"{o.validate_s:.2f} s, plan {o.plan_s:.2f} s, {o.resources} resources"))
+            outcomes += check_engine(
+                Workspace(root, engine.command),
+                engine,
+                lambda o: console.print(
+                    f"  {'[green]ok[/]' if o.problem is None else '[red]FAILED[/]'} {o.scenario.label}: validate "
+                    f"{o.validate_s:.2f} s, plan {o.plan_s:.2f} s, {o.resources} resources"
+                ),
+            )
     console.print(table(outcomes))
     failed = [o for o in outcomes if o.problem]
     for o in failed:

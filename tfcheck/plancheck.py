@@ -28,7 +28,11 @@ from tfcheck.errors import PlanCheckError
 LOG_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
 XRAY_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
 _MODULE_STEP = re.compile(r'module\.([A-Za-z0-9_-]+)(?:\[("?)([^\]"]*)\2\])?')
-_ATTACHMENTS = ("aws_iam_role_policy_attachment", "aws_iam_policy_attachment", "aws_iam_role_policy_attachments_exclusive")
+_ATTACHMENTS = (
+    "aws_iam_role_policy_attachment",
+    "aws_iam_policy_attachment",
+    "aws_iam_role_policy_attachments_exclusive",
+)
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,18 @@ class PlanView:
 
     def __init__(self, plan: dict):
         self.plan = plan
-        self.changes = [rc for rc in plan.get("resource_changes", [])
-                        if rc["mode"] == "managed" and rc["change"]["actions"] != ["delete"]]
+        self.changes = [
+            rc
+            for rc in plan.get("resource_changes", [])
+            if rc["mode"] == "managed" and rc["change"]["actions"] != ["delete"]
+        ]
 
     def of_type(self, type_name: str, module_address: str | None = ...) -> list[dict]:
-        return [rc for rc in self.changes if rc["type"] == type_name
-                and (module_address is ... or rc.get("module_address") == module_address)]
+        return [
+            rc
+            for rc in self.changes
+            if rc["type"] == type_name and (module_address is ... or rc.get("module_address") == module_address)
+        ]
 
     def module_config(self, module_address: str | None) -> dict:
         config = self.plan["configuration"]["root_module"]
@@ -95,8 +105,10 @@ def _layer_instance(view: PlanView, rc: dict) -> str | None:
         arch_refs = _refs(call.get("expressions", {}), arch_var) if arch_var else []
     module_refs = [r for r in layer_refs if r.startswith("module.")]
     if not module_refs:
-        raise PlanCheckError(f"{rc['address']}: its layer does not come from a layer module of this configuration "
-                             f"(references: {layer_refs or 'a literal ARN'}), so its architecture cannot be checked")
+        raise PlanCheckError(
+            f"{rc['address']}: its layer does not come from a layer module of this configuration "
+            f"(references: {layer_refs or 'a literal ARN'}), so its architecture cannot be checked"
+        )
     keyed = next((m for r in module_refs for m in [_MODULE_STEP.match(r)] if m and m.group(3)), None)
     name = _MODULE_STEP.match(module_refs[0]).group(1)
     if keyed:
@@ -106,8 +118,10 @@ def _layer_instance(view: PlanView, rc: dict) -> str | None:
         return _same_module(scope, f"module.{name}")
     if key_refs == {r for r in arch_refs if not r.startswith("module.")}:
         return _same_module(scope, f'module.{name}["{rc["change"]["after"]["architectures"][0]}"]')
-    raise PlanCheckError(f"{rc['address']}: the layer module instance is chosen by {sorted(key_refs)}, not by the "
-                         f"value that sets the function's architecture ({sorted(arch_refs)})")
+    raise PlanCheckError(
+        f"{rc['address']}: the layer module instance is chosen by {sorted(key_refs)}, not by the "
+        f"value that sets the function's architecture ({sorted(arch_refs)})"
+    )
 
 
 def _policy_statements(text, where: str) -> list[dict]:
@@ -130,15 +144,21 @@ def _check_role(view: PlanView, fn: dict, log_group: str, tracing: str) -> None:
     if after.get("inline_policy") or after.get("managed_policy_arns"):
         raise PlanCheckError(f"{role['address']}: inline_policy / managed_policy_arns give rights beyond its log group")
     for statement in _policy_statements(after.get("assume_role_policy"), role["address"]):
-        if statement.get("Principal") != {"Service": "lambda.amazonaws.com"} or statement.get("Action") != "sts:AssumeRole":
+        if (
+            statement.get("Principal") != {"Service": "lambda.amazonaws.com"}
+            or statement.get("Action") != "sts:AssumeRole"
+        ):
             raise PlanCheckError(f"{role['address']}: only lambda.amazonaws.com may assume it, found {statement}")
     for kind in _ATTACHMENTS:
         for rc in view.of_type(kind):
             refs = {r for key in ("role", "roles") for r in _refs(view.resource_config(rc)["expressions"], key)}
             if rc.get("module_address") == scope and f"aws_iam_role.{role_name}" in refs:
                 raise PlanCheckError(f"{rc['address']}: a managed policy on {role['address']}")
-    policies = [rc for rc in view.of_type("aws_iam_role_policy", scope)
-                if f"aws_iam_role.{role_name}" in _refs(view.resource_config(rc)["expressions"], "role")]
+    policies = [
+        rc
+        for rc in view.of_type("aws_iam_role_policy", scope)
+        if f"aws_iam_role.{role_name}" in _refs(view.resource_config(rc)["expressions"], "role")
+    ]
     arn = re.compile(rf"arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{{12}}:log-group:{re.escape(log_group)}:\*")
     for policy in policies:
         for st in _policy_statements(policy["change"]["after"].get("policy"), policy["address"]):
@@ -157,10 +177,12 @@ def _check_role(view: PlanView, fn: dict, log_group: str, tracing: str) -> None:
 def _partition(plan: dict) -> str:
     """The partition the plan's provider works in, from the aws_partition data source where one is read,
     else "aws"."""
+
     def walk(module: dict):
         yield from module.get("resources", [])
         for child in module.get("child_modules", []):
             yield from walk(child)
+
     for r in walk(plan.get("prior_state", {}).get("values", {}).get("root_module", {})):
         if r.get("mode") == "data" and r.get("type") == "aws_partition":
             return r["values"]["partition"]
@@ -171,29 +193,42 @@ def _check_function_settings(view: PlanView, fn: dict, partition: str) -> None:
     after, where = fn["change"]["after"], fn["address"]
     for block in after.get("environment") or []:
         if not (block or {}).get("variables"):
-            raise PlanCheckError(f"{where}: an environment block without variables never settles in a plan "
-                                 f"(hashicorp/terraform-provider-aws#43763): leave the block out")
+            raise PlanCheckError(
+                f"{where}: an environment block without variables never settles in a plan "
+                f"(hashicorp/terraform-provider-aws#43763): leave the block out"
+            )
     if partition != "aws" and after.get("logging_config"):
-        raise PlanCheckError(f"{where}: logging_config is refused in the {partition} partition "
-                             f"(hashicorp/terraform-provider-aws#34810): leave the block out there")
+        raise PlanCheckError(
+            f"{where}: logging_config is refused in the {partition} partition "
+            f"(hashicorp/terraform-provider-aws#34810): leave the block out there"
+        )
     name = after["function_name"]
-    qualifiers = {"$LATEST"} | {a["change"]["after"]["name"] for a in view.of_type("aws_lambda_alias")
-                                if a["change"]["after"].get("function_name") == name}
-    configs = {c["change"]["after"].get("qualifier") or "$LATEST": c for c in view.of_type(
-        "aws_lambda_function_event_invoke_config") if c["change"]["after"].get("function_name") == name}
+    qualifiers = {"$LATEST"} | {
+        a["change"]["after"]["name"]
+        for a in view.of_type("aws_lambda_alias")
+        if a["change"]["after"].get("function_name") == name
+    }
+    configs = {
+        c["change"]["after"].get("qualifier") or "$LATEST": c
+        for c in view.of_type("aws_lambda_function_event_invoke_config")
+        if c["change"]["after"].get("function_name") == name
+    }
     for qualifier in sorted(qualifiers):
         config = configs.get(qualifier)
         if config is None or config["change"]["after"].get("maximum_retry_attempts") != 0:
-            raise PlanCheckError(f"{where}: asynchronous invocations of {name}:{qualifier} are retried "
-                                 f"(Lambda's default is twice, each billed): add an "
-                                 f"aws_lambda_function_event_invoke_config with maximum_retry_attempts = 0")
+            raise PlanCheckError(
+                f"{where}: asynchronous invocations of {name}:{qualifier} are retried "
+                f"(Lambda's default is twice, each billed): add an "
+                f"aws_lambda_function_event_invoke_config with maximum_retry_attempts = 0"
+            )
 
 
 def _attached(view: PlanView, type_name: str, bucket: dict) -> list[dict]:
     """The resources of `type_name` whose `bucket` refers to this bucket resource."""
     scope, ref = bucket.get("module_address"), f"{bucket['type']}.{bucket['name']}"
-    return [rc for rc in view.of_type(type_name, scope)
-            if ref in _refs(view.resource_config(rc)["expressions"], "bucket")]
+    return [
+        rc for rc in view.of_type(type_name, scope) if ref in _refs(view.resource_config(rc)["expressions"], "bucket")
+    ]
 
 
 def _check_bucket(view: PlanView, bucket: dict) -> None:
@@ -202,20 +237,32 @@ def _check_bucket(view: PlanView, bucket: dict) -> None:
     for policy in _attached(view, "aws_s3_bucket_policy", bucket):
         for st in _policy_statements(policy["change"]["after"].get("policy"), policy["address"]):
             condition = st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
-            if (st.get("Effect") == "Deny" and st.get("Principal") in ("*", {"AWS": "*"}) and "s3:*" in _as_list(
-                    st.get("Action", [])) and condition in ("false", ["false"])):
+            if (
+                st.get("Effect") == "Deny"
+                and st.get("Principal") in ("*", {"AWS": "*"})
+                and "s3:*" in _as_list(st.get("Action", []))
+                and condition in ("false", ["false"])
+            ):
                 denies_http = True
     if not denies_http:
         raise PlanCheckError(f"{where}: no bucket policy denies requests without TLS (aws:SecureTransport false)")
-    versioned = any(v["change"]["after"].get("versioning_configuration", [{}])[0].get("status") == "Enabled"
-                    for v in _attached(view, "aws_s3_bucket_versioning", bucket))
-    rules = [rule for lc in _attached(view, "aws_s3_bucket_lifecycle_configuration", bucket)
-             for rule in lc["change"]["after"].get("rule") or [] if rule.get("status") == "Enabled"]
+    versioned = any(
+        v["change"]["after"].get("versioning_configuration", [{}])[0].get("status") == "Enabled"
+        for v in _attached(view, "aws_s3_bucket_versioning", bucket)
+    )
+    rules = [
+        rule
+        for lc in _attached(view, "aws_s3_bucket_lifecycle_configuration", bucket)
+        for rule in lc["change"]["after"].get("rule") or []
+        if rule.get("status") == "Enabled"
+    ]
     if not any(r.get("abort_incomplete_multipart_upload") for r in rules):
         raise PlanCheckError(f"{where}: no lifecycle rule aborts incomplete multipart uploads (their parts are billed)")
     if versioned and not any(r.get("noncurrent_version_expiration") for r in rules):
-        raise PlanCheckError(f"{where}: versioned, but no lifecycle rule expires noncurrent versions "
-                             f"(every replaced zip would be kept, and billed, for ever)")
+        raise PlanCheckError(
+            f"{where}: versioned, but no lifecycle rule expires noncurrent versions "
+            f"(every replaced zip would be kept, and billed, for ever)"
+        )
 
 
 def _check_url_callers(plan: dict, view: PlanView) -> None:
@@ -225,8 +272,10 @@ def _check_url_callers(plan: dict, view: PlanView) -> None:
         return
     output = plan.get("planned_values", {}).get("outputs", {}).get("function_url_caller_policy")
     if output is None:
-        raise PlanCheckError("Function URLs are planned but no output function_url_caller_policy tells callers "
-                             "what they need (lambda:InvokeFunctionUrl and lambda:InvokeFunction)")
+        raise PlanCheckError(
+            "Function URLs are planned but no output function_url_caller_policy tells callers "
+            "what they need (lambda:InvokeFunctionUrl and lambda:InvokeFunction)"
+        )
     granted: dict[str, set[str]] = {}
     for st in _policy_statements(output.get("value"), "output function_url_caller_policy"):
         for resource in _as_list(st.get("Resource", [])):
@@ -235,8 +284,10 @@ def _check_url_callers(plan: dict, view: PlanView) -> None:
     for name in urls:
         missing = {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"} - granted.get(name, set())
         if missing:
-            raise PlanCheckError(f"output function_url_caller_policy: a caller of {name}'s URL also needs "
-                                 f"{sorted(missing)} (both are required since October 2025)")
+            raise PlanCheckError(
+                f"output function_url_caller_policy: a caller of {name}'s URL also needs "
+                f"{sorted(missing)} (both are required since October 2025)"
+            )
 
 
 def check(plan: dict, expected: set[tuple[str, str]] | None = None) -> list[PlannedFunction]:
@@ -253,24 +304,32 @@ def check(plan: dict, expected: set[tuple[str, str]] | None = None) -> list[Plan
             raise PlanCheckError(f"{fn['address']}: expected one layer in {layer_module}, found {len(layers)}")
         layer_arch = layers[0]["change"]["after"].get("compatible_architectures")
         if layer_arch != [arch]:
-            raise PlanCheckError(f"{fn['address']} runs on {arch} but gets {layers[0]['address']}, "
-                                 f"built for {layer_arch}")
+            raise PlanCheckError(
+                f"{fn['address']} runs on {arch} but gets {layers[0]['address']}, built for {layer_arch}"
+            )
         logging = (after.get("logging_config") or [{}])[0]
         log_group = logging.get("log_group") or f"/aws/lambda/{after['function_name']}"
         tracing = (after.get("tracing_config") or [{}])[0].get("mode") or "PassThrough"
         _check_role(view, fn, log_group, tracing)
         _check_function_settings(view, fn, partition)
         if not any(g["change"]["after"].get("name") == log_group for g in view.of_type("aws_cloudwatch_log_group")):
-            raise PlanCheckError(f"{fn['address']}: its log group {log_group} is not created here, so no retention is set")
-        found.append(PlannedFunction(fn["address"], after["function_name"], after["handler"], arch,
-                                     layers[0]["address"], log_group))
+            raise PlanCheckError(
+                f"{fn['address']}: its log group {log_group} is not created here, so no retention is set"
+            )
+        found.append(
+            PlannedFunction(
+                fn["address"], after["function_name"], after["handler"], arch, layers[0]["address"], log_group
+            )
+        )
     for group in view.of_type("aws_cloudwatch_log_group"):
         if not group["change"]["after"].get("retention_in_days"):
             raise PlanCheckError(f"{group['address']}: no retention_in_days (logs would be kept forever)")
     for url in view.of_type("aws_lambda_function_url"):
         if url["change"]["after"].get("authorization_type") != "AWS_IAM":
-            raise PlanCheckError(f"{url['address']}: a public Function URL (authorization_type "
-                                 f"{url['change']['after'].get('authorization_type')})")
+            raise PlanCheckError(
+                f"{url['address']}: a public Function URL (authorization_type "
+                f"{url['change']['after'].get('authorization_type')})"
+            )
     for permission in view.of_type("aws_lambda_permission"):
         if permission["change"]["after"].get("principal") == "*":
             raise PlanCheckError(f"{permission['address']}: lets anyone invoke the function")

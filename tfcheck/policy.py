@@ -34,7 +34,9 @@ def invalid(config: dict) -> list[tuple[tuple, str]]:
     for i, block in enumerate(statements if isinstance(statements, list) else []):
         effect = block.get("effect") if isinstance(block, dict) else None
         if isinstance(effect, str) and effect not in ("Allow", "Deny"):
-            found.append((("statement", (i,), "effect"), f'expected effect to be one of ["Allow" "Deny"], got {effect}'))
+            found.append(
+                (("statement", (i,), "effect"), f'expected effect to be one of ["Allow" "Deny"], got {effect}')
+            )
     return found
 
 
@@ -64,7 +66,8 @@ def _principals(blocks: list[dict], version: str) -> str | dict:
             merged[block["type"]] = ids
         else:
             merged[block["type"]] = ([current] if isinstance(current, str) else current) + (
-                [ids] if isinstance(ids, str) else ids)
+                [ids] if isinstance(ids, str) else ids
+            )
     return dict(sorted(merged.items()))
 
 
@@ -73,8 +76,10 @@ def _conditions(blocks: list[dict], version: str) -> dict:
     for block in blocks:
         values = _replace_vars(list(block["values"] or []), version)
         raw.setdefault(block["test"], {}).setdefault(block["variable"], []).extend(values)
-    return {test: {var: (v[0] if len(v) == 1 else v) for var, v in sorted(variables.items())}
-            for test, variables in sorted(raw.items())}
+    return {
+        test: {var: (v[0] if len(v) == 1 else v) for var, v in sorted(variables.items())}
+        for test, variables in sorted(raw.items())
+    }
 
 
 def statement(block: dict, version: str) -> dict:
@@ -103,8 +108,10 @@ def _normalised(st: dict) -> dict:
         if isinstance(out.get(key), dict):
             out[key] = {t: (v if isinstance(v, str) else sorted(v, reverse=True)) for t, v in sorted(out[key].items())}
     if isinstance(out.get("Condition"), dict):
-        out["Condition"] = {test: {var: (str(v).lower() if isinstance(v, bool) else v) for var, v in sorted(vs.items())}
-                            for test, vs in sorted(out["Condition"].items())}
+        out["Condition"] = {
+            test: {var: (str(v).lower() if isinstance(v, bool) else v) for var, v in sorted(vs.items())}
+            for test, vs in sorted(out["Condition"].items())
+        }
     return out
 
 
@@ -114,7 +121,10 @@ def _document(text: str, what: str, index: int) -> dict:
     except json.JSONDecodeError as exc:
         raise PolicyError(f"merging {what} document {index}: {exc}") from None
     statements = doc.get("Statement") or []
-    return {**doc, "Statement": [_normalised(s) for s in ([statements] if isinstance(statements, dict) else statements)]}
+    return {
+        **doc,
+        "Statement": [_normalised(s) for s in ([statements] if isinstance(statements, dict) else statements)],
+    }
 
 
 def _merge(into: dict, new: dict) -> None:
@@ -143,8 +153,10 @@ def render(config: dict) -> dict:
     """The computed attributes (`json`, `minified_json`, `id`) for a data source configuration."""
     for deprecated in ("source_json", "override_json"):
         if config.get(deprecated):
-            raise PolicyError(f"{deprecated} is no longer used by the provider and must be empty; "
-                              f"use {deprecated.split('_')[0]}_policy_documents")
+            raise PolicyError(
+                f"{deprecated} is no longer used by the provider and must be empty; "
+                f"use {deprecated.split('_')[0]}_policy_documents"
+            )
     version = config.get("version") or "2012-10-17"
     if version not in VERSIONS:
         raise PolicyError(f'expected version to be one of ["2008-10-17" "2012-10-17"], got {version}')
@@ -155,8 +167,10 @@ def render(config: dict) -> dict:
         for j, st in enumerate(source["Statement"]):
             if st.get("Sid"):
                 if st["Sid"] in seen:
-                    raise PolicyError(f"merging source document {i}: duplicate Sid ({st['Sid']}) in "
-                                      f"source_policy_documents (statement {j}). Remove the Sid or ensure Sids are unique.")
+                    raise PolicyError(
+                        f"merging source document {i}: duplicate Sid ({st['Sid']}) in "
+                        f"source_policy_documents (statement {j}). Remove the Sid or ensure Sids are unique."
+                    )
                 seen.add(st["Sid"])
         _merge(merged, source)
     own: dict = {"Version": version}

@@ -96,7 +96,7 @@ class Workspace:
         self.cli_config = self.root / "terraform.rc"
 
     # --- set-up -------------------------------------------------------------------------------
-    def install(self) -> "Workspace":
+    def install(self) -> Workspace:
         """The stand-in as `hashicorp/aws` in a filesystem mirror, and a CLI configuration naming only it."""
         self.root.mkdir(parents=True, exist_ok=True)
         goarch = _GOARCH[platform.machine()]

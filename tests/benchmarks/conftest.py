@@ -33,29 +33,41 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
         if info.get("interleaved_baseline_ms"):
             ratio = _median_s(bench) * 1e3 / statistics.median(info["interleaved_baseline_ms"])
             target = info.get("target_ratio")
-            verdict = "" if target is None else ("  (target <= %.2f: %s)" % (target, "met" if ratio <= target else "NOT met"))
-            rows.append(f"  {bench['group']}: {bench['name']} / {info['baseline']}, interleaved = "
-                        f"{ratio:.3f} (medians){verdict}")
+            verdict = (
+                "" if target is None else (f"  (target <= {target:.2f}: {'met' if ratio <= target else 'NOT met'})")
+            )
+            rows.append(
+                f"  {bench['group']}: {bench['name']} / {info['baseline']}, interleaved = "
+                f"{ratio:.3f} (medians){verdict}"
+            )
         if info.get("ratio_to_1769"):
             shown = ", ".join(f"{m} MB {r:.2f}x" for m, r in info["ratio_to_1769"].items())
             targets = ", ".join(f"{m} MB {t:.2f}x" for m, t in info["target_ratio"].items())
-            rows.append(f"  {bench['group']}: duration / duration at 1769 MB = {shown}  (targets {targets}, within "
-                        f"15%: {'met' if all(info['within_15_percent'].values()) else 'NOT met'})")
+            rows.append(
+                f"  {bench['group']}: duration / duration at 1769 MB = {shown}  (targets {targets}, within "
+                f"15%: {'met' if all(info['within_15_percent'].values()) else 'NOT met'})"
+            )
         if info.get("ratio_parallel_8_to_1") is not None:
             parallel = info["ratio_parallel_8_to_1"]
-            rows.append(f"  {bench['group']}: wall time, 8 cells --parallel 8 / --parallel 1 = {parallel:.3f} "
-                        f"(medians)  (target <= 0.25: {'met' if parallel <= 0.25 else 'NOT met'})")
+            rows.append(
+                f"  {bench['group']}: wall time, 8 cells --parallel 8 / --parallel 1 = {parallel:.3f} "
+                f"(medians)  (target <= 0.25: {'met' if parallel <= 0.25 else 'NOT met'})"
+            )
     for group, roles in sorted(groups.items()):
         baseline = roles.get("baseline")
         reported = baseline.get("extra_info", {}).get("reported_median_ms") if baseline else None
         if reported is not None:
-            rows.append(f"  {group}: median the handler reports / median timed directly = "
-                        f"{reported / (_median_s(baseline) * 1e3):.3f}")
+            rows.append(
+                f"  {group}: median the handler reports / median timed directly = "
+                f"{reported / (_median_s(baseline) * 1e3):.3f}"
+            )
         if {"measured", "baseline"} <= set(roles):
             measured, baseline = roles["measured"], roles["baseline"]
             ratio = _median_s(measured) / _median_s(baseline)
             target = measured.get("extra_info", {}).get("target_ratio")
-            verdict = "" if target is None else ("  (target <= %.2f: %s)" % (target, "met" if ratio <= target else "NOT met"))
+            verdict = (
+                "" if target is None else (f"  (target <= {target:.2f}: {'met' if ratio <= target else 'NOT met'})")
+            )
             rows.append(f"  {group}: {measured['name']} / {baseline['name']} = {ratio:.3f} (medians){verdict}")
     if rows:
         terminalreporter.write_sep("-", "side-by-side ratios")

@@ -35,7 +35,9 @@ print(json.dumps({"predict": predict.handler(event, Context()),
 
 
 @pytest.fixture(scope="module")
-def lambda_tree(package: dict, dist: Path, unpacked: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def lambda_tree(
+    package: dict, dist: Path, unpacked: dict, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
     task = tmp_path_factory.mktemp("task")
     with zipfile.ZipFile(dist / "function" / package["zip"]["file"]) as zf:
         zf.extractall(task)
@@ -55,8 +57,9 @@ def test_package_holds_handlers_model_and_skops_only(package: dict, dist: Path, 
 
 
 def test_package_rebuilds_byte_identical(package: dict, model_dir: Path, tmp_path: Path) -> None:
-    again = build_package(RUNTIMES["3.13"], model_dir, out_dir=tmp_path / "out", work_dir=tmp_path / "work",
-                          say=lambda _: None)
+    again = build_package(
+        RUNTIMES["3.13"], model_dir, out_dir=tmp_path / "out", work_dir=tmp_path / "work", say=lambda _: None
+    )
     assert again["zip"]["sha256"] == package["zip"]["sha256"]
 
 
@@ -67,8 +70,13 @@ def test_handlers_run_from_the_package_and_layer_alone(lambda_tree) -> None:
     task, opt = lambda_tree
     event = json.loads((REPO / "tests" / "events" / "predict-function-url.json").read_text())
     env = {"PATH": os.defpath, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769", "LAMBDA_TASK_ROOT": str(task)}
-    proc = subprocess.run([python, "-S", "-B", "-c", _INVOKE, str(task), str(opt), json.dumps(event)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [python, "-S", "-B", "-c", _INVOKE, str(task), str(opt), json.dumps(event)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["predict"]["statusCode"] == 200

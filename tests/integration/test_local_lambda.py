@@ -45,8 +45,12 @@ def test_probe_runs_in_a_lambda_shaped_environment(lambda_client, arch: str) -> 
     assert out["python"].startswith("3.13") and out["executable"] == "/usr/bin/python3.13"
     assert out["writable"] == {"/opt": False, "/var/task": False, "/tmp": True}
     env = out["environ"]
-    spec = next(s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == f"probe-{arch}")
-    assert env["AWS_LAMBDA_FUNCTION_NAME"] == spec.name and env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == str(spec.memory_size)
+    spec = next(
+        s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == f"probe-{arch}"
+    )
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == spec.name and env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == str(
+        spec.memory_size
+    )
     assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST" and env["LAMBDA_TASK_ROOT"] == "/var/task"
     assert env["AWS_REGION"] == "us-east-1"
     assert not {"VIRTUAL_ENV", "PYTHONHOME", "PYENV_VERSION", "HOME"} & set(env)
@@ -73,7 +77,9 @@ def test_unknown_function_is_resource_not_found(lambda_client) -> None:
 
 def test_event_and_dry_run_invocation_types(lambda_client) -> None:
     assert lambda_client.invoke(FunctionName="probe-events", InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
-    assert lambda_client.invoke(FunctionName="probe-events", InvocationType="DryRun", Payload=b"{}")["StatusCode"] == 204
+    assert (
+        lambda_client.invoke(FunctionName="probe-events", InvocationType="DryRun", Payload=b"{}")["StatusCode"] == 204
+    )
 
 
 def test_handler_exception_is_a_function_error_with_the_runtime_payload(lambda_client) -> None:
@@ -147,8 +153,9 @@ def test_concurrency_beyond_the_limit_is_throttled(lambda_client) -> None:
 
 
 def test_malformed_json_payload_is_rejected_and_serving_goes_on(local_lambda: str, lambda_client) -> None:
-    request = urllib.request.Request(f"{local_lambda}/2015-03-31/functions/probe-x86_64/invocations",
-                                     data=b"{not json", method="POST")
+    request = urllib.request.Request(
+        f"{local_lambda}/2015-03-31/functions/probe-x86_64/invocations", data=b"{not json", method="POST"
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request)
     assert info.value.code == 400 and info.value.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
@@ -190,10 +197,32 @@ def test_benchmark_handler_and_the_layer_import_check_on_each_architecture(lambd
 
 def test_the_aws_cli_invokes_the_local_lambda(local_lambda: str, tmp_path: Path) -> None:
     out = tmp_path / "out.json"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
-    proc = subprocess.run([str(Path(sys.executable).with_name("aws")), "lambda", "invoke", "--endpoint-url", local_lambda,
-                           "--function-name", "predict-x86_64", "--payload", f"file://{REPO}/tests/events/predict-direct.json",
-                           "--log-type", "Tail", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("aws")),
+            "lambda",
+            "invoke",
+            "--endpoint-url",
+            local_lambda,
+            "--function-name",
+            "predict-x86_64",
+            "--payload",
+            f"file://{REPO}/tests/events/predict-direct.json",
+            "--log-type",
+            "Tail",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     meta = json.loads(proc.stdout)
     assert meta["StatusCode"] == 200 and "REPORT RequestId" in base64.b64decode(meta["LogResult"]).decode()
@@ -213,27 +242,60 @@ def test_default_definitions_come_from_the_terraform_configuration() -> None:
 def probe_definition(tmp_path: Path) -> Path:
     """A definition file with one function: the tests' probe on x86_64, named `p`."""
     definition = tmp_path / "fns.json"
-    definition.write_text(json.dumps({"functions": [{"name": "p", "handler": "app.handler", "architecture": "x86_64",
-                                                     "code": str(REPO / "tests/fixtures/probe")}]}))
+    definition.write_text(
+        json.dumps(
+            {
+                "functions": [
+                    {
+                        "name": "p",
+                        "handler": "app.handler",
+                        "architecture": "x86_64",
+                        "code": str(REPO / "tests/fixtures/probe"),
+                    }
+                ]
+            }
+        )
+    )
     return definition
 
 
 def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path) -> None:
     port, definition = free_port(), probe_definition(tmp_path)
     state = tmp_path / "state"  # a user's running `make local-up` (dist/local) is left alone
-    up = subprocess.run([sys.executable, "-m", "local_lambda", "up", "--detach", "--port", str(port), "--state-dir",
-                         str(state), "--functions", str(definition)], cwd=REPO, capture_output=True, text=True,
-                        timeout=120)
+    up = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local_lambda",
+            "up",
+            "--detach",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state),
+            "--functions",
+            str(definition),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert up.returncode == 0, up.stderr
     assert up.stdout.strip() == f"http://127.0.0.1:{port}"
-    with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations",
-                                                       data=b"{}", method="POST")) as answer:
+    with urllib.request.urlopen(
+        urllib.request.Request(f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations", data=b"{}", method="POST")
+    ) as answer:
         assert answer.status == 200
     pid = int((state / "service.pid").read_text())
     started = [p for p in psutil.Process(pid).children(recursive=True)]
     assert any("aws-lambda-rie" in " ".join(p.cmdline()) for p in started)
-    down = subprocess.run([sys.executable, "-m", "local_lambda", "down", "--state-dir", str(state)], cwd=REPO,
-                          capture_output=True, text=True)
+    down = subprocess.run(
+        [sys.executable, "-m", "local_lambda", "down", "--state-dir", str(state)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert down.returncode == 0
     assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -243,7 +305,9 @@ def test_idle_environments_are_reused_then_retired(sandbox: Path) -> None:
     from local_lambda.pools import FunctionPool
     from local_lambda.sandbox import rie_binary
 
-    spec = next(s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == "probe-events")
+    spec = next(
+        s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == "probe-events"
+    )
     pool = FunctionPool(spec, rie_binary(lambda _: None), limit=2)
     first = pool.acquire()
     first.invoke(b"{}")
@@ -265,11 +329,16 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short(sandbox: Path, tmp_path
     import time
 
     port, definition = free_port(), probe_definition(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--functions",
-                             str(definition)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--functions", str(definition)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations", data=b"{}",
-                                     method="POST")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations", data=b"{}", method="POST"
+    )
     with urllib.request.urlopen(request) as answer:
         assert answer.status == 200
     started = psutil.Process(proc.pid).children(recursive=True)

@@ -50,7 +50,10 @@ def test_get_of_an_unknown_function(lambda_client, operation: str) -> None:
     """api: TestLambdaFunction::test_ops_on_nonexisting_fn[get_function] / [get_function_configuration]."""
     response = error_of(getattr(lambda_client, operation), FunctionName="no-such-fn")
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 404
-    assert response["Error"] == {"Code": "ResourceNotFoundException", "Message": f"Function not found: {ARN}:no-such-fn"}
+    assert response["Error"] == {
+        "Code": "ResourceNotFoundException",
+        "Message": f"Function not found: {ARN}:no-such-fn",
+    }
     assert response["Type"] == "User" and response["Message"] == response["Error"]["Message"]
 
 
@@ -68,9 +71,10 @@ def test_a_qualifier_that_disagrees_with_the_arn(lambda_client, operation: str) 
     key is lower-case for this error."""
     response = error_of(getattr(lambda_client, operation), FunctionName=f"{ARN}:probe-events:$LATEST", Qualifier="1")
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert response["Error"] == {"Code": "InvalidParameterValueException",
-                                 "Message": "The derived qualifier from the function name does not match the "
-                                            "specified qualifier."}
+    assert response["Error"] == {
+        "Code": "InvalidParameterValueException",
+        "Message": "The derived qualifier from the function name does not match the specified qualifier.",
+    }
     assert response["message"] == response["Error"]["Message"] and response["Type"] == "User"
 
 
@@ -79,11 +83,21 @@ def test_a_function_of_another_region(lambda_client) -> None:
     for call in (lambda_client.get_function, lambda_client.invoke):
         response = error_of(call, FunctionName=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:probe-events")
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 404
-        assert response["Error"]["Message"] == f"Functions from 'eu-west-1' are not reachable in this region ('{REGION}')"
+        assert (
+            response["Error"]["Message"] == f"Functions from 'eu-west-1' are not reachable in this region ('{REGION}')"
+        )
 
 
-@pytest.mark.parametrize("name", ["probe-events", "probe-events:$LATEST", f"{ARN}:probe-events",
-                                  f"{ARN}:probe-events:$LATEST", f"{ACCOUNT}:function:probe-events"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "probe-events",
+        "probe-events:$LATEST",
+        f"{ARN}:probe-events",
+        f"{ARN}:probe-events:$LATEST",
+        f"{ACCOUNT}:function:probe-events",
+    ],
+)
 def test_names_qualified_names_and_arns_all_reach_the_function(lambda_client, name: str) -> None:
     """Invoke's FunctionName takes a name, name:qualifier, a partial or a full ARN (AWS API reference, Invoke)."""
     response = lambda_client.invoke(FunctionName=name, Payload=b'{"n": 1}')
@@ -125,7 +139,10 @@ def test_update_function_configuration_answers_in_progress_then_get_shows_it_don
     try:
         answer = lambda_client.update_function_configuration(FunctionName="probe-events", Timeout=5)
         assert (answer["LastUpdateStatus"], answer["LastUpdateStatusReason"], answer["LastUpdateStatusReasonCode"]) == (
-            "InProgress", "The function is being created.", "Creating")
+            "InProgress",
+            "The function is being created.",
+            "Creating",
+        )
         assert answer["State"] == "Active" and answer["Timeout"] == 5 and answer["RevisionId"] != before["RevisionId"]
         after = lambda_client.get_function_configuration(FunctionName="probe-events")
         assert after["LastUpdateStatus"] == "Successful" and "LastUpdateStatusReason" not in after
@@ -136,11 +153,17 @@ def test_update_function_configuration_answers_in_progress_then_get_shows_it_don
 
 def test_memory_out_of_range_is_a_validation_error(lambda_client) -> None:
     """The API's own validation (AWS API reference, UpdateFunctionConfiguration: MemorySize 128-10240)."""
-    status, headers, body = http(lambda_client.meta.endpoint_url, "PUT",
-                                 "/2015-03-31/functions/probe-events/configuration", b'{"MemorySize": 20000}')
+    status, headers, body = http(
+        lambda_client.meta.endpoint_url,
+        "PUT",
+        "/2015-03-31/functions/probe-events/configuration",
+        b'{"MemorySize": 20000}',
+    )
     assert status == 400 and headers["x-amzn-errortype"] == "ValidationException"
-    assert body["message"] == ("1 validation error detected: Value '20000' at 'memorySize' failed to satisfy constraint: "
-                               "Member must have value less than or equal to 10240")
+    assert body["message"] == (
+        "1 validation error detected: Value '20000' at 'memorySize' failed to satisfy constraint: "
+        "Member must have value less than or equal to 10240"
+    )
 
 
 def test_throttling_names_the_reason(local_lambda: str, lambda_client) -> None:
@@ -153,12 +176,16 @@ def test_throttling_names_the_reason(local_lambda: str, lambda_client) -> None:
     import time
 
     time.sleep(0.5)
-    status, headers, body = http(local_lambda, "POST", f"/2015-03-31/functions/{quote('probe-x86_64')}/invocations",
-                                 b"{}")
+    status, headers, body = http(
+        local_lambda, "POST", f"/2015-03-31/functions/{quote('probe-x86_64')}/invocations", b"{}"
+    )
     slow.join()
     assert status == 429 and headers["x-amzn-errortype"] == "TooManyRequestsException"
-    assert body == {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User",
-                    "message": "Rate Exceeded."}
+    assert body == {
+        "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+        "Type": "User",
+        "message": "Rate Exceeded.",
+    }
 
 
 def test_versions_and_aliases_bind_environments_to_a_configuration(lambda_client) -> None:
@@ -169,15 +196,17 @@ def test_versions_and_aliases_bind_environments_to_a_configuration(lambda_client
     name = "probe-events"
     before = lambda_client.get_function_configuration(FunctionName=name)
     try:
-        lambda_client.update_function_configuration(FunctionName=name, MemorySize=256,
-                                                    Environment={"Variables": {"CELL": "a"}})
+        lambda_client.update_function_configuration(
+            FunctionName=name, MemorySize=256, Environment={"Variables": {"CELL": "a"}}
+        )
         version = lambda_client.publish_version(FunctionName=name)
         assert version["ResponseMetadata"]["HTTPStatusCode"] == 201
         number = version["Version"]
         assert version["FunctionArn"] == f"{ARN}:{name}:{number}" and version["MemorySize"] == 256
         assert lambda_client.publish_version(FunctionName=name)["Version"] == number
-        lambda_client.update_function_configuration(FunctionName=name, MemorySize=before["MemorySize"],
-                                                    Environment={"Variables": {}})
+        lambda_client.update_function_configuration(
+            FunctionName=name, MemorySize=before["MemorySize"], Environment={"Variables": {}}
+        )
         listed = lambda_client.list_versions_by_function(FunctionName=name)["Versions"]
         assert [v["Version"] for v in listed][0] == "$LATEST" and number in [v["Version"] for v in listed]
         assert not {"State", "LastUpdateStatus", "RuntimeVersionConfig"} & set(listed[0])
@@ -185,13 +214,19 @@ def test_versions_and_aliases_bind_environments_to_a_configuration(lambda_client
         assert alias["AliasArn"] == f"{ARN}:{name}:bench-256" and alias["FunctionVersion"] == number
         with pytest.raises(ClientError, match="Alias already exists"):
             lambda_client.create_alias(FunctionName=name, Name="bench-256", FunctionVersion=number)
-        for call in ({"FunctionName": name, "Qualifier": "bench-256"}, {"FunctionName": f"{name}:bench-256"},
-                     {"FunctionName": f"{ARN}:{name}:{number}"}):
+        for call in (
+            {"FunctionName": name, "Qualifier": "bench-256"},
+            {"FunctionName": f"{name}:bench-256"},
+            {"FunctionName": f"{ARN}:{name}:{number}"},
+        ):
             response = lambda_client.invoke(Payload=b"{}", **call)
             environ = json.loads(response["Payload"].read())["environ"]
             assert response["ExecutedVersion"] == number
-            assert (environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], environ["AWS_LAMBDA_FUNCTION_VERSION"],
-                    environ["CELL"]) == ("256", number, "a")
+            assert (
+                environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+                environ["AWS_LAMBDA_FUNCTION_VERSION"],
+                environ["CELL"],
+            ) == ("256", number, "a")
         config = lambda_client.get_function_configuration(FunctionName=name, Qualifier="bench-256")
         assert config["FunctionArn"].endswith(":bench-256") and config["Version"] == number
         assert lambda_client.get_function_configuration(FunctionName=name)["MemorySize"] == before["MemorySize"]

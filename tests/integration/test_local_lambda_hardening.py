@@ -196,8 +196,10 @@ def test_concurrent_cold_starts_of_one_zip_share_one_verified_folder(tmp_path: P
             errors.append(err)
 
     queue = multiprocessing.get_context("fork").Queue()
-    procs = [multiprocessing.get_context("fork").Process(target=_unpack_in_process, args=(str(source), str(cache), queue))
-             for _ in range(2)]
+    procs = [
+        multiprocessing.get_context("fork").Process(target=_unpack_in_process, args=(str(source), str(cache), queue))
+        for _ in range(2)
+    ]
     threads = [threading.Thread(target=thread_unpack) for _ in range(6)]
     for worker in [*procs, *threads]:
         worker.start()
@@ -233,14 +235,30 @@ def _cgroups(port: int) -> list[Path]:
 def test_sigterm_during_an_invocation_leaves_no_process_and_no_group(sandbox: Path, tmp_path: Path) -> None:
     port = free_port()
     definition = tmp_path / "fns.json"
-    definition.write_text(json.dumps({"functions": [{"name": "p", "handler": "app.handler", "architecture": "x86_64",
-                                                     "memory_size": 1769, "timeout": 30,
-                                                     "code": str(REPO / "tests/fixtures/probe")}]}))
-    proc = subprocess.Popen([sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--functions",
-                             str(definition)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    definition.write_text(
+        json.dumps(
+            {
+                "functions": [
+                    {
+                        "name": "p",
+                        "handler": "app.handler",
+                        "architecture": "x86_64",
+                        "memory_size": 1769,
+                        "timeout": 30,
+                        "code": str(REPO / "tests/fixtures/probe"),
+                    }
+                ]
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--functions", str(definition)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
-    request = (b"POST /2015-03-31/functions/p/invocations HTTP/1.1\r\nContent-Length: 14\r\n\r\n"
-               b'{"sleep": 20}\n')
+    request = b'POST /2015-03-31/functions/p/invocations HTTP/1.1\r\nContent-Length: 14\r\n\r\n{"sleep": 20}\n'
     busy = socket.create_connection(("127.0.0.1", port))
     busy.sendall(request)
     deadline = time.monotonic() + 30

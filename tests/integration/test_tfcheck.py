@@ -16,7 +16,8 @@ from tfcheck.workspace import TERRAFORM_DIR, Workspace, engines
 
 pytestmark = pytest.mark.integration
 ENGINES = engines()
-PROVIDER = 'terraform {\n  required_providers {\n    aws = {\n      source  = "hashicorp/aws"\n      version = "~> 6.0"\n    }\n  }\n}\n'
+PROVIDER = ('terraform {\n  required_providers {\n    aws = {\n      source  = "hashicorp/aws"\n'
+            '      version = "~> 6.0"\n    }\n  }\n}\n')
 
 
 @pytest.fixture(scope="session")
@@ -54,26 +55,48 @@ def standalone(ws: Workspace, name: str, source: str) -> Path:
 # --- faults: Terraform's own validate, with its own messages, on both Terraform versions --------
 FN = "modules/function/main.tf"
 FAULTS = {
-    "unknown argument": (FN, "  memory_size                    = var.memory_size\n",
-                         "  memory_size                    = var.memory_size\n  memroy_size = 128\n",
-                         'An argument named "memroy_size" is not expected here.'),
-    "missing required argument": (FN, "  role                           = aws_iam_role.this.arn\n", "",
-                                  'The argument "role" is required, but no definition was found.'),
-    "string where a number belongs": (FN, "memory_size                    = var.memory_size",
-                                      'memory_size                    = "lots"',
-                                      'Inappropriate value for attribute "memory_size": a number is required.'),
-    "block written as an attribute": (FN, "  tracing_config {\n    mode = var.tracing_mode\n  }\n",
-                                      "  tracing_config = { mode = var.tracing_mode }\n",
-                                      'Did you mean to define a block of type "tracing_config"?'),
-    "a second block where one is allowed": (FN, "  tracing_config {\n    mode = var.tracing_mode\n  }\n",
-                                            "  tracing_config {\n    mode = var.tracing_mode\n  }\n" * 2,
-                                            'No more than 1 "tracing_config" blocks are allowed'),
-    "a resource type that does not exist": (FN, 'resource "aws_lambda_function_url" "this"',
-                                            'resource "aws_lambda_function_uri" "this"',
-                                            'The provider hashicorp/aws does not support resource type "aws_lambda_function_uri".'),
-    "a computed-only attribute set": (FN, "  handler                        = var.handler\n",
-                                      '  handler                        = var.handler\n  qualified_arn = "x"\n',
-                                      'Can\'t configure a value for "qualified_arn": its value will be decided automatically'),
+    "unknown argument": (
+        FN,
+        "  memory_size                    = var.memory_size\n",
+        "  memory_size                    = var.memory_size\n  memroy_size = 128\n",
+        'An argument named "memroy_size" is not expected here.',
+    ),
+    "missing required argument": (
+        FN,
+        "  role                           = aws_iam_role.this.arn\n",
+        "",
+        'The argument "role" is required, but no definition was found.',
+    ),
+    "string where a number belongs": (
+        FN,
+        "memory_size                    = var.memory_size",
+        'memory_size                    = "lots"',
+        'Inappropriate value for attribute "memory_size": a number is required.',
+    ),
+    "block written as an attribute": (
+        FN,
+        "  tracing_config {\n    mode = var.tracing_mode\n  }\n",
+        "  tracing_config = { mode = var.tracing_mode }\n",
+        'Did you mean to define a block of type "tracing_config"?',
+    ),
+    "a second block where one is allowed": (
+        FN,
+        "  tracing_config {\n    mode = var.tracing_mode\n  }\n",
+        "  tracing_config {\n    mode = var.tracing_mode\n  }\n" * 2,
+        'No more than 1 "tracing_config" blocks are allowed',
+    ),
+    "a resource type that does not exist": (
+        FN,
+        'resource "aws_lambda_function_url" "this"',
+        'resource "aws_lambda_function_uri" "this"',
+        'The provider hashicorp/aws does not support resource type "aws_lambda_function_uri".',
+    ),
+    "a computed-only attribute set": (
+        FN,
+        "  handler                        = var.handler\n",
+        '  handler                        = var.handler\n  qualified_arn = "x"\n',
+        'Can\'t configure a value for "qualified_arn": its value will be decided automatically',
+    ),
 }
 
 
@@ -98,7 +121,10 @@ def test_the_unedited_configuration_validates(workspace: Workspace, engine) -> N
 
 
 def test_types_this_project_does_not_use_validate_and_plan_too(workspace: Workspace) -> None:
-    folder = standalone(workspace, "unused-types", '''
+    folder = standalone(
+        workspace,
+        "unused-types",
+        """
 provider "aws" {
   region = "eu-central-1"
   default_tags {
@@ -146,11 +172,17 @@ resource "aws_lambda_function" "snap" {
     apply_on = "PublishedVersions"
   }
 }
-''')
+""",
+    )
     assert "Success!" in workspace.validate(folder).output
     run, plan = workspace.plan(folder)
     changes = {rc["address"]: rc["change"] for rc in plan["resource_changes"]}
-    assert set(changes) == {"aws_dynamodb_table.t", "aws_sqs_queue.q", "aws_ecr_repository.r", "aws_lambda_function.snap"}
+    assert set(changes) == {
+        "aws_dynamodb_table.t",
+        "aws_sqs_queue.q",
+        "aws_ecr_repository.r",
+        "aws_lambda_function.snap",
+    }
     assert changes["aws_ecr_repository.r"]["after_unknown"]["repository_url"] is True
     assert changes["aws_sqs_queue.q"]["after"]["message_retention_seconds"] == 86400
     # computed attributes inside nested blocks are unknown too
@@ -169,13 +201,17 @@ def test_terraform_sees_the_whole_schema(workspace: Workspace) -> None:
     assert set(fn["block"]["attributes"]) == set(source["block"]["attributes"])
     assert fn["block"]["attributes"]["role"].get("required") is True
     assert fn["block"]["block_types"]["tracing_config"]["max_items"] == 1
-    assert {"region", "profile", "assume_role", "default_tags"} <= (set(served["provider"]["block"]["attributes"])
-                                                                     | set(served["provider"]["block"]["block_types"]))
+    assert {"region", "profile", "assume_role", "default_tags"} <= (
+        set(served["provider"]["block"]["attributes"]) | set(served["provider"]["block"]["block_types"])
+    )
 
 
 # --- data sources and the rendered policy ------------------------------------------------------------
 def test_data_sources_answer_from_the_providers_region(workspace: Workspace) -> None:
-    folder = standalone(workspace, "data-sources", '''
+    folder = standalone(
+        workspace,
+        "data-sources",
+        """
 provider "aws" {
   region = "cn-north-1"
 }
@@ -207,26 +243,40 @@ output "region" { value = data.aws_region.r.region }
 output "partition" { value = data.aws_partition.p.partition }
 output "account" { value = data.aws_caller_identity.me.account_id }
 output "policy" { value = data.aws_iam_policy_document.d.json }
-''')
+""",
+    )
     _, plan = workspace.plan(folder)
     out = {k: v["after"] for k, v in plan["output_changes"].items()}
     assert out["region"] == "cn-north-1" and out["partition"] == "aws-cn" and re.fullmatch(r"\d{12}", out["account"])
-    assert json.loads(out["policy"]) == {"Version": "2012-10-17", "Statement": [
-        {"Sid": "Read", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "arn:aws-cn:s3:::b/*",
-         "Principal": {"AWS": f"arn:aws-cn:iam::{out['account']}:root"},
-         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "ml"}}},
-        {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}]}
+    assert json.loads(out["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Read",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetObject"],
+                "Resource": "arn:aws-cn:s3:::b/*",
+                "Principal": {"AWS": f"arn:aws-cn:iam::{out['account']}:root"},
+                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "ml"}},
+            },
+            {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"},
+        ],
+    }
 
 
 def test_a_policy_the_provider_would_reject_fails_validate(workspace: Workspace) -> None:
-    folder = standalone(workspace, "bad-policy", '''
+    folder = standalone(
+        workspace,
+        "bad-policy",
+        """
 data "aws_iam_policy_document" "d" {
   statement {
     effect  = "Perhaps"
     actions = ["s3:GetObject"]
   }
 }
-''')
+""",
+    )
     run = workspace.validate(folder, check=False)
     assert run.returncode == 1 and 'expected effect to be one of ["Allow" "Deny"], got Perhaps' in run.output
     assert 'on main.tf line 12, in data "aws_iam_policy_document" "d"' in run.output, run.output
@@ -246,44 +296,68 @@ def _state_for(attributes: dict, type_name: str, name: str) -> dict:
             values[attr] = placeholder[t] if isinstance(t, str) else ({} if t[0] in ("map", "object") else [])
         else:
             values[attr] = None
-    return {"version": 4, "terraform_version": "1.9.0", "serial": 1, "lineage": "0f9d1d42-5c2e-4d32-9d76-0c3c1d1a0001",
-            "outputs": {}, "check_results": None, "resources": [{
-                "mode": "managed", "type": type_name, "name": name,
+    return {
+        "version": 4,
+        "terraform_version": "1.9.0",
+        "serial": 1,
+        "lineage": "0f9d1d42-5c2e-4d32-9d76-0c3c1d1a0001",
+        "outputs": {},
+        "check_results": None,
+        "resources": [
+            {
+                "mode": "managed",
+                "type": type_name,
+                "name": name,
                 "provider": f'provider["{schema.SOURCE}"]',
-                "instances": [{"schema_version": 0, "attributes": values, "sensitive_attributes": []}]}]}
+                "instances": [{"schema_version": 0, "attributes": values, "sensitive_attributes": []}],
+            }
+        ],
+    }
 
 
 def test_refresh_changes_nothing_and_apply_is_refused(workspace: Workspace) -> None:
     config = 'resource "aws_cloudwatch_log_group" "g" {\n  name = "/aws/lambda/x"\n  retention_in_days = %d\n}\n'
     folder = standalone(workspace, "refresh", config % 7)
-    state = _state_for({"name": "/aws/lambda/x", "retention_in_days": 7, "id": "/aws/lambda/x"},
-                       "aws_cloudwatch_log_group", "g")
+    state = _state_for(
+        {"name": "/aws/lambda/x", "retention_in_days": 7, "id": "/aws/lambda/x"}, "aws_cloudwatch_log_group", "g"
+    )
     (folder / "terraform.tfstate").write_text(json.dumps(state))
     refresh, refreshed = workspace.plan(folder, "-refresh-only")
     assert "No changes" in refresh.output and refreshed.get("resource_drift", []) == [], refresh.output
-    assert refreshed["prior_state"]["values"]["root_module"]["resources"][0]["values"] == state["resources"][0][
-        "instances"][0]["attributes"]
+    assert (
+        refreshed["prior_state"]["values"]["root_module"]["resources"][0]["values"]
+        == state["resources"][0]["instances"][0]["attributes"]
+    )
     assert workspace.run(folder, "plan", "-detailed-exitcode", check=False).returncode == 0
     (folder / "main.tf").write_text(PROVIDER + config % 14)
     changed = workspace.run(folder, "plan", "-detailed-exitcode", check=False)
     assert changed.returncode == 2 and re.search(r"~ retention_in_days\s+= 7 -> 14", changed.output), changed.output
     apply = workspace.run(folder, "apply", "-auto-approve", check=False)
     assert apply.returncode == 1 and "Apply refused by the offline stand-in" in apply.output
-    assert json.loads((folder / "terraform.tfstate").read_text())["resources"][0]["instances"][0]["attributes"][
-        "retention_in_days"] == 7
+    assert (
+        json.loads((folder / "terraform.tfstate").read_text())["resources"][0]["instances"][0]["attributes"][
+            "retention_in_days"
+        ]
+        == 7
+    )
 
 
 # --- the plan checks -----------------------------------------------------------------------------------
 def test_the_root_plan_passes_every_rule(root_plan: dict) -> None:
     found = plancheck.check(root_plan, expected_functions(root_plan, SCENARIOS[0]))
     assert {(f.handler.split(".")[1], f.architecture) for f in found} == {
-        (h, a) for h in ("benchmark", "predict") for a in ("arm64", "x86_64")}
+        (h, a) for h in ("benchmark", "predict") for a in ("arm64", "x86_64")
+    }
     for f in found:
         assert f.layer == f'module.layer["{f.architecture}"].aws_lambda_layer_version.this'
-    policies = [json.loads(rc["change"]["after"]["policy"]) for rc in root_plan["resource_changes"]
-                if rc["type"] == "aws_iam_role_policy"]
-    assert len(policies) == 4 and all(p["Statement"][0]["Action"] == ["logs:PutLogEvents", "logs:CreateLogStream"]
-                                      for p in policies)
+    policies = [
+        json.loads(rc["change"]["after"]["policy"])
+        for rc in root_plan["resource_changes"]
+        if rc["type"] == "aws_iam_role_policy"
+    ]
+    assert len(policies) == 4 and all(
+        p["Statement"][0]["Action"] == ["logs:PutLogEvents", "logs:CreateLogStream"] for p in policies
+    )
 
 
 def test_expected_functions_come_from_the_planned_architectures(root_plan: dict) -> None:
@@ -293,49 +367,106 @@ def test_expected_functions_come_from_the_planned_architectures(root_plan: dict)
 
 PLAN_FAULTS = {
     "a function gets the other architecture's layer": (
-        "main.tf", "layer_arn            = module.layer[each.value.architecture].layer_version_arn",
-        'layer_arn            = module.layer["x86_64"].layer_version_arn', (), "runs on arm64 but gets"),
+        "main.tf",
+        "layer_arn            = module.layer[each.value.architecture].layer_version_arn",
+        'layer_arn            = module.layer["x86_64"].layer_version_arn',
+        (),
+        "runs on arm64 but gets",
+    ),
     "a role may write to every log group": (
-        "modules/function/iam.tf", 'resources = ["${local.log_group_arn}:*"]', 'resources = ["*"]', (),
-        "grants more than writing to"),
+        "modules/function/iam.tf",
+        'resources = ["${local.log_group_arn}:*"]',
+        'resources = ["*"]',
+        (),
+        "grants more than writing to",
+    ),
     "a role may do more than write logs": (
-        "modules/function/iam.tf", 'actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]',
-        'actions   = ["logs:*"]', (), "grants more than writing to"),
+        "modules/function/iam.tf",
+        'actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]',
+        'actions   = ["logs:*"]',
+        (),
+        "grants more than writing to",
+    ),
     "a managed policy on the role": (
-        "modules/function/iam.tf", 'resource "aws_iam_role_policy" "logs" {',
+        "modules/function/iam.tf",
+        'resource "aws_iam_role_policy" "logs" {',
         'resource "aws_iam_role_policy_attachment" "basic" {\n  role       = aws_iam_role.this.name\n'
         '  policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"\n}\n\n'
-        'resource "aws_iam_role_policy" "logs" {', (), "a managed policy on"),
+        'resource "aws_iam_role_policy" "logs" {',
+        (),
+        "a managed policy on",
+    ),
     "a public Function URL": (
-        "modules/function/main.tf", 'authorization_type = "AWS_IAM"', 'authorization_type = "NONE"',
-        ("-var=function_url=true",), "a public Function URL"),
+        "modules/function/main.tf",
+        'authorization_type = "AWS_IAM"',
+        'authorization_type = "NONE"',
+        ("-var=function_url=true",),
+        "a public Function URL",
+    ),
     "no log retention": (
-        "modules/function/main.tf", "  retention_in_days = var.log_retention_days\n", "", (),
-        "no retention_in_days"),
+        "modules/function/main.tf",
+        "  retention_in_days = var.log_retention_days\n",
+        "",
+        (),
+        "no retention_in_days",
+    ),
     # --- what a real account meets (the configuration before each fix) ---
     "an environment block with no variables (plan never settles, #43763)": (
-        "modules/function/main.tf", 'dynamic "environment" {\n    for_each = length(var.environment) > 0 ? [1] : []\n',
-        'dynamic "environment" {\n    for_each = [1]\n', ("-var=snapstart=true",), "never settles"),
+        "modules/function/main.tf",
+        'dynamic "environment" {\n    for_each = length(var.environment) > 0 ? [1] : []\n',
+        'dynamic "environment" {\n    for_each = [1]\n',
+        ("-var=snapstart=true",),
+        "never settles",
+    ),
     "asynchronous invocations retried": (
-        "modules/function/main.tf", "  maximum_retry_attempts       = 0\n", "", (), "are retried"),
+        "modules/function/main.tf",
+        "  maximum_retry_attempts       = 0\n",
+        "",
+        (),
+        "are retried",
+    ),
     "the alias's asynchronous invocations retried": (
-        "modules/function/main.tf", 'toset(var.snapstart ? ["$LATEST", "live"] : ["$LATEST"])', 'toset(["$LATEST"])',
-        ("-var=snapstart=true",), ":live are retried"),
+        "modules/function/main.tf",
+        'toset(var.snapstart ? ["$LATEST", "live"] : ["$LATEST"])',
+        'toset(["$LATEST"])',
+        ("-var=snapstart=true",),
+        ":live are retried",
+    ),
     "logging_config in the aws-cn partition (#34810)": (
-        "modules/function/main.tf", 'for_each = data.aws_partition.current.partition == "aws" ? [1] : []',
-        "for_each = [1]", ("-var=region=cn-north-1",), "refused in the aws-cn partition"),
+        "modules/function/main.tf",
+        'for_each = data.aws_partition.current.partition == "aws" ? [1] : []',
+        "for_each = [1]",
+        ("-var=region=cn-north-1",),
+        "refused in the aws-cn partition",
+    ),
     "the bucket takes plain HTTP": (
-        "main.tf", 'values   = ["false"]', 'values   = ["true"]', (), "denies requests without TLS"),
+        "main.tf",
+        'values   = ["false"]',
+        'values   = ["true"]',
+        (),
+        "denies requests without TLS",
+    ),
     "incomplete multipart uploads kept": (
-        "main.tf", "    abort_incomplete_multipart_upload {\n      days_after_initiation = 1\n    }\n", "", (),
-        "aborts incomplete multipart uploads"),
+        "main.tf",
+        "    abort_incomplete_multipart_upload {\n      days_after_initiation = 1\n    }\n",
+        "",
+        (),
+        "aborts incomplete multipart uploads",
+    ),
     "noncurrent versions kept for ever": (
-        "main.tf", "    noncurrent_version_expiration {\n      noncurrent_days = var.noncurrent_days\n    }\n", "", (),
-        "expires noncurrent versions"),
+        "main.tf",
+        "    noncurrent_version_expiration {\n      noncurrent_days = var.noncurrent_days\n    }\n",
+        "",
+        (),
+        "expires noncurrent versions",
+    ),
     "URL callers given InvokeFunctionUrl only": (
-        "main.tf", 'actions   = ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]\n    resources = flatten(',
-        'actions   = ["lambda:InvokeFunctionUrl"]\n    resources = flatten(', ("-var=function_url=true",),
-        "also needs ['lambda:InvokeFunction']"),
+        "main.tf",
+        'actions   = ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]\n    resources = flatten(',
+        'actions   = ["lambda:InvokeFunctionUrl"]\n    resources = flatten(',
+        ("-var=function_url=true",),
+        "also needs ['lambda:InvokeFunction']",
+    ),
 }
 
 
@@ -357,8 +488,11 @@ def test_reserved_concurrency_must_be_unreserved_or_at_least_one(workspace: Work
     run, _ = workspace.plan(folder, f"-var=reserved_concurrency={value}", check=False)
     assert run.returncode != 0 and "0 throttles every invocation" in run.output
     _, plan = workspace.plan(folder, "-var=reserved_concurrency=5")
-    assert {rc["change"]["after"]["reserved_concurrent_executions"] for rc in plan["resource_changes"]
-            if rc["type"] == "aws_lambda_function"} == {5}
+    assert {
+        rc["change"]["after"]["reserved_concurrent_executions"]
+        for rc in plan["resource_changes"]
+        if rc["type"] == "aws_lambda_function"
+    } == {5}
 
 
 def test_a_real_account_plan_in_every_partition(workspace: Workspace) -> None:
@@ -381,7 +515,8 @@ def test_a_real_account_plan_in_every_partition(workspace: Workspace) -> None:
         (statement,) = policy["Statement"]
         assert set(statement["Action"]) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
         assert {f"{a}:*" for a in statement["Resource"] if not a.endswith(":*")} == {
-            a for a in statement["Resource"] if a.endswith(":*")} and len(statement["Resource"]) == 2 * len(functions)
+            a for a in statement["Resource"] if a.endswith(":*")
+        } and len(statement["Resource"]) == 2 * len(functions)
 
 
 # --- isolation -----------------------------------------------------------------------------------------

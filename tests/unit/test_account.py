@@ -51,12 +51,19 @@ def _fake_terraform(folder: Path, stderr: str, code: int) -> dict[str, str]:
 
 
 def test_make_deploy_ends_a_memory_quota_refusal_in_one_line(tmp_path: Path) -> None:
-    framed = ("╷\n│ Error: creating Lambda Function (lambda-ml-bench-benchmark-py313-arm64): operation error Lambda: "
-              "CreateFunction, https response error StatusCode: 400, RequestID: 1, api error ValidationException: 'Memory\n"
-              "│ Size' value failed to satisfy constraint: Member must have value less than or equal to 3008\n╵\n")
+    framed = (
+        "╷\n│ Error: creating Lambda Function (lambda-ml-bench-benchmark-py313-arm64): operation error Lambda: "
+        "CreateFunction, https response error StatusCode: 400, RequestID: 1, api error ValidationException: 'Memory\n"
+        "│ Size' value failed to satisfy constraint: Member must have value less than or equal to 3008\n╵\n"
+    )
     env = _fake_terraform(tmp_path, framed, 1)
-    proc = subprocess.run([sys.executable, "-m", "bench", "deploy", "--", "-auto-approve"], cwd=REPO, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "deploy", "--", "-auto-approve"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1].startswith("error: this account allows functions of at most 3008 MB")
     assert (tmp_path / "calls").read_text().splitlines()[-1] == "-chdir=terraform apply -auto-approve"
@@ -64,8 +71,12 @@ def test_make_deploy_ends_a_memory_quota_refusal_in_one_line(tmp_path: Path) -> 
 
 def test_deploy_stops_before_terraform_without_credentials(tmp_path: Path) -> None:
     env = {k: v for k, v in _fake_terraform(tmp_path, "", 0).items() if not k.startswith("AWS_")}
-    env.update(HOME=str(tmp_path), AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-               AWS_EC2_METADATA_DISABLED="true")
+    env.update(
+        HOME=str(tmp_path),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     proc = subprocess.run([sys.executable, "-m", "bench", "deploy"], cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and "no AWS credentials found" in proc.stderr
     assert not (tmp_path / "calls").exists()
@@ -75,9 +86,19 @@ def test_deploy_stops_before_terraform_without_credentials(tmp_path: Path) -> No
 
 def _outputs(regions: dict[str, str]) -> dict:
     """The shape of `terraform output -json benchmark_targets`."""
-    return {arch: {"region": region, "functions": {"benchmark": {
-        "name": f"b-{arch}", "region": region, "arn": f"arn:aws:lambda:{region}:1:function:b-{arch}"}}}
-        for arch, region in regions.items()}
+    return {
+        arch: {
+            "region": region,
+            "functions": {
+                "benchmark": {
+                    "name": f"b-{arch}",
+                    "region": region,
+                    "arn": f"arn:aws:lambda:{region}:1:function:b-{arch}",
+                }
+            },
+        }
+        for arch, region in regions.items()
+    }
 
 
 def test_compare_takes_the_region_the_functions_are_in() -> None:

@@ -17,11 +17,15 @@ numbers = st.integers(-10**6, 10**6) | st.floats(allow_nan=True, allow_infinity=
 near_rows = st.lists(st.lists(numbers | json_scalars, min_size=28, max_size=31), min_size=0, max_size=4)
 predict_requests = (
     st.fixed_dictionaries({"instances": near_rows | json_values})
-    | st.fixed_dictionaries({"instances": st.lists(st.lists(numbers, min_size=30, max_size=30), min_size=1, max_size=3)})
+    | st.fixed_dictionaries(
+        {"instances": st.lists(st.lists(numbers, min_size=30, max_size=30), min_size=1, max_size=3)}
+    )
     | json_values
 )
 fields = st.sampled_from(list(Workload.__dataclass_fields__) + ["bogus"])
-workload_values = st.integers(-5, 30_000) | st.floats() | st.sampled_from(["rbf", "linear", "scale", "auto", "x"]) | json_scalars
+workload_values = (
+    st.integers(-5, 30_000) | st.floats() | st.sampled_from(["rbf", "linear", "scale", "auto", "x"]) | json_scalars
+)
 workload_requests = st.dictionaries(fields, workload_values, max_size=5) | json_values
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -74,8 +78,12 @@ def test_a_workload_fits_the_functions_memory(request, memory: int) -> None:
     assert (workload.n_samples + workload.n_test_samples) * workload.n_features <= max_cells(memory)
 
 
-bodies = (st.text(max_size=50) | st.from_regex(r"\{\"instances\": \[\[[0-9]{4000,5000}\]\]\}", fullmatch=True)
-          | st.integers(1, 200_000).map(lambda n: "[" * n) | st.text(min_size=1, max_size=20).map(lambda t: t + "é"))
+bodies = (
+    st.text(max_size=50)
+    | st.from_regex(r"\{\"instances\": \[\[[0-9]{4000,5000}\]\]\}", fullmatch=True)
+    | st.integers(1, 200_000).map(lambda n: "[" * n)
+    | st.text(min_size=1, max_size=20).map(lambda t: t + "é")
+)
 
 
 @SETTINGS

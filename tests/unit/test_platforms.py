@@ -37,7 +37,9 @@ def test_x86_64_keeps_the_legacy_aliases_and_aarch64_has_none_before_2014() -> N
     assert len(set(x86)) == len(x86) and len(set(arm)) == len(arm)
 
 
-@pytest.mark.parametrize(("version", "glibc"), [("3.11", (2, 26)), ("3.12", (2, 34)), ("3.13", (2, 34)), ("3.14", (2, 34))])
+@pytest.mark.parametrize(
+    ("version", "glibc"), [("3.11", (2, 26)), ("3.12", (2, 34)), ("3.13", (2, 34)), ("3.14", (2, 34))]
+)
 def test_glibc_cap_per_runtime(version: str, glibc: tuple[int, int]) -> None:
     assert runtime(version).glibc == glibc
     assert runtime(version).name == f"python{version}"

@@ -20,8 +20,11 @@ def test_direct_invocation_returns_predictions_probabilities_and_model(predict_m
     expected = predict_module.MODEL.estimator.predict_proba(X)
     assert out["probabilities"] == expected.tolist()
     assert out["predictions"] == [0, 1]  # rows 0 and 19 of the breast cancer data: malignant, benign
-    assert out["model"] == {"name": "breast-cancer-svc", "version": "1",
-                            "sha256": json.loads((predict_module.config.model_dir() / "model.json").read_text())["sha256"]}
+    assert out["model"] == {
+        "name": "breast-cancer-svc",
+        "version": "1",
+        "sha256": json.loads((predict_module.config.model_dir() / "model.json").read_text())["sha256"],
+    }
     assert all(abs(sum(p) - 1) < 1e-9 for p in out["probabilities"])
 
 
@@ -76,13 +79,16 @@ def test_http_bad_input_is_a_400_with_a_structured_body(predict_module, request_
     assert error["type"] == "PayloadError" and error["field"] == field and rule in error["message"]
 
 
-@pytest.mark.parametrize(("body", "b64", "rule"), [
-    ("{not json", False, "is not valid JSON"),
-    ("", False, "is empty"),
-    ("[1, 2]", False, "must be a JSON object, not an array"),
-    ("!!!not base64!!!", True, "is marked base64 but is not"),
-    (base64.b64encode(b"\xff\xfe").decode(), True, "is marked base64 but is not"),
-])
+@pytest.mark.parametrize(
+    ("body", "b64", "rule"),
+    [
+        ("{not json", False, "is not valid JSON"),
+        ("", False, "is empty"),
+        ("[1, 2]", False, "must be a JSON object, not an array"),
+        ("!!!not base64!!!", True, "is marked base64 but is not"),
+        (base64.b64encode(b"\xff\xfe").decode(), True, "is marked base64 but is not"),
+    ],
+)
 def test_http_envelope_errors(predict_module, body: str, b64: bool, rule: str) -> None:
     event = load_event("predict-function-url")
     event.update(body=body, isBase64Encoded=b64)

@@ -23,7 +23,9 @@ def test_report_line_is_parsed_cold_and_warm() -> None:
             "Billed Duration: 18145 ms\tMemory Size: 1769 MB\tMax Memory Used: 257 MB\tInit Duration: 18058.47 ms\t\n")
     assert parse_report(cold) == {"request_id": "a", "duration_ms": 86.01, "billed_ms": 18145, "memory_mb": 1769,
                                   "max_memory_used_mb": 257, "init_ms": 18058.47, "restore_ms": None}
-    warm = "REPORT RequestId: b\tDuration: 3.51 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\tMax Memory Used: 51 MB\t"
+    warm = (
+        "REPORT RequestId: b\tDuration: 3.51 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\tMax Memory Used: 51 MB\t"
+    )
     assert parse_report(warm)["init_ms"] is None and parse_report(warm)["billed_ms"] == 4
     with pytest.raises(CompareError, match="no REPORT line"):
         parse_report("just output\n")
@@ -41,18 +43,33 @@ def test_the_report_line_the_local_lambda_writes_reads_back_the_same() -> None:
 # --- one cost definition ---------------------------------------------------------------------
 def record(arch: str, memory: int, duration: float, workload: str = "100 features", cold: bool = False, **kw) -> dict:
     billed = math.ceil(duration)
-    return {"architecture": arch, "memory_mb": memory, "workload": workload, "n_features": 100, "cold": cold,
-            "environment": "Lambda", "emulated": False, "backend": "sklearn", "duration_ms": duration,
-            "billed_ms": billed, "init_ms": 400.0 if cold else None, "stopped_early": False,
-            "cost_usd": pricing.cost(pricing.Invocation(arch, memory, billed)), **kw}
+    return {
+        "architecture": arch,
+        "memory_mb": memory,
+        "workload": workload,
+        "n_features": 100,
+        "cold": cold,
+        "environment": "Lambda",
+        "emulated": False,
+        "backend": "sklearn",
+        "duration_ms": duration,
+        "billed_ms": billed,
+        "init_ms": 400.0 if cold else None,
+        "stopped_early": False,
+        "cost_usd": pricing.cost(pricing.Invocation(arch, memory, billed)),
+        **kw,
+    }
 
 
 def test_the_same_timings_cost_the_same_through_the_local_and_the_remote_path() -> None:
     """A local measurement (per-cycle medians) and a deployed invocation that ran the same 40 cycles cost the same."""
     fit, predict = 21.5, 39.6
-    local = {"benchmarks": [
-        {"extra_info": study.phase_info("x86_64", False, 100, "fit"), "stats": {"median": fit / 1e3}},
-        {"extra_info": study.phase_info("x86_64", False, 100, "predict"), "stats": {"median": predict / 1e3}}]}
+    local = {
+        "benchmarks": [
+            {"extra_info": study.phase_info("x86_64", False, 100, "fit"), "stats": {"median": fit / 1e3}},
+            {"extra_info": study.phase_info("x86_64", False, 100, "predict"), "stats": {"median": predict / 1e3}},
+        ]
+    }
     (row,) = local_rows(local)
     remote = record("x86_64", study.MEMORY_MB, study.CYCLES * (fit + predict))
     (option,) = options([remote])
@@ -68,7 +85,7 @@ def test_architectures_are_interleaved_within_each_step_and_rounds_spread_over_t
     workloads = [Workload("10 features", {}, 10), Workload("100 features", {}, 100)]
     cells = plan(targets, [1769, 3538], workloads, rounds=2)
     assert len(cells) == 16
-    steps = [cells[i:i + 2] for i in range(0, 16, 2)]
+    steps = [cells[i : i + 2] for i in range(0, 16, 2)]
     for step in steps:  # every step measures both architectures side by side
         assert {c.target.architecture for c in step} == {"arm64", "x86_64"}
         assert len({(c.memory_mb, c.workload, c.round) for c in step}) == 1
@@ -79,8 +96,12 @@ def test_architectures_are_interleaved_within_each_step_and_rounds_spread_over_t
 
 
 def test_early_stops_are_left_out_and_counted() -> None:
-    recs = [record("x86_64", 1769, 100.0), record("x86_64", 1769, 110.0),
-            record("x86_64", 1769, 50.0, stopped_early=True), record("x86_64", 1769, 900.0, cold=True)]
+    recs = [
+        record("x86_64", 1769, 100.0),
+        record("x86_64", 1769, 110.0),
+        record("x86_64", 1769, 50.0, stopped_early=True),
+        record("x86_64", 1769, 900.0, cold=True),
+    ]
     (o,) = options(recs)
     assert (o.samples, o.early_stops, o.duration_ms, o.init_ms) == (2, 1, 105.0, 400.0)
     _, notes = recommend(recs)
@@ -116,8 +137,12 @@ def test_emulated_figures_stay_out_unless_allowed() -> None:
 
 
 def test_ratios_at_every_memory_size() -> None:
-    recs = [record("arm64", 1024, 90.0), record("x86_64", 1024, 100.0), record("arm64", 2048, 50.0),
-            record("x86_64", 2048, 40.0)]
+    recs = [
+        record("arm64", 1024, 90.0),
+        record("x86_64", 1024, 100.0),
+        record("arm64", 2048, 50.0),
+        record("x86_64", 2048, 40.0),
+    ]
     (rec,), _ = recommend(recs)
     time_1024, cost_1024 = rec.ratios[1024]
     assert time_1024 == pytest.approx(0.9)

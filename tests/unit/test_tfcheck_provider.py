@@ -45,8 +45,15 @@ def test_everyone_as_principal_only_for_the_star_type() -> None:
 
 
 def test_policy_variables_are_written_with_an_ampersand() -> None:
-    st = _doc(statement=[{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::b/home/&{aws:username}/*"],
-                          "condition": [{"test": "StringLike", "variable": "s3:prefix", "values": ["&{aws:username}/"]}]}])
+    st = _doc(
+        statement=[
+            {
+                "actions": ["s3:GetObject"],
+                "resources": ["arn:aws:s3:::b/home/&{aws:username}/*"],
+                "condition": [{"test": "StringLike", "variable": "s3:prefix", "values": ["&{aws:username}/"]}],
+            }
+        ]
+    )
     assert st["Statement"][0]["Resource"] == "arn:aws:s3:::b/home/${aws:username}/*"
     assert st["Statement"][0]["Condition"] == {"StringLike": {"s3:prefix": "${aws:username}/"}}
     with pytest.raises(PolicyError, match="not supported in document version 2008-10-17"):
@@ -54,26 +61,49 @@ def test_policy_variables_are_written_with_an_ampersand() -> None:
 
 
 def test_source_and_override_documents_merge_by_sid() -> None:
-    source = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "Keep", "Effect": "Allow", "Action": "a:A", "Resource": "*"},
-        {"Sid": "Mine", "Effect": "Allow", "Action": "a:Old", "Resource": "*"}]})
-    override = json.dumps({"Statement": [{"Sid": "Keep", "Effect": "Deny", "Action": "a:A", "Resource": "*"},
-                                         {"Effect": "Allow", "Action": "a:Extra", "Resource": "*"}]})
-    doc = _doc(source_policy_documents=[source], override_policy_documents=[override],
-               statement=[{"sid": "Mine", "actions": ["a:New"], "resources": ["*"]}])
+    source = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Keep", "Effect": "Allow", "Action": "a:A", "Resource": "*"},
+                {"Sid": "Mine", "Effect": "Allow", "Action": "a:Old", "Resource": "*"},
+            ],
+        }
+    )
+    override = json.dumps(
+        {
+            "Statement": [
+                {"Sid": "Keep", "Effect": "Deny", "Action": "a:A", "Resource": "*"},
+                {"Effect": "Allow", "Action": "a:Extra", "Resource": "*"},
+            ]
+        }
+    )
+    doc = _doc(
+        source_policy_documents=[source],
+        override_policy_documents=[override],
+        statement=[{"sid": "Mine", "actions": ["a:New"], "resources": ["*"]}],
+    )
     assert [(s.get("Sid"), s["Effect"], s["Action"]) for s in doc["Statement"]] == [
-        ("Keep", "Deny", "a:A"), ("Mine", "Allow", "a:New"), (None, "Allow", "a:Extra")]
+        ("Keep", "Deny", "a:A"),
+        ("Mine", "Allow", "a:New"),
+        (None, "Allow", "a:Extra"),
+    ]
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"statement": [{"effect": "allow"}]}, r'expected effect to be one of \["Allow" "Deny"\], got allow'),
-    ({"statement": [{"sid": "S"}, {"sid": "S"}]}, r"duplicate Sid \(S\)"),
-    ({"source_policy_documents": ["{not json"]}, "merging source document 0"),
-    ({"source_policy_documents": ['{"Statement": [{"Sid": "A"}]}', '{"Statement": [{"Sid": "A"}]}']},
-     r"duplicate Sid \(A\) in source_policy_documents"),
-    ({"source_json": "{}"}, "no longer used"),
-    ({"version": "2020-01-01"}, "expected version to be one of"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"statement": [{"effect": "allow"}]}, r'expected effect to be one of \["Allow" "Deny"\], got allow'),
+        ({"statement": [{"sid": "S"}, {"sid": "S"}]}, r"duplicate Sid \(S\)"),
+        ({"source_policy_documents": ["{not json"]}, "merging source document 0"),
+        (
+            {"source_policy_documents": ['{"Statement": [{"Sid": "A"}]}', '{"Statement": [{"Sid": "A"}]}']},
+            r"duplicate Sid \(A\) in source_policy_documents",
+        ),
+        ({"source_json": "{}"}, "no longer used"),
+        ({"version": "2020-01-01"}, "expected version to be one of"),
+    ],
+)
 def test_documents_the_provider_rejects(config: dict, message: str) -> None:
     with pytest.raises(PolicyError, match=message):
         policy.render(config)
@@ -91,8 +121,12 @@ def test_json_is_indented_minified_json_compact_both_with_gos_escaping() -> None
 def test_a_planned_object_gets_unknowns_for_every_computed_null_nested_blocks_too() -> None:
     block = schema.block_json("resource", "aws_lambda_function")
     proposed = {name: None for name in block["attributes"]}
-    proposed.update(function_name="f", role="r", memory_size=128,
-                    snap_start=[{"apply_on": "PublishedVersions", "optimization_status": None}])
+    proposed.update(
+        function_name="f",
+        role="r",
+        memory_size=128,
+        snap_start=[{"apply_on": "PublishedVersions", "optimization_status": None}],
+    )
     planned = unknown_computed(proposed, block)
     assert planned["arn"] is Unknown and planned["function_name"] == "f" and planned["memory_size"] == 128
     assert planned["filename"] is None  # optional, not computed: stays as configured
@@ -102,15 +136,18 @@ def test_a_planned_object_gets_unknowns_for_every_computed_null_nested_blocks_to
 def test_computed_only_arguments_are_found_with_their_path() -> None:
     block = schema.block_json("resource", "aws_lambda_function")
     config = {"function_name": "f", "arn": "x", "snap_start": [{"apply_on": "P", "optimization_status": "On"}]}
-    assert unconfigurable(config, block) == [(("arn",), "arn"),
-                                             (("snap_start", (0,), "optimization_status"), "optimization_status")]
+    assert unconfigurable(config, block) == [
+        (("arn",), "arn"),
+        (("snap_start", (0,), "optimization_status"), "optimization_status"),
+    ]
     assert unconfigurable({"function_name": "f", "memory_size": Unknown}, block) == []
 
 
 def test_validation_reports_known_bad_values_and_leaves_unknown_ones() -> None:
     assert policy.invalid({"version": "2020-01-01", "statement": [{"effect": "Allow"}, {"effect": "Maybe"}]}) == [
         (("version",), 'expected version to be one of ["2008-10-17" "2012-10-17"], got 2020-01-01'),
-        (("statement", (1,), "effect"), 'expected effect to be one of ["Allow" "Deny"], got Maybe')]
+        (("statement", (1,), "effect"), 'expected effect to be one of ["Allow" "Deny"], got Maybe'),
+    ]
     assert policy.invalid({"version": Unknown, "statement": Unknown}) == []
 
 

@@ -46,7 +46,9 @@ def test_every_locked_wheel_loads_on_its_runtimes_glibc(version: str) -> None:
     for arch in ARCHITECTURES.values():
         for pin in wheels.read_lock(wheels.lock_path(arch, rt)):
             tags = parse_wheel_filename(pin.filename)[3]
-            needed = [tuple(map(int, m.groups())) for t in tags if (m := re.match(r"manylinux_(\d+)_(\d+)_", t.platform))]
+            needed = [
+                tuple(map(int, m.groups())) for t in tags if (m := re.match(r"manylinux_(\d+)_(\d+)_", t.platform))
+            ]
             needed += [(2, 17)] * any(t.platform.startswith("manylinux2014") for t in tags)
             assert not needed or min(needed) <= rt.glibc, f"{pin.filename} needs glibc {min(needed)} > {rt.glibc}"
 
@@ -74,13 +76,21 @@ def test_a_cached_wheel_with_another_hash_is_refused_and_removed(
     assert wheels.download(ARM, PY313, [pin], tmp_path / "lock.txt") == {"demo": cached}
 
 
-@pytest.mark.parametrize(("stderr", "expected"), [
-    ("ERROR: Could not find a version that satisfies the requirement numpy==9.9 (from versions: none)",
-     "no wheel of numpy==9.9 for this platform"),
-    ("ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.", "a downloaded wheel does not match the hash"),
-    ("OSError: [Errno 28] No space left on device", "disk full"),
-    ("WARNING: Retrying ... NewConnectionError(...)", "network failure"),
-])
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (
+            "ERROR: Could not find a version that satisfies the requirement numpy==9.9 (from versions: none)",
+            "no wheel of numpy==9.9 for this platform",
+        ),
+        (
+            "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.",
+            "a downloaded wheel does not match the hash",
+        ),
+        ("OSError: [Errno 28] No space left on device", "disk full"),
+        ("WARNING: Retrying ... NewConnectionError(...)", "network failure"),
+    ],
+)
 def test_pip_errors_are_explained(stderr: str, expected: str) -> None:
     from common.pip import explain_pip_error
 
