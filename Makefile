@@ -17,11 +17,16 @@ PORT ?= 3001
 STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 VENV := .venv
 PY := $(VENV)/bin/python
-VENV_PYTHON ?= $(shell python3 -m layer_build.interpreters 3.13)
+# `make ... PY=/some/python` uses that interpreter and leaves .venv alone (no venv rule runs)
+VENV_DEP := $(if $(filter command line,$(origin PY)),,$(VENV)/.installed)
+VENV_PYTHON ?= $(shell python3 -m layer_build.interpreters 3.13 2>/dev/null)
+# says what is missing and how to get it (layer_build/interpreters.py)
+FIND_313 = if command -v python3 >/dev/null; then python3 -m layer_build.interpreters 3.13 >/dev/null; \
+	else echo "error: no python3 on PATH, to look for Python 3.13 with" >&2; fi
 PY_TAG := py$(subst .,,$(PYTHON_VERSION))
 LAYERS := $(foreach a,$(ARCH),dist/layers/sklearn-$(PY_TAG)-$(a).zip)
 LAYER_SRC := $(addprefix layer_build/,__main__.py archive.py build.py elfcheck.py errors.py importcheck.py \
-	interpreters.py platforms.py slim.py tables.py wheels.py)
+	interpreters.py platforms.py slim.py tables.py wheels.py) $(wildcard common/*.py)
 
 ARG_ERROR := $(shell python3 -m layer_build.platforms '$(PYTHON_VERSION)' $(ARCH) 2>&1)
 ifneq ($(ARG_ERROR),)
@@ -36,28 +41,29 @@ help:
 .PHONY: venv  ## create .venv from requirements.txt (done on first use by every target)
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
+	@[ -n "$(VENV_PYTHON)" ] || { $(FIND_313); exit 2; }
 	rm -rf $(VENV)
 	$(VENV_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 .PHONY: system-deps  ## install the Debian packages the build needs (strip for each ARCH)
-system-deps: $(VENV)/.installed
+system-deps: $(VENV_DEP)
 	$(PY) -m layer_build system-deps $(addprefix --arch ,$(ARCH))
 
 .PHONY: lock  ## re-resolve and pin the layer wheels (versions and sha256) for PYTHON_VERSION (or all)
-lock: $(VENV)/.installed
+lock: $(VENV_DEP)
 	$(PY) -m layer_build lock --python $(PYTHON_VERSION)
 
 .PHONY: layers  ## build dist/layers/sklearn-pyXY-ARCH.zip and its manifest for each ARCH
 layers: $(LAYERS)
-dist/layers/sklearn-$(PY_TAG)-%.zip: layer_build/locks/sklearn-$(PY_TAG)-%.txt $(LAYER_SRC) | $(VENV)/.installed
+dist/layers/sklearn-$(PY_TAG)-%.zip: layer_build/locks/sklearn-$(PY_TAG)-%.txt $(LAYER_SRC) | $(VENV_DEP)
 	$(PY) -m layer_build system-deps --arch $*
 	$(PY) -m layer_build build --arch $* --python $(PYTHON_VERSION) --reserve-mb $(RESERVE_MB)
 
 .PHONY: model  ## the served model into dist/model/: the built-in one, or MODEL=yours.skops [TRUST="a.B c.D"]
 model: dist/model/model.skops
-dist/model/model.skops: FORCE layer_build/model.py handlers/model.py handlers/contract.py | $(VENV)/.installed
+dist/model/model.skops: FORCE layer_build/model.py handlers/model.py handlers/contract.py | $(VENV_DEP)
 	$(PY) -m layer_build model $(MODEL_ARGS) --python $(PYTHON_VERSION) --version $(MODEL_VERSION)
 
 FORCE:
@@ -65,11 +71,11 @@ FORCE:
 .PHONY: package  ## build dist/function/function-pyXY.zip: handlers, model and skops, with a manifest
 package: dist/function/function-$(PY_TAG).zip
 dist/function/function-$(PY_TAG).zip: dist/model/model.skops layer_build/locks/function-$(PY_TAG).txt \
-		$(wildcard handlers/*.py) layer_build/package.py $(LAYER_SRC) | $(VENV)/.installed
+		$(wildcard handlers/*.py) layer_build/package.py $(LAYER_SRC) | $(VENV_DEP)
 	$(PY) -m layer_build package --python $(PYTHON_VERSION)
 
 .PHONY: sandbox  ## prepare the local Lambda: Debian trixie Python 3.13 roots (arm64, x86_64), RIE, QEMU
-sandbox: $(VENV)/.installed
+sandbox: $(VENV_DEP)
 	$(PY) -m local_lambda sandbox
 
 .PHONY: local-up  ## start the local Lambda on 127.0.0.1:$(PORT) in the background (builds what is missing)
@@ -77,7 +83,7 @@ local-up: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox
 	$(PY) -m local_lambda up --detach --port $(PORT)
 
 .PHONY: local-down  ## stop the local Lambda and every process it started
-local-down: $(VENV)/.installed
+local-down: $(VENV_DEP)
 	$(PY) -m local_lambda down
 
 .PHONY: bench  ## the main job: set up, run the local benchmarks (both architectures), report into results/
@@ -88,7 +94,7 @@ bench: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox
 	$(PY) -m bench report results/local-$(STAMP).json
 
 .PHONY: compare  ## the study against the deployed functions (terraform output), report into results/
-compare: $(VENV)/.installed
+compare: $(VENV_DEP)
 	$(PY) -m bench compare $(COMPARE_ARGS)
 
 .PHONY: deploy  ## build what is missing, then terraform init and apply in terraform/ (needs AWS credentials)
@@ -96,7 +102,7 @@ deploy: $(LAYERS) dist/function/function-$(PY_TAG).zip
 	$(PY) -m bench deploy
 
 .PHONY: destroy  ## terraform destroy in terraform/
-destroy: $(VENV)/.installed
+destroy: $(VENV_DEP)
 	$(PY) -m bench credentials
 	cd terraform && terraform destroy
 
@@ -106,6 +112,7 @@ tf-lint: .venv-checkov/.installed
 	.venv-checkov/bin/checkov --directory terraform --framework terraform --skip-download --compact --quiet
 
 .venv-checkov/.installed: requirements-checkov.txt
+	@[ -n "$(VENV_PYTHON)" ] || { $(FIND_313); exit 2; }
 	rm -rf .venv-checkov
 	$(VENV_PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
@@ -125,7 +132,7 @@ test: $(VENV)/.installed tf-check
 	$(PY) -m pytest --benchmark-disable || { rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
 
 .PHONY: test-unit  ## run ruff and the fast unit tests only (nothing built)
-test-unit: $(VENV)/.installed
+test-unit: $(VENV_DEP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests/unit
 

@@ -8,6 +8,13 @@ import subprocess
 import sys
 
 ENV_OVERRIDE = "LAYER_PYTHON_{tag}"  # e.g. LAYER_PYTHON_313=/usr/bin/python3.13
+SEARCH_ENV = "LAYER_PYTHON_SEARCH"  # folders to search instead of the usual places (colon-separated)
+# What needs exactly this version, and how to get it: said in one place, printed when it is missing.
+WHY = ("the development environment (.venv) runs the handlers and trains models with the layer's own versions, and "
+       "the layer's bytecode must be compiled by the runtime's minor version; the local Lambda brings its own "
+       "Python 3.13 (Debian trixie's, in its sandbox) and needs none on the host")
+HOW = ("apt-get install python{v} python{v}-venv (Debian 13, Ubuntu 25.04 and newer); or pyenv install {v}; or "
+       "uv python install {v} (where its downloads are reachable); or point LAYER_PYTHON_{tag} at one")
 
 
 def _version_of(path: str) -> str | None:
@@ -25,6 +32,9 @@ def candidates(version: str) -> list[str]:
     """Places an interpreter of `version` is commonly found, most specific first."""
     tag = version.replace(".", "")
     found = [os.environ.get(ENV_OVERRIDE.format(tag=tag), "")]
+    if os.environ.get(SEARCH_ENV) is not None:  # only these folders
+        found += [os.path.join(d, f"python{version}") for d in os.environ[SEARCH_ENV].split(":") if d]
+        return [p for p in dict.fromkeys(found) if p and os.path.exists(p)]
     found.append(shutil.which(f"python{version}") or "")
     pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     found += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
@@ -43,5 +53,7 @@ if __name__ == "__main__":
     wanted = sys.argv[1] if len(sys.argv) > 1 else "3.13"
     path = find_python(wanted)
     if path is None:
-        sys.exit(f"no Python {wanted} interpreter found; set LAYER_PYTHON_{wanted.replace('.', '')}")
+        tag = wanted.replace(".", "")
+        sys.exit(f"error: no Python {wanted} found. It is needed because {WHY}. Get it with: "
+                 f"{HOW.format(v=wanted, tag=tag)}; then run make again.")
     print(path)

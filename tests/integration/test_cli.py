@@ -37,3 +37,15 @@ def test_make_help_is_the_default_and_lists_every_target() -> None:
     assert proc.returncode == 0
     for target in ("layers", "layers-report", "lock", "test", "system-deps", "clean"):
         assert f"  {target} " in proc.stdout
+
+
+def test_without_python_313_make_says_what_is_missing_and_how_to_get_it(tmp_path) -> None:
+    import os
+
+    env = {**os.environ, "LAYER_PYTHON_SEARCH": str(tmp_path)}  # the interpreter search finds nothing
+    proc = subprocess.run(["make", "venv", f"VENV={tmp_path}/.venv"], cwd=REPO, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and not (tmp_path / ".venv").exists()
+    assert "error: no Python 3.13 found. It is needed because" in proc.stderr
+    assert "apt-get install python3.13 python3.13-venv" in proc.stderr and "pyenv install 3.13" in proc.stderr
+    assert "command not found" not in proc.stderr

@@ -24,7 +24,8 @@ def test_make_layers_rebuilds_only_what_changed(tmp_path: Path) -> None:
     import os
     import sys
 
-    inputs = [REPO / "layer_build" / "locks" / "sklearn-py313-x86_64.txt", *sorted((REPO / "layer_build").glob("*.py"))]
+    inputs = [REPO / "layer_build" / "locks" / "sklearn-py313-x86_64.txt", *sorted((REPO / "layer_build").glob("*.py")),
+              *sorted((REPO / "common").glob("*.py"))]
     layer = REPO / "dist" / "layers" / "sklearn-py313-x86_64.zip"
     args = ["make", "-n", f"PY={sys.executable}", "ARCH=x86_64", "layers"]
     if not layer.exists() or layer.stat().st_mtime < max(p.stat().st_mtime for p in inputs):
