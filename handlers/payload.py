@@ -97,18 +97,21 @@ KERNELS = ("linear", "poly", "rbf", "sigmoid")
 GAMMA_WORDS = ("scale", "auto")
 MAX_C = 1e6
 MAX_CELLS = 50_000_000  # (n_samples + n_test_samples) * n_features: 400 MB of float64
-# Memory an invocation needs besides the data: the runtime and the imported libraries (measured: 150 MB), and
-# libsvm's kernel cache (SVC's cache_size, 200 MB). Per cell of data: generating it peaks at 3 copies
-# (measured: 3.0x), and libsvm keeps its own copy of the training rows as (index, value) pairs, 2x more.
-BASELINE_MB = 150 + 200
+# Memory an invocation needs besides the data: the runtime and the imported libraries (the local Lambda's Max Memory
+# Used for a small workload: 84 MB), and libsvm's kernel cache (n_samples squared float32 values, at most SVC's
+# cache_size of 200 MB). Per cell of data: generating it peaks at 3 copies (measured: 3.0x), and libsvm keeps its
+# own copy of the training rows as (index, value) pairs, 2x more (counted for every cell, to be safe).
+BASELINE_MB = 100
+SVC_CACHE_MAX = 200 * 1024 * 1024
 BYTES_PER_CELL = 8 * (3 + 2)
 
 
-def max_cells(memory_mb: int | None) -> int:
-    """The largest workload that fits the function's memory (and the absolute cap)."""
+def max_cells(memory_mb: int | None, n_samples: int = 512) -> int:
+    """The largest workload that fits the function's memory with `n_samples` training rows (and the absolute cap)."""
     if memory_mb is None:
         return MAX_CELLS
-    return max(0, min(MAX_CELLS, (memory_mb - BASELINE_MB) * 1024 * 1024 // BYTES_PER_CELL))
+    cache = min(SVC_CACHE_MAX, n_samples * n_samples * 4)
+    return max(0, min(MAX_CELLS, ((memory_mb - BASELINE_MB) * 1024 * 1024 - cache) // BYTES_PER_CELL))
 
 
 def parse_workload(data: dict, memory_mb: int | None = None) -> Workload:
@@ -134,7 +137,7 @@ def parse_workload(data: dict, memory_mb: int | None = None) -> Workload:
             gamma, "gamma", 1e6, also=f" or one of {', '.join(GAMMA_WORDS)}")
     workload = Workload(**values)
     cells = (workload.n_samples + workload.n_test_samples) * workload.n_features
-    limit = max_cells(memory_mb)
+    limit = max_cells(memory_mb, workload.n_samples)
     if cells > limit:
         where = f" at {memory_mb:,} MB" if memory_mb is not None and limit < MAX_CELLS else ""
         raise PayloadError("n_features", f"(n_samples + n_test_samples) x n_features is {cells:,}; "

@@ -360,7 +360,7 @@ def test_the_benchmark_handlers_cap_follows_its_memory_size(lambda_client) -> No
     before = lambda_client.get_function_configuration(FunctionName=name)
     lambda_client.update_function_configuration(FunctionName=name, MemorySize=512)
     try:
-        n = max_cells(512) // (512 + 1024)
+        n = max_cells(512, 512) // (512 + 1024)
         response, out = invoke(lambda_client, name, {"n_features": n, "cycles": 1}, LogType="Tail")
         assert "FunctionError" not in response, out
         assert out["cycles_done"] == 1 and int(_REPORT.search(tail(response))[4]) < 512

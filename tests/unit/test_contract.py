@@ -135,12 +135,13 @@ def test_an_enormous_unknown_field_is_not_echoed_whole(predict_module) -> None:
 
 
 def test_the_benchmark_cap_follows_the_functions_memory() -> None:
-    # by hand: (1,769 - 350) MB x 1,048,576 / 40 bytes per cell = 37,198,233 cells
-    assert max_cells(1769) == 37_198_233 and max_cells(10_240) == 50_000_000 and max_cells(300) == 0
-    biggest = {"n_samples": 2000, "n_test_samples": 1024, "n_features": 37_198_233 // 3024}
-    assert parse_workload(biggest, 1769).n_features == 12_301  # 12,301 x 3,024 = 37,198,224 cells
-    with pytest.raises(PayloadError, match=r"at most 37,198,233 at 1,769 MB"):
-        parse_workload({**biggest, "n_features": 12_302}, 1769)
+    # by hand, 2,000 training rows: ((1,769 - 100) x 1,048,576 - 2,000^2 x 4) / 40 = 43,351,833 cells
+    assert max_cells(1769, 2000) == 43_351_833
+    assert max_cells(10_240) == 50_000_000 and max_cells(100) == 0 and max_cells(256) == 4_063_232
+    biggest = {"n_samples": 2000, "n_test_samples": 1024, "n_features": 43_351_833 // 3024}
+    assert parse_workload(biggest, 1769).n_features == 14_335  # 14,335 x 3,024 = 43,349,040 cells
+    with pytest.raises(PayloadError, match=r"at most 43,351,833 at 1,769 MB"):
+        parse_workload({**biggest, "n_features": 14_336}, 1769)
 
 
 def test_describe_records_what_the_model_is(iris_frame) -> None:

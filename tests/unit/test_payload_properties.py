@@ -75,7 +75,7 @@ def test_a_workload_fits_the_functions_memory(request, memory: int) -> None:
         workload = parse_workload(as_object(request), memory)
     except PayloadError:
         return
-    assert (workload.n_samples + workload.n_test_samples) * workload.n_features <= max_cells(memory)
+    assert (workload.n_samples + workload.n_test_samples) * workload.n_features <= max_cells(memory, workload.n_samples)
 
 
 bodies = (
