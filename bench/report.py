@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench import pricing, study
 from bench.recommend import Option, options, recommend
+from common import markdown
 
 EMULATED_NOTE = ("Emulated rows ran arm64 code under QEMU on an x86_64 host: they show that the code works, not how "
                  "fast Graviton is. No ratio or cost is given for them.")
@@ -39,20 +40,20 @@ def local_rows(data: dict) -> list[dict]:
 
 
 def local_table(rows: list[dict]) -> str:
-    lines = ["| features | architecture | environment | train ms per cycle | inference ms per cycle | "
-             f"invocation ms ({study.CYCLES} cycles) | USD per 1M | arm64/x86_64 time | arm64/x86_64 cost |",
-             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    headers = ["features", "architecture", "environment", "train ms per cycle", "inference ms per cycle",
+               f"invocation ms ({study.CYCLES} cycles)", "USD per 1M", "arm64/x86_64 time", "arm64/x86_64 cost"]
     native = {(r["n_features"], r["architecture"]): r for r in rows if not r["emulated"]}
+    cells = []
     for r in rows:
         time_ratio = cost_ratio = "—"
         x86 = native.get((r["n_features"], "x86_64"))
         if r["architecture"] == "arm64" and not r["emulated"] and x86:
             time_ratio = f"{r['invocation_ms'] / x86['invocation_ms']:.2f}"
             cost_ratio = f"{r['cost_per_million'] / x86['cost_per_million']:.2f}"
-        lines.append(f"| {r['n_features']:,} | {r['architecture']} | {r['environment']} | {_fmt(r['fit_ms'])} | "
-                     f"{_fmt(r['predict_ms'])} | {_fmt(r['invocation_ms'])} | {_fmt(r['cost_per_million'], 2)} | "
-                     f"{time_ratio} | {cost_ratio} |")
-    return "\n".join(lines)
+        cells.append([f"{r['n_features']:,}", r["architecture"], r["environment"], _fmt(r["fit_ms"]),
+                      _fmt(r["predict_ms"]), _fmt(r["invocation_ms"]), _fmt(r["cost_per_million"], 2), time_ratio,
+                      cost_ratio])
+    return markdown.table(headers, cells, right={0, 3, 4, 5, 6, 7, 8})
 
 
 def local_chart(rows: list[dict], path: Path, title: str) -> None:
@@ -84,26 +85,22 @@ def local_chart(rows: list[dict], path: Path, title: str) -> None:
 
 # --- a sweep (bench compare JSONL) -------------------------------------------------------------
 def sweep_table(opts: list[Option]) -> str:
-    lines = ["| workload | architecture | memory MB | warm n | duration ms, median (IQR) | cold start: init ms | "
-             "USD per 1M | arm64/x86_64 time | arm64/x86_64 cost | early stops left out |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    headers = ["workload", "architecture", "memory MB", "warm n", "duration ms, median (IQR)", "cold start: init ms",
+               "USD per 1M", "arm64/x86_64 time", "arm64/x86_64 cost", "early stops left out"]
     by = {(o.workload, o.architecture, o.memory_mb, o.backend): o for o in opts}
+    cells = []
     for o in sorted(opts, key=_order):
         time_ratio = cost_ratio = "—"
         x86 = by.get((o.workload, "x86_64", o.memory_mb, o.backend))
         if o.architecture == "arm64" and x86 and not o.emulated and not x86.emulated:
             time_ratio = f"{o.duration_ms / x86.duration_ms:.2f}"
             cost_ratio = f"{o.cost_per_million / x86.cost_per_million:.2f}"
-        arch = (
-            o.architecture + (" (emulated)" if o.emulated else "") + ("" if o.backend == "sklearn" else f" {o.backend}")
-        )
-        cost = "—" if o.emulated else _fmt(o.cost_per_million, 2)
-        lines.append(
-            f"| {o.workload} | {arch} | {o.memory_mb:,} | {o.samples} | {_fmt(o.duration_ms)} "
-            f"({_fmt(o.duration_q1_ms)}–{_fmt(o.duration_q3_ms)}) | {_fmt(o.init_ms)} | {cost} | "
-            f"{time_ratio} | {cost_ratio} | {o.early_stops} |"
-        )
-    return "\n".join(lines)
+        backend = "" if o.backend == "sklearn" else f" {o.backend}"
+        arch = o.architecture + (" (emulated)" if o.emulated else "") + backend
+        cells.append([o.workload, arch, f"{o.memory_mb:,}", str(o.samples),
+                      f"{_fmt(o.duration_ms)} ({_fmt(o.duration_q1_ms)}–{_fmt(o.duration_q3_ms)})", _fmt(o.init_ms),
+                      "—" if o.emulated else _fmt(o.cost_per_million, 2), time_ratio, cost_ratio, str(o.early_stops)])
+    return markdown.table(headers, cells, right=set(range(2, 10)))
 
 
 def _order(o: Option) -> tuple:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from common.files import MiB
+from common.markdown import table
 
 
 def _mib(n: int) -> str:
@@ -56,7 +57,4 @@ def packages_table(manifest: dict) -> Table:
 
 
 def markdown(headers: list[str], rows: list[list[str]]) -> str:
-    align = ["---"] + ["---:"] * (len(headers) - 1)
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return table(headers, rows)
