@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from common.errors import ProjectError
-from common.paths import DIST
+from common.paths import DIST, REPO
 from layer_build.platforms import ARCHITECTURES
 
 DEFAULT_STATE = DIST / "local"  # the pid and log files of a detached service
@@ -66,7 +66,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             argv += ["--functions", str(Path(args.functions).resolve())]
         with open(state / "service.log", "ab") as logfile:
             proc = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=Path(__file__).resolve().parent.parent)
+                                    start_new_session=True, cwd=REPO)
         (state / "service.pid").write_text(str(proc.pid))
         if not _ready(args.port, 600):
             raise StartError(f"the local Lambda did not come up; see {state / 'service.log'}")

@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from common.files import sha256_file, write_json
+from common.files import atomic_write, sha256_file, write_json
 from common.paths import DIST, cache_dir
 from layer_build.build import pip_install
 from layer_build.errors import BuildError
@@ -136,13 +136,8 @@ def rie_binary(say: Callable[[str], None] = print) -> Path:
     wheels = download(ARCHITECTURES["x86_64"], RUNTIMES[SANDBOX_PYTHON], read_lock(lock), lock)
     wheel = wheels["aws-sam-cli"]
     say(f"[sandbox] extracting {host.rie} from {wheel.name}")
-    target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheel) as zf:
-        data = zf.read(f"samcli/local/rapid/{host.rie}")
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(data)
-    partial.chmod(0o755)
-    os.replace(partial, target)
+        atomic_write(target, zf.read(f"samcli/local/rapid/{host.rie}"), mode=0o755)
     return target
 
 
