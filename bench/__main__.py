@@ -9,12 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from common.errors import ProjectError
+from common.cli import run, say
 from layer_build.platforms import ARCHITECTURES
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _lambda_client(args: argparse.Namespace, region: str | None = None):
@@ -222,12 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("credentials", help="check that AWS credentials are configured (before deploying)")
     p.set_defaults(func=cmd_credentials)
     args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except (ProjectError, ValueError) as err:
-        say(f"error: {err}")
-        return 2
-    return 0
+    return run(lambda: args.func(args))
 
 
 if __name__ == "__main__":

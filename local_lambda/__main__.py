@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from common.cli import run, say
 from common.errors import ProjectError
 from common.paths import DIST, REPO
 from layer_build.platforms import ARCHITECTURES
@@ -20,10 +21,6 @@ DEFAULT_STATE = DIST / "local"  # the pid and log files of a detached service
 
 class StartError(ProjectError):
     """The service did not come up."""
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> None:
@@ -138,12 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state-dir", default=str(DEFAULT_STATE))
     p.set_defaults(func=cmd_down)
     args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except (ProjectError, ValueError) as err:
-        say(f"error: {err}")
-        return 2
-    return 0
+    return run(lambda: args.func(args))
 
 
 if __name__ == "__main__":

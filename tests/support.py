@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 
 from common.aws import ACCOUNT, REGION
 from common.paths import REPO
@@ -24,6 +25,25 @@ def lambda_context(remaining_ms: int = 300_000, name: str = "lambda-ml-bench-tes
 
     arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
     return LambdaContext("req-0001", None, None, int(time.time() * 1000) + remaining_ms, arn)
+
+
+def probe_definition(folder: Path, **settings) -> Path:
+    """A definition file with one function: the tests' probe on x86_64, named `p` (memory, timeout... as given)."""
+    definition = folder / "fns.json"
+    definition.write_text(json.dumps({"functions": [{"name": "p", "handler": "app.handler", "architecture": "x86_64",
+                                                     "code": str(REPO / "tests/fixtures/probe"), **settings}]}))
+    return definition
+
+
+def start_service(definition: Path, port: int):
+    """`python -m local_lambda up` in the foreground, once it serves (its first line is the endpoint)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--functions",
+                             str(definition)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
+    return proc
 
 
 def raw_http(address: tuple[str, int], data: bytes) -> tuple[int, dict, bytes]:

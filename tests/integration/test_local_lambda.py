@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from botocore.exceptions import ClientError
-from support import REPO, load_event
+from support import REPO, load_event, probe_definition, start_service
 
 from local_lambda import functions
 from local_lambda.rie import free_port
@@ -239,24 +239,6 @@ def test_default_definitions_come_from_the_terraform_configuration() -> None:
         assert s.architecture in s.name and s.layers[0].name == f"sklearn-py313-{s.architecture}.zip"
 
 
-def probe_definition(tmp_path: Path) -> Path:
-    """A definition file with one function: the tests' probe on x86_64, named `p`."""
-    definition = tmp_path / "fns.json"
-    definition.write_text(
-        json.dumps(
-            {
-                "functions": [
-                    {
-                        "name": "p",
-                        "handler": "app.handler",
-                        "architecture": "x86_64",
-                        "code": str(REPO / "tests/fixtures/probe"),
-                    }
-                ]
-            }
-        )
-    )
-    return definition
 
 
 def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path) -> None:
@@ -329,13 +311,7 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short(sandbox: Path, tmp_path
     import time
 
     port, definition = free_port(), probe_definition(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--functions", str(definition)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
+    proc = start_service(definition, port)
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations", data=b"{}", method="POST"
     )

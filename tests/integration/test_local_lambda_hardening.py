@@ -7,8 +7,6 @@ import json
 import multiprocessing
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -16,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import REPO, raw_http
+from support import REPO, probe_definition, raw_http, start_service
 
 from local_lambda import codecache, functions
 from local_lambda.rie import free_port
@@ -234,30 +232,8 @@ def _cgroups(port: int) -> list[Path]:
 
 def test_sigterm_during_an_invocation_leaves_no_process_and_no_group(sandbox: Path, tmp_path: Path) -> None:
     port = free_port()
-    definition = tmp_path / "fns.json"
-    definition.write_text(
-        json.dumps(
-            {
-                "functions": [
-                    {
-                        "name": "p",
-                        "handler": "app.handler",
-                        "architecture": "x86_64",
-                        "memory_size": 1769,
-                        "timeout": 30,
-                        "code": str(REPO / "tests/fixtures/probe"),
-                    }
-                ]
-            }
-        )
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--functions", str(definition)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
+    definition = probe_definition(tmp_path, memory_size=1769, timeout=30)
+    proc = start_service(definition, port)
     request = b'POST /2015-03-31/functions/p/invocations HTTP/1.1\r\nContent-Length: 14\r\n\r\n{"sleep": 20}\n'
     busy = socket.create_connection(("127.0.0.1", port))
     busy.sendall(request)
