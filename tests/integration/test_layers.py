@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from support import REPO
 
+from common.pip import PipError
 from layer_build import archive, elfcheck, wheels
 from layer_build.build import build_layer
 from layer_build.errors import BuildError
@@ -105,7 +106,7 @@ def test_a_lock_with_a_wrong_hash_stops_the_download(tmp_path: Path, monkeypatch
     lock = tmp_path / "lock.txt"
     lock.write_text(f"# {pins[0].filename}\nthreadpoolctl=={pins[0].version} --hash=sha256:{'0' * 64}\n")
     tampered = [wheels.Pin(p.name, p.version, "0" * 64, p.filename) for p in pins]
-    with pytest.raises(BuildError, match="does not match the hash in the lock file"):
+    with pytest.raises(PipError, match="does not match the hash in the lock file"):
         wheels.download(arch, PY313, tampered, lock)
     assert not list((tmp_path / "cache").rglob("*.whl"))
 

@@ -58,13 +58,12 @@ def test_probe_runs_in_a_lambda_shaped_environment(lambda_client, arch: str) -> 
     assert 0 < out["remaining_ms"] <= spec.timeout * 1000
 
 
-def test_list_and_get_function_answer_as_lambda(lambda_client) -> None:
+def test_list_and_get_function_answer_as_lambda(lambda_client, package: dict) -> None:
     listed = {f["FunctionName"]: f for f in lambda_client.list_functions()["Functions"]}
     assert set(listed) == {s.name for s in functions.from_file(REPO / "tests/fixtures/local-functions.json")}
     config = lambda_client.get_function(FunctionName="predict-arm64")["Configuration"]
     assert config["Architectures"] == ["arm64"] and config["Runtime"] == "python3.13"
     assert config["Handler"] == "handlers.predict.handler" and config["MemorySize"] == 1769
-    package = json.loads((REPO / "dist/function/function-py313.json").read_text())
     assert config["CodeSha256"] == package["zip"]["sha256_base64"]
 
 
