@@ -149,6 +149,9 @@ class Function:
             if qualifier in self.aliases:
                 target = self.aliases[qualifier]["FunctionVersion"]
                 return self.latest if target == api.LATEST else self.versions[target]
+        if not qualifier.isdigit():  # a name: an alias that does not exist
+            raise api.ApiError(404, "ResourceNotFoundException",
+                               f"Cannot find alias arn: {api.function_arn(self.name, qualifier)}")
         raise api.not_found(self.name, qualifier)
 
     def executed_version(self, qualifier: str | None) -> str:

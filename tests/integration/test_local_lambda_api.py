@@ -232,6 +232,8 @@ def test_versions_and_aliases_bind_environments_to_a_configuration(lambda_client
         assert lambda_client.get_function_configuration(FunctionName=name)["MemorySize"] == before["MemorySize"]
         response = error_of(lambda_client.delete_function, FunctionName=name, Qualifier=number)
         assert response["Error"]["Code"] == "ResourceConflictException"
+        response = error_of(lambda_client.invoke, FunctionName=name, Qualifier="no-such-alias")
+        assert response["Error"]["Message"] == f"Cannot find alias arn: {ARN}:{name}:no-such-alias"
         assert [a["Name"] for a in lambda_client.list_aliases(FunctionName=name)["Aliases"]] == ["bench-256"]
     finally:
         for alias in lambda_client.list_aliases(FunctionName=name)["Aliases"]:
