@@ -112,6 +112,7 @@ class Sweep:
         self.stop = threading.Event()
         self._locks: dict[str, threading.Lock] = {}
         self._created: set[tuple[str, str, str]] = set()  # (function, alias, version) still to delete
+        self._snapstart: dict[str, bool] = {}
         self._lock = threading.Lock()
         self.restore_file = self.out.with_suffix(".restore.json")
 
@@ -139,9 +140,17 @@ class Sweep:
             time.sleep(min(20.0, 0.5 * 2 ** (attempt - 1)))
         raise AssertionError("unreachable")
 
-    def _wait_updated(self, name: str) -> None:
-        waiter = self.client.get_waiter("function_updated")
-        waiter.wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    def _wait_updated(self, name: str, timeout_s: float = 300) -> None:
+        """Until the last update is applied. Polled through `call`, so a throttled poll backs off and is counted
+        (botocore's waiter would give up on the first throttle, its client having no retries)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.call("get_function_configuration", FunctionName=name).get("LastUpdateStatus", "Successful")
+            if status == "Successful":
+                return
+            if status == "Failed" or time.monotonic() > deadline:
+                raise CompareError(f"{name}: its configuration update is {status}")
+            time.sleep(1)
 
     # --- before and after -------------------------------------------------------------------
     def save_originals(self, targets: list[Target]) -> dict:
@@ -155,6 +164,7 @@ class Sweep:
                 "Environment": {"Variables": c.get("Environment", {}).get("Variables", {})},
                 "Description": c.get("Description", ""),
             }
+            self._snapstart[t.name] = c.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions"
         atomic_write(self.restore_file, json.dumps({"sweep": self.sweep_id, "functions": originals}, indent=2))
         return originals
 
@@ -242,18 +252,41 @@ class Sweep:
                     break
                 payload, report = self.invoke(cell.target.name, cell.alias, cell.workload.event)
                 records.append(self._record(cell, version, payload, report, local, description))
+            if self._snapstart.get(cell.target.name):
+                records += self._measure_latest(cell, original, local, description)
         finally:
             self._delete_cell(cell.target.name, cell.alias, version)
+        return records
+
+    def _measure_latest(self, cell: Cell, original: dict, local: bool, description: str) -> list[dict]:
+        """With SnapStart on published versions, the cell's version starts from a snapshot (Restore Duration);
+        `$LATEST` of the same configuration starts with a full INIT. Measured side by side, one function at a time
+        ($LATEST is shared by the function's cells)."""
+        name, records = cell.target.name, []
+        with self._locks.setdefault(name, threading.Lock()):
+            variables = {**original["Environment"]["Variables"], CELL_VARIABLE: f"{self.sweep_id}/{cell.alias}/latest"}
+            self.call("update_function_configuration", FunctionName=name, MemorySize=cell.memory_mb,
+                      Environment={"Variables": variables})  # a changed configuration: new environments
+            self._wait_updated(name)
+            for _ in range(1 + self.warm):
+                if self.stop.is_set():
+                    break
+                payload, report = self.invoke(name, "$LATEST", cell.workload.event)
+                records.append(self._record(cell, "$LATEST", payload, report, local, description))
         return records
 
     def _record(self, cell: Cell, version: str, payload: dict, report: dict, local: bool, description: str) -> dict:
         arch = cell.target.architecture
         cold = bool(payload.get("cold", report["init_ms"] is not None or report["restore_ms"] is not None))
+        snapstart = self._snapstart.get(cell.target.name, False)
+        variant = ""
+        if snapstart:
+            variant = ", $LATEST without SnapStart" if version == "$LATEST" else ", SnapStart"
         record = {
             "sweep": self.sweep_id,
             "architecture": arch,
             "function": cell.target.name,
-            "backend": cell.target.backend,
+            "backend": cell.target.backend + variant,
             "memory_mb": cell.memory_mb,
             "workload": cell.workload.label,
             "n_features": cell.workload.n_features,

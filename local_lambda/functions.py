@@ -42,6 +42,7 @@ class FunctionSpec:
     environment: dict = field(default_factory=dict)
     runtime: str = "python3.13"
     reserved_concurrency: int | None = None
+    snapstart: bool = False  # SnapStart on published versions: configuration only here (no snapshot is taken)
 
     @property
     def arn(self) -> str:
@@ -65,7 +66,9 @@ class FunctionSpec:
             "MemorySize": self.memory_size, "PackageType": "Zip", "RevisionId": revision_id,
             "Role": f"arn:aws:iam::{ACCOUNT}:role/{self.name}", "Runtime": self.runtime,
             "RuntimeVersionConfig": {"RuntimeVersionArn": f"arn:aws:lambda:{REGION}::runtime:local-{self.runtime}"},
-            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"}, "State": "Active",
+            "SnapStart": {"ApplyOn": "PublishedVersions" if self.snapstart else "None",
+                          "OptimizationStatus": "On" if self.snapstart and version != "$LATEST" else "Off"},
+            "State": "Active",
             "Timeout": self.timeout, "TracingConfig": {"Mode": "PassThrough"}, "Version": version,
         }
         if self.environment:
@@ -119,7 +122,7 @@ def from_file(path: Path) -> list[FunctionSpec]:
             memory_size=int(entry.get("memory_size", 128)), timeout=int(entry.get("timeout", 3)),
             code=(base / entry["code"]).resolve(), layers=tuple((base / p).resolve() for p in entry.get("layers", [])),
             environment=entry.get("environment", {}), runtime=entry.get("runtime", "python3.13"),
-            reserved_concurrency=entry.get("reserved_concurrency"),
+            reserved_concurrency=entry.get("reserved_concurrency"), snapstart=bool(entry.get("snapstart", False)),
         ))
     return specs
 

@@ -187,3 +187,38 @@ def test_your_requests_compared_through_the_command_line(local_lambda: str, lamb
     assert len(records) == 6 and sum(r["cold"] for r in records) == 2
     assert proc.stdout.startswith("two-rows.json: cheapest x86_64 1,769 MB")
     assert {n: state(lambda_client, n) for n in names} == before
+
+
+def test_with_snapstart_each_cell_measures_its_version_beside_latest(sandbox: Path, tmp_path: Path) -> None:
+    """A function with SnapStart on published versions: each cell's version (restored from a snapshot on Lambda)
+    and $LATEST of the same configuration (a full INIT) are measured side by side, and both are put back. The local
+    Lambda keeps SnapStart as configuration only, so here both start with an ordinary INIT."""
+    import boto3
+
+    from local_lambda import functions
+    from local_lambda.rie import free_port
+    from local_lambda.sandbox import rie_binary
+    from local_lambda.service import LocalLambda
+    from support import probe_definition
+
+    specs = functions.from_file(probe_definition(tmp_path, memory_size=512, timeout=10, snapstart=True))
+    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+        before = state(client, "p")
+        config = client.get_function_configuration(FunctionName="p")["SnapStart"]
+        assert config == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "Off"}
+        cells = plan([Target("x86_64", "p")], [512, 1024], [Workload("echo", {})], rounds=1)
+        records = Sweep(client, tmp_path / "s.jsonl", say=lambda _: None, warm=1).run(cells)
+        assert [(r["memory_mb"], r["version"] == "$LATEST", r["cold"]) for r in records] == [
+            (512, False, True), (512, False, False), (512, True, True), (512, True, False),
+            (1024, False, True), (1024, False, False), (1024, True, True), (1024, True, False)]
+        assert {r["backend"] for r in records} == {"sklearn, SnapStart", "sklearn, $LATEST without SnapStart"}
+        assert state(client, "p") == before
+        md = render(tmp_path / "s.jsonl", tmp_path).read_text()
+        assert "x86_64 sklearn, SnapStart" in md and "x86_64 sklearn, $LATEST without SnapStart" in md
+    finally:
+        server.shutdown_all()
+        server.server_close()
