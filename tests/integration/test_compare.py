@@ -194,12 +194,12 @@ def test_with_snapstart_each_cell_measures_its_version_beside_latest(sandbox: Pa
     and $LATEST of the same configuration (a full INIT) are measured side by side, and both are put back. The local
     Lambda keeps SnapStart as configuration only, so here both start with an ordinary INIT."""
     import boto3
+    from support import probe_definition
 
     from local_lambda import functions
     from local_lambda.rie import free_port
     from local_lambda.sandbox import rie_binary
     from local_lambda.service import LocalLambda
-    from support import probe_definition
 
     specs = functions.from_file(probe_definition(tmp_path, memory_size=512, timeout=10, snapstart=True))
     server = LocalLambda(free_port(), specs, rie_binary(lambda _: None))
