@@ -95,13 +95,13 @@ local-down: $(VENV_DEP)
 	$(PY) -m local_lambda down
 
 .PHONY: bench  ## the main job: set up, run the local benchmarks (both architectures), report into results/
-bench: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox
+bench: $(VENV_DEP)
 	mkdir -p results
 	$(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-json=results/local-$(STAMP).json \
 		--benchmark-columns=median,iqr,rounds --benchmark-sort=name
 	$(PY) -m bench report results/local-$(STAMP).json
 
-.PHONY: compare  ## the study against the deployed functions (terraform output), report into results/
+.PHONY: compare  ## sweep the deployed functions (terraform output): COMPARE_ARGS="--memory 1769 3538 ..."
 compare: $(VENV_DEP)
 	$(PY) -m bench compare $(COMPARE_ARGS)
 
