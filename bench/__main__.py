@@ -83,15 +83,10 @@ def cmd_compare(args: argparse.Namespace) -> None:
         workloads = [Workload(Path(f).name, json.loads(Path(f).read_text())) for f in args.payload]
     else:
         workloads = [Workload(f"{n:,} features", study.event(n, args.cycles), n) for n in args.features]
-    memory = args.memory or sorted(
-        {client.get_function_configuration(FunctionName=t.name)["MemorySize"] for t in targets}
-    )
+    configurations = [client.get_function_configuration(FunctionName=t.name) for t in targets]
+    memory = args.memory or sorted({c["MemorySize"] for c in configurations})
     cells = plan(targets, memory, workloads, args.rounds)
-    local = (
-        client.get_function_configuration(FunctionName=targets[0].name)
-        .get("Description", "")
-        .startswith("local Lambda")
-    )
+    local = configurations[0].get("Description", "").startswith("local Lambda")
     sweep.parallel = args.parallel or default_parallel(client, len(cells), local)
     say(
         f"{len(cells)} cells ({len(targets)} functions x {len(memory)} memory sizes x {len(workloads)} workloads x "

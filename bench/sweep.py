@@ -158,12 +158,7 @@ class Sweep:
         originals = {}
         for t in targets:
             c = self.call("get_function_configuration", FunctionName=t.name)
-            originals[t.name] = {
-                "MemorySize": c["MemorySize"],
-                "Timeout": c["Timeout"],
-                "Environment": {"Variables": c.get("Environment", {}).get("Variables", {})},
-                "Description": c.get("Description", ""),
-            }
+            originals[t.name] = {**settings(c), "Description": c.get("Description", "")}
             self._snapstart[t.name] = c.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions"
         atomic_write(self.restore_file, json.dumps({"sweep": self.sweep_id, "functions": originals}, indent=2))
         return originals
@@ -180,12 +175,7 @@ class Sweep:
         for name, original in originals.items():
             try:
                 remove_leftovers(self, name)
-                now = self.call("get_function_configuration", FunctionName=name)
-                now = {
-                    "MemorySize": now["MemorySize"],
-                    "Timeout": now["Timeout"],
-                    "Environment": {"Variables": now.get("Environment", {}).get("Variables", {})},
-                }
+                now = settings(self.call("get_function_configuration", FunctionName=name))
                 changes = {k: v for k, v in original.items() if k in now and now[k] != v}
                 if changes:  # only what differs: an unchanged value is not sent again
                     self.say(f"[{name}] restoring {', '.join(sorted(changes))}")
@@ -198,19 +188,20 @@ class Sweep:
         return failed
 
     # --- one cell ---------------------------------------------------------------------------
+    def _configure_latest(self, cell: Cell, original: dict, tag: str) -> None:
+        """$LATEST set to the cell's configuration, marked by `tag` in CELL_VARIABLE so that it is a change of its
+        own (a new version, new environments). Called under the function's lock."""
+        name = cell.target.name
+        variables = {**original["Environment"]["Variables"], CELL_VARIABLE: f"{self.sweep_id}/{tag}"}
+        self.call("update_function_configuration", FunctionName=name, MemorySize=cell.memory_mb,
+                  Environment={"Variables": variables})
+        self._wait_updated(name)
+
     def _prepare(self, cell: Cell, original: dict) -> str:
         """A version of the cell's configuration behind the cell's alias (one function at a time)."""
         name = cell.target.name
-        lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
-            variables = {**original["Environment"]["Variables"], CELL_VARIABLE: f"{self.sweep_id}/{cell.alias}"}
-            self.call(
-                "update_function_configuration",
-                FunctionName=name,
-                MemorySize=cell.memory_mb,
-                Environment={"Variables": variables},
-            )
-            self._wait_updated(name)
+        with self._locks.setdefault(name, threading.Lock()):
+            self._configure_latest(cell, original, cell.alias)
             version = self.call(
                 "publish_version", FunctionName=name, Description=f"lambda-ml-bench sweep {self.sweep_id} {cell.alias}"
             )["Version"]
@@ -245,13 +236,8 @@ class Sweep:
         version = self._prepare(cell, original)
         description = original.get("Description", "")
         local = description.startswith("local Lambda")
-        records = []
         try:
-            for i in range(1 + self.warm):
-                if self.stop.is_set():
-                    break
-                payload, report = self.invoke(cell.target.name, cell.alias, cell.workload.event)
-                records.append(self._record(cell, version, payload, report, local, description))
+            records = self._invocations(cell, cell.alias, version, local, description)
             if self._snapstart.get(cell.target.name):
                 records += self._measure_latest(cell, original, local, description)
         finally:
@@ -262,17 +248,18 @@ class Sweep:
         """With SnapStart on published versions, the cell's version starts from a snapshot (Restore Duration);
         `$LATEST` of the same configuration starts with a full INIT. Measured side by side, one function at a time
         ($LATEST is shared by the function's cells)."""
-        name, records = cell.target.name, []
-        with self._locks.setdefault(name, threading.Lock()):
-            variables = {**original["Environment"]["Variables"], CELL_VARIABLE: f"{self.sweep_id}/{cell.alias}/latest"}
-            self.call("update_function_configuration", FunctionName=name, MemorySize=cell.memory_mb,
-                      Environment={"Variables": variables})  # a changed configuration: new environments
-            self._wait_updated(name)
-            for _ in range(1 + self.warm):
-                if self.stop.is_set():
-                    break
-                payload, report = self.invoke(name, "$LATEST", cell.workload.event)
-                records.append(self._record(cell, "$LATEST", payload, report, local, description))
+        with self._locks.setdefault(cell.target.name, threading.Lock()):
+            self._configure_latest(cell, original, f"{cell.alias}/latest")
+            return self._invocations(cell, "$LATEST", "$LATEST", local, description)
+
+    def _invocations(self, cell: Cell, qualifier: str, version: str, local: bool, description: str) -> list[dict]:
+        """One cold and `warm` warm invocations of `qualifier`, in order, until the sweep is stopped."""
+        records = []
+        for _ in range(1 + self.warm):
+            if self.stop.is_set():
+                break
+            payload, report = self.invoke(cell.target.name, qualifier, cell.workload.event)
+            records.append(self._record(cell, version, payload, report, local, description))
         return records
 
     def _record(self, cell: Cell, version: str, payload: dict, report: dict, local: bool, description: str) -> dict:
@@ -391,6 +378,12 @@ class Sweep:
         elapsed = time.monotonic() - started
         left = elapsed / done * (total - done)
         self.say(f"cells done {done}/{total}, {elapsed:.0f} s so far, about {left:.0f} s left")
+
+
+def settings(configuration: dict) -> dict:
+    """What a sweep changes on $LATEST and puts back, from a GetFunctionConfiguration answer."""
+    return {"MemorySize": configuration["MemorySize"], "Timeout": configuration["Timeout"],
+            "Environment": {"Variables": configuration.get("Environment", {}).get("Variables", {})}}
 
 
 def remove_leftovers(sweep: Sweep, name: str) -> int:
