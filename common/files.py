@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -16,10 +17,24 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+_digests: dict[tuple[Path, int, int], str] = {}
+_digests_lock = threading.Lock()
+
+
+def sha256_file_cached(path: Path) -> str:
+    """sha256_file, computed once per file version (path, size, mtime): for files read on every request or
+    cold start, such as a 57 MB layer zip."""
+    st = path.stat()
+    key = (path, st.st_size, st.st_mtime_ns)
+    with _digests_lock:
+        if key not in _digests:
+            _digests[key] = sha256_file(path)
+        return _digests[key]
+
+
 def sha256_file_base64(path: Path) -> str:
-    """What Terraform's source_code_hash and Lambda's CodeSha256 hold."""
-    with open(path, "rb") as fh:
-        return base64.b64encode(hashlib.file_digest(fh, "sha256").digest()).decode()
+    """What Terraform's source_code_hash and Lambda's CodeSha256 hold (cached like sha256_file_cached)."""
+    return base64.b64encode(bytes.fromhex(sha256_file_cached(path))).decode()
 
 
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:

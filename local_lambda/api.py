@@ -47,6 +47,11 @@ def not_found(name: str, qualifier: str | None = None) -> ApiError:
     return ApiError(404, "ResourceNotFoundException", f"Function not found: {function_arn(name, qualifier)}")
 
 
+def alias_not_found(name: str, alias: str) -> ApiError:
+    """An alias the function does not have (LocalStack's provider words it from AWS's recorded answers)."""
+    return ApiError(404, "ResourceNotFoundException", f"Cannot find alias arn: {function_arn(name, alias)}")
+
+
 def invalid(message: str) -> ApiError:
     return ApiError(400, "InvalidParameterValueException", message, "message")
 
@@ -73,10 +78,10 @@ def too_large(limit: int, operation: str = "InvokeFunction") -> ApiError:
 
 def bad_request(message: str) -> ApiError:
     """A request that is not well-formed HTTP or JSON."""
-    return ApiError(400, "InvalidRequestContentException", _clip(message), "message")
+    return ApiError(400, "InvalidRequestContentException", clip(message), "message")
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + f"... ({len(text)} characters)"
 
 
@@ -86,7 +91,7 @@ def resolve(function_name: str, qualifier: str | None = None) -> tuple[str, str 
     (TestLambdaFunction::test_ops_with_arn_qualifier_mismatch)."""
     match = _ARN.match(function_name) or _PARTIAL.match(function_name) or _NAME.match(function_name)
     if match is None:
-        raise invalid(_clip(f"1 validation error detected: Value '{function_name}' at 'functionName' failed to "
+        raise invalid(clip(f"1 validation error detected: Value '{function_name}' at 'functionName' failed to "
                             "satisfy constraint: Member must satisfy regular expression pattern: "
                             "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
                             "(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"))

@@ -11,30 +11,16 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import zipfile
 from pathlib import Path
 
-from common.files import sha256_file
+from common.files import sha256_file_cached
 
 MARKER = ".unpacked.json"
-_digests: dict[tuple[Path, int, int], str] = {}
-_lock = threading.Lock()
 
 
 class CacheError(RuntimeError):
     """A zip could not be unpacked into a verified folder."""
-
-
-def _digest(source: Path) -> str:
-    """sha256 of a zip, computed once per file version: hashing a 57 MB layer on every cold start would add
-    to what the cold-start figures measure."""
-    st = source.stat()
-    key = (source, st.st_size, st.st_mtime_ns)
-    with _lock:
-        if key not in _digests:
-            _digests[key] = sha256_file(source)
-        return _digests[key]
 
 
 def _listing(zf: zipfile.ZipFile) -> dict[str, int]:
@@ -67,7 +53,7 @@ def unpacked(source: Path, cache: Path) -> Path:
     """`source` unpacked under `cache`; a folder is used as it is."""
     if source.is_dir():
         return source
-    digest = _digest(source)
+    digest = sha256_file_cached(source)  # once per file version: hashing a layer on every cold start would count
     dest = cache / digest[:20]
     if _verified(dest, digest):
         return dest

@@ -86,7 +86,7 @@ class FunctionSpec:
 
 
 def _code_digest(code: Path) -> tuple[str, int]:
-    if code.is_file():
+    if code.is_file():  # answered on every GetFunction and every poll of a sweep: hashed once per file version
         return sha256_file_base64(code), code.stat().st_size
     return "", 0
 

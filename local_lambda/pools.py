@@ -150,12 +150,8 @@ class Function:
                 target = self.aliases[qualifier]["FunctionVersion"]
                 return self.latest if target == api.LATEST else self.versions[target]
         if not qualifier.isdigit():  # a name: an alias that does not exist
-            raise api.ApiError(404, "ResourceNotFoundException",
-                               f"Cannot find alias arn: {api.function_arn(self.name, qualifier)}")
+            raise api.alias_not_found(self.name, qualifier)
         raise api.not_found(self.name, qualifier)
-
-    def executed_version(self, qualifier: str | None) -> str:
-        return self.pool(qualifier).version
 
     def publish(self) -> tuple[FunctionPool, bool]:
         """A version of $LATEST as it is now; the newest version again when nothing changed since it
@@ -182,8 +178,7 @@ class Function:
                 raise api.ApiError(409, "ResourceConflictException",
                                    f"Alias already exists: {api.function_arn(self.name, name)}", "message")
             if not create and name not in self.aliases:
-                raise api.ApiError(404, "ResourceNotFoundException",
-                                   f"Cannot find alias arn: {api.function_arn(self.name, name)}")
+                raise api.alias_not_found(self.name, name)
             if version is not None and version not in self.versions and version != api.LATEST:
                 raise api.ApiError(404, "ResourceNotFoundException",
                                    f"Function not found: {api.function_arn(self.name, version)}")
@@ -198,8 +193,7 @@ class Function:
     def delete_alias(self, name: str) -> None:
         with self.lock:
             if self.aliases.pop(name, None) is None:
-                raise api.ApiError(404, "ResourceNotFoundException",
-                                   f"Cannot find alias arn: {api.function_arn(self.name, name)}")
+                raise api.alias_not_found(self.name, name)
 
     def delete_version(self, version: str) -> None:
         """DeleteFunction with a version qualifier: its environments end with it."""

@@ -279,8 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
         if match := _ALIAS.match(path):
             function, _ = self.server.function(match[1])
             if unquote(match[2]) not in function.aliases:
-                raise ApiError(404, "ResourceNotFoundException",
-                               f"Cannot find alias arn: {api.function_arn(function.name, unquote(match[2]))}")
+                raise api.alias_not_found(function.name, unquote(match[2]))
             return self._send(200, json.dumps(function.alias_configuration(unquote(match[2]))).encode())
         raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
 
@@ -341,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
             changes["environment"] = dict(variables)
         unknown = set(request) - set(UPDATABLE) - {"Environment"}
         if unknown:
-            raise api.invalid(api._clip(f"the local Lambda updates MemorySize, Timeout and Environment only, not "
+            raise api.invalid(api.clip(f"the local Lambda updates MemorySize, Timeout and Environment only, not "
                                         f"{sorted(unknown)}"))
         pool.update(changes)
         answer = pool.configuration()
