@@ -127,7 +127,12 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
     """Check a skops file against the trust list and the layer, then write it and model.json into out_dir."""
     import skops.io
 
-    untrusted = sorted(skops.io.get_untrusted_types(data=data))
+    try:
+        untrusted = sorted(skops.io.get_untrusted_types(data=data))
+    except Exception as err:  # noqa: BLE001 - not a skops file at all
+        source = (extra or {}).get("source", name)
+        raise ModelImportError(f"{source} is not a skops file ({err}); a pickle or joblib file you made "
+                               "yourself converts with --from-pickle") from None
     refused = [t for t in untrusted if t not in trusted]
     if refused:
         raise ModelImportError("the model holds types beyond skops' safe defaults; name each you trust with --trust "
@@ -190,10 +195,5 @@ def import_model(source: Path, trusted: list[str], version: str, out_dir: Path =
         data = normalised_zip(skops.io.dumps(joblib.load(source)))
     else:
         data = source.read_bytes()
-        try:
-            skops.io.get_untrusted_types(data=data)
-        except Exception as err:  # noqa: BLE001 - not a skops file at all
-            raise ModelImportError(f"{source} is not a skops file ({err}); a pickle or joblib file you made yourself "
-                                   "converts with --from-pickle") from None
     return package_model(data, name or source.stem, version, trusted, rt or RUNTIMES[DEFAULT_PYTHON], out_dir,
                          {"source": source.name})
