@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from common.aws import ACCOUNT, REGION
@@ -44,6 +45,27 @@ def start_service(definition: Path, port: int):
                              str(definition)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
     return proc
+
+
+@contextmanager
+def local_service(specs: list, **settings):
+    """A local Lambda served from this process for the span of a `with`: (server, a boto3 client of it)."""
+    import threading
+
+    import boto3
+
+    from local_lambda.rie import free_port
+    from local_lambda.sandbox import rie_binary
+    from local_lambda.service import LocalLambda
+
+    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), **settings)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server, boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
+                                   aws_access_key_id="local", aws_secret_access_key="local")
+    finally:
+        server.shutdown_all()
+        server.server_close()
 
 
 def raw_http(address: tuple[str, int], data: bytes) -> tuple[int, dict, bytes]:

@@ -4,19 +4,14 @@ sweep leaves behind: no version, no alias."""
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from pathlib import Path
 
-import boto3
 import pytest
-from support import REPO
+from support import REPO, local_service
 
 from bench.sweep import Sweep, Target, Workload, plan
 from local_lambda import functions
-from local_lambda.rie import free_port
-from local_lambda.sandbox import rie_binary
-from local_lambda.service import LocalLambda
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +21,8 @@ def roomy(local_lambda: str):
     """A local Lambda whose probe may run 8 environments at once."""
     specs = [s for s in functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")
              if s.name == "probe-events"]
-    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), concurrency=8)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
-    yield client
-    server.shutdown_all()
-    server.server_close()
+    with local_service(specs, concurrency=8) as (_, client):
+        yield client
 
 
 def leftovers(client) -> tuple[list, list]:

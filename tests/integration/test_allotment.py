@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
-from support import REPO
+from support import REPO, local_service
 
 from local_lambda import allotment, functions
 from local_lambda.environment import Environment
-from local_lambda.rie import free_port
 from local_lambda.sandbox import rie_binary
-from local_lambda.service import LocalLambda
 
 pytestmark = pytest.mark.integration
 SPECS = {s.name: s for s in functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")}
@@ -71,20 +68,11 @@ def test_the_runtime_joins_the_group_and_the_report_reads_its_peak(hierarchy, lo
 def test_without_writable_groups_the_service_runs_and_says_nothing_is_allotted(local_lambda: str, monkeypatch,
                                                                                tmp_path: Path) -> None:
     monkeypatch.setattr(allotment, "CGROUP_ROOT", tmp_path)  # an empty folder: no hierarchy to write
-    server = LocalLambda(free_port(), list(SPECS.values()), rie_binary(lambda _: None))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        import boto3
-
-        client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
+    with local_service(list(SPECS.values())) as (_, client):
         description = client.get_function_configuration(FunctionName="probe-events")["Description"]
         assert "CPU and memory NOT allotted" in description and "no cgroup v1" in description
         out = json.loads(client.invoke(FunctionName="probe-events", Payload=b"{}")["Payload"].read())
         assert out["echo"] == {}
-    finally:
-        server.shutdown_all()
-        server.server_close()
 
 
 def test_the_served_description_says_the_allotment(lambda_client) -> None:

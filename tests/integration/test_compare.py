@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from support import REPO
+from support import REPO, local_service, probe_definition
 
 from bench.report import render
 from bench.sweep import (
@@ -138,19 +137,9 @@ def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(definitions: Pat
                                                                 tmp_path: Path) -> None:
     """A local Lambda with a new account's 3,008 MB quota refuses 4,096 MB as AWS does; `bench compare` says what
     to do in one line, exits 2 and leaves the function as it was."""
-    import boto3
-
     from local_lambda import functions
-    from local_lambda.rie import free_port
-    from local_lambda.sandbox import rie_binary
-    from local_lambda.service import LocalLambda
 
-    specs = functions.from_file(definitions)
-    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), memory_quota=3008)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
+    with local_service(functions.from_file(definitions), memory_quota=3008) as (server, client):
         before = state(client, "benchmark-x86_64")
         with pytest.raises(client.exceptions.ClientError, match="less than or equal to 3008"):
             client.update_function_configuration(FunctionName="benchmark-x86_64", MemorySize=3009)
@@ -163,9 +152,6 @@ def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(definitions: Pat
             "3,008 MB): set memory_sizes = { benchmark = 3008 } in terraform/terraform.tfvars (and sweep with --memory "
             "up to 3008), or ask AWS Support to raise the Lambda memory quota; every function is back as it was")
         assert state(client, "benchmark-x86_64") == before
-    finally:
-        server.shutdown_all()
-        server.server_close()
 
 
 def test_your_requests_compared_through_the_command_line(local_lambda: str, lambda_client, tmp_path: Path) -> None:
@@ -193,20 +179,10 @@ def test_with_snapstart_each_cell_measures_its_version_beside_latest(sandbox: Pa
     """A function with SnapStart on published versions: each cell's version (restored from a snapshot on Lambda)
     and $LATEST of the same configuration (a full INIT) are measured side by side, and both are put back. The local
     Lambda keeps SnapStart as configuration only, so here both start with an ordinary INIT."""
-    import boto3
-    from support import probe_definition
-
     from local_lambda import functions
-    from local_lambda.rie import free_port
-    from local_lambda.sandbox import rie_binary
-    from local_lambda.service import LocalLambda
 
     specs = functions.from_file(probe_definition(tmp_path, memory_size=512, timeout=10, snapstart=True))
-    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
+    with local_service(specs) as (_, client):
         before = state(client, "p")
         config = client.get_function_configuration(FunctionName="p")["SnapStart"]
         assert config == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "Off"}
@@ -219,6 +195,3 @@ def test_with_snapstart_each_cell_measures_its_version_beside_latest(sandbox: Pa
         assert state(client, "p") == before
         md = render(tmp_path / "s.jsonl", tmp_path).read_text()
         assert "x86_64 sklearn, SnapStart" in md and "x86_64 sklearn, $LATEST without SnapStart" in md
-    finally:
-        server.shutdown_all()
-        server.server_close()

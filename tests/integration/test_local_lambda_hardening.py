@@ -14,11 +14,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import REPO, probe_definition, raw_http, start_service
+from support import REPO, local_service, probe_definition, raw_http, start_service
 
 from local_lambda import codecache, functions
 from local_lambda.rie import free_port
-from local_lambda.sandbox import rie_binary
 from local_lambda.service import LocalLambda
 
 pytestmark = pytest.mark.integration
@@ -85,12 +84,8 @@ def test_reserved_variables_are_refused_as_lambda_refuses_them(lambda_client, na
 @pytest.fixture(scope="module")
 def front(definitions: Path, sandbox: Path):
     """An API front of its own with a one-second idle timeout (no environment is started by these tests)."""
-    specs = functions.from_file(definitions)
-    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), idle_timeout_s=1.0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown_all()
-    server.server_close()
+    with local_service(functions.from_file(definitions), idle_timeout_s=1.0) as (server, _):
+        yield server
 
 
 def raw(server: LocalLambda, data: bytes) -> tuple[int, dict, bytes]:

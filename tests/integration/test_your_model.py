@@ -3,21 +3,17 @@ packaged, served by the local Lambda on both architectures, answering exactly as
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pytest
 import skops.io
+from support import local_service
 
 from layer_build.model import import_model
 from layer_build.package import build_package
 from layer_build.platforms import DEFAULT_PYTHON, RUNTIMES
 from local_lambda import functions
-from local_lambda.rie import free_port
-from local_lambda.sandbox import rie_binary
-from local_lambda.service import LocalLambda
 
 pytestmark = pytest.mark.integration
 RT = RUNTIMES[DEFAULT_PYTHON]
@@ -54,29 +50,28 @@ def served(built: dict, dist: Path, local_lambda: str, tmp_path_factory: pytest.
                 timeout=180, code=folder / "function" / package["zip"]["file"],
                 layers=(dist / "layers" / built[arch]["zip"]["file"],)))
         expected[name] = (estimator, instances, X)
-    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
-    yield client, expected
-    server.shutdown_all()
-    server.server_close()
+    with local_service(specs) as (_, client):
+        yield client, expected
+
+
+def predict(client, name: str, instances: list) -> tuple[dict, dict]:
+    """The predict function's response and its decoded payload."""
+    response = client.invoke(FunctionName=name, Payload=json.dumps({"instances": instances}))
+    return response, json.loads(response["Payload"].read())
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
 def test_a_multiclass_classifier_with_named_features(served, arch: str) -> None:
     client, expected = served
     estimator, instances, X = expected["iris-forest"]
-    response = client.invoke(FunctionName=f"iris-forest-{arch}", Payload=json.dumps({"instances": instances}))
-    out = json.loads(response["Payload"].read())
+    response, out = predict(client, f"iris-forest-{arch}", instances)
     assert "FunctionError" not in response, out
     assert out["predictions"] == estimator.predict(X).tolist() == ["setosa", "versicolor", "virginica", "virginica"]
     assert out["classes"] == ["setosa", "versicolor", "virginica"]
     assert np.allclose(out["probabilities"], estimator.predict_proba(X), rtol=0, atol=1e-12)
     missing = dict(instances[0])
     del missing["sepal width (cm)"]
-    response = client.invoke(FunctionName=f"iris-forest-{arch}", Payload=json.dumps({"instances": [missing]}))
-    error = json.loads(response["Payload"].read())
+    response, error = predict(client, f"iris-forest-{arch}", [missing])
     assert response["FunctionError"] == "Unhandled" and error["errorType"] == "PayloadError"
     assert "missing sepal width (cm)" in error["errorMessage"]
 
@@ -85,8 +80,7 @@ def test_a_multiclass_classifier_with_named_features(served, arch: str) -> None:
 def test_a_regressor(served, arch: str) -> None:
     client, expected = served
     estimator, instances, X = expected["diabetes-ridge"]
-    response = client.invoke(FunctionName=f"diabetes-ridge-{arch}", Payload=json.dumps({"instances": instances}))
-    out = json.loads(response["Payload"].read())
+    response, out = predict(client, f"diabetes-ridge-{arch}", instances)
     assert "FunctionError" not in response, out
     assert set(out) == {"predictions", "model"}
     assert np.allclose(out["predictions"], estimator.predict(X), rtol=1e-12, atol=0)
