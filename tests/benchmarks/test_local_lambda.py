@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -48,10 +49,17 @@ def specs(definitions: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def direct_rie(specs: dict, local_lambda: str):
-    env = Environment(specs["probe-events"], rie_binary(lambda _: None))
+    """The same function's environment, started directly, with the same CPU and memory allotment as the
+    service gives it (so the comparison measures the service, not a different CPU share)."""
+    from local_lambda.allotment import open_hierarchy
+
+    hierarchy, why = open_hierarchy(f"lambda-ml-bench-direct-{os.getpid()}")
+    assert hierarchy is not None, why
+    env = Environment(specs["probe-events"], rie_binary(lambda _: None), hierarchy)
     env.start()
     yield env
     env.stop()
+    hierarchy.remove()
 
 
 @pytest.mark.benchmark(group="local-warm-trivial-invoke")
