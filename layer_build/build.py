@@ -11,7 +11,6 @@ from pathlib import Path
 
 from common.files import MiB, write_json
 from common.paths import DIST
-from common.pip import run_pip
 from layer_build import archive, elfcheck, importcheck, slim
 from layer_build.errors import BuildError
 from layer_build.interpreters import find_python
@@ -25,7 +24,7 @@ from layer_build.platforms import (
     layer_name,
     manylinux_tags,
 )
-from layer_build.wheels import download, lock_path, platform_args, read_lock
+from layer_build.wheels import download, lock_path, pip_install, read_lock
 
 
 @dataclass
@@ -73,12 +72,6 @@ def package_sizes(site: Path) -> dict[str, int]:
         owner = owners.get(top, "(other)")
         sizes[owner] = sizes.get(owner, 0) + path.stat().st_size
     return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
-
-
-def pip_install(site: Path, arch: Architecture, rt: Runtime, wheel_dir: Path, lock: Path) -> None:
-    """Install exactly the locked, already downloaded wheels; nothing is fetched here."""
-    run_pip(["install", "--quiet", "--target", str(site), "--no-index", "--find-links", str(wheel_dir), "--no-deps",
-             "--require-hashes", *platform_args(arch, rt), "-r", str(lock)], f"pip install --target {site.name}")
 
 
 def build_layer(

@@ -9,11 +9,10 @@ from pathlib import Path
 from common.files import write_json
 from common.paths import DIST, REPO
 from layer_build import archive, slim
-from layer_build.build import pip_install
 from layer_build.errors import BuildError
 from layer_build.interpreters import find_python
 from layer_build.platforms import ARCHITECTURES, FUNCTION_RESERVE, Runtime
-from layer_build.wheels import download, function_lock_path, read_lock
+from layer_build.wheels import download, function_lock_path, pip_install, read_lock
 
 FUNCTION_DIR = DIST / "function"
 TASK_ROOT = "/var/task"

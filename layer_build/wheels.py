@@ -177,6 +177,12 @@ def read_lock(path: Path) -> list[Pin]:
     return pins
 
 
+def pip_install(site: Path, arch: Architecture, rt: Runtime, wheel_dir: Path, lock: Path) -> None:
+    """Install exactly the locked, already downloaded wheels; nothing is fetched here."""
+    run_pip(["install", "--quiet", "--target", str(site), "--no-index", "--find-links", str(wheel_dir), "--no-deps",
+             "--require-hashes", *platform_args(arch, rt), "-r", str(lock)], f"pip install --target {site.name}")
+
+
 # --- downloading: `make layers` ---------------------------------------------------------------
 def download(arch: Architecture, rt: Runtime, pins: list[Pin], lock: Path) -> dict[str, Path]:
     """Fetch the locked wheels into the cache (reusing what is there) and verify every hash."""

@@ -24,7 +24,7 @@ class StartError(ProjectError):
 
 
 def cmd_sandbox(args: argparse.Namespace) -> None:
-    from local_lambda.sandbox import prepare_all
+    from layer_build.sandbox import prepare_all
 
     prepare_all(args.arch or list(ARCHITECTURES), say)
 
@@ -49,7 +49,7 @@ def _ready(port: int, timeout: float) -> bool:
 
 
 def cmd_up(args: argparse.Namespace) -> None:
-    from local_lambda.sandbox import prepare, rie_binary
+    from layer_build.sandbox import prepare, rie_binary
     from local_lambda.service import LocalLambda
 
     specs = _specs(args)

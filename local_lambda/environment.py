@@ -24,13 +24,12 @@ import psutil
 
 from common.files import MiB
 from layer_build.platforms import ARCHITECTURES
+from layer_build.sandbox import HOST_ENV, PYTHON, root_dir, sandbox_dir, sandboxed
 from local_lambda import logs
 from local_lambda.allotment import Allotment, Hierarchy, join_command
 from local_lambda.codecache import unpacked
 from local_lambda.functions import REGION, FunctionSpec
-from local_lambda.isolation import HOST_ENV, sandboxed
 from local_lambda.rie import RieClient, free_port
-from local_lambda.sandbox import PYTHON, root_dir, sandbox_dir
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _START = re.compile(r"^START RequestId: (\S+)")

@@ -56,7 +56,7 @@ def package(dist: Path, model_dir: Path) -> dict:
 @pytest.fixture(scope="session")
 def sandbox(dist: Path):
     """The local Lambda's roots, in this session's folder (LOCAL_LAMBDA_SANDBOX, set for the session only)."""
-    from local_lambda.sandbox import SANDBOX_ENV, prepare_all
+    from layer_build.sandbox import SANDBOX_ENV, prepare_all
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(SANDBOX_ENV, str(dist / "sandbox"))

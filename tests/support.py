@@ -54,8 +54,8 @@ def local_service(specs: list, **settings):
 
     import boto3
 
+    from layer_build.sandbox import rie_binary
     from local_lambda.rie import free_port
-    from local_lambda.sandbox import rie_binary
     from local_lambda.service import LocalLambda
 
     server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), **settings)

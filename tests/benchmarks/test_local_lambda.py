@@ -12,9 +12,9 @@ import pytest
 from support import load_event
 
 from layer_build.platforms import host_architecture
+from layer_build.sandbox import rie_binary
 from local_lambda import functions
 from local_lambda.environment import Environment
-from local_lambda.sandbox import rie_binary
 
 pytestmark = pytest.mark.integration
 HOST = host_architecture().name

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from support import REPO, local_service
 
+from layer_build.sandbox import rie_binary
 from local_lambda import allotment, functions
 from local_lambda.environment import Environment
-from local_lambda.sandbox import rie_binary
 
 pytestmark = pytest.mark.integration
 SPECS = {s.name: s for s in functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")}

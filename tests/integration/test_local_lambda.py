@@ -283,8 +283,8 @@ def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path
 
 
 def test_idle_environments_are_reused_then_retired(sandbox: Path) -> None:
+    from layer_build.sandbox import rie_binary
     from local_lambda.pools import FunctionPool
-    from local_lambda.sandbox import rie_binary
 
     spec = next(
         s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == "probe-events"

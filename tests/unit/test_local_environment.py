@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from layer_build.platforms import ARCHITECTURES
+from layer_build.sandbox import HOST_ENV, sandboxed
 from local_lambda.environment import Environment
 from local_lambda.functions import FunctionSpec
-from local_lambda.isolation import HOST_ENV, RESERVED, sandboxed
+from local_lambda.isolation import RESERVED
 
 
 def spec(**kw) -> FunctionSpec:

@@ -1,4 +1,6 @@
-"""`make sandbox`: a Debian trixie CPython 3.13 root per architecture, the runtime client, the RIE."""
+"""Sandbox roots: a Debian trixie CPython 3.13 root per architecture (`make sandbox`), the RIE, and the bubblewrap
+command that runs a program inside a root (emulated for arm64). The layer build checks layers in them; the local
+Lambda runs function code in them."""
 from __future__ import annotations
 
 import json
@@ -11,12 +13,16 @@ from pathlib import Path
 
 from common.files import atomic_write, sha256_file, write_json
 from common.paths import DIST, cache_dir
-from layer_build.build import pip_install
 from layer_build.errors import BuildError
 from layer_build.platforms import ARCHITECTURES, RUNTIMES, SANDBOX_PYTHON, Architecture
 from layer_build.sysdeps import ensure_debian_packages
-from layer_build.wheels import LOCK_DIR, download, lock_path, read_lock
-from local_lambda.isolation import EMULATOR_MOUNT, HOST_ENV, sandboxed
+from layer_build.wheels import LOCK_DIR, download, lock_path, pip_install, read_lock
+
+SANDBOX_UID, SANDBOX_GID = 993, 990  # Lambda's sbx_user1051
+HOSTNAME = "localhost"
+EMULATOR_MOUNT = "qemu"  # a static emulator binary is bound here for emulated architectures
+HOST_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}  # every host-side process starts from this
+
 
 SANDBOX_ENV = "LOCAL_LAMBDA_SANDBOX"  # where the roots, the RIE and unpacked code live (default dist/sandbox)
 
@@ -146,3 +152,33 @@ def prepare_all(arch_names: list[str], say: Callable[[str], None] = print) -> No
     for name in arch_names:
         prepare(ARCHITECTURES[name], say)
         say(f"[sandbox {name}] ready: {os.path.relpath(root_dir(ARCHITECTURES[name]))}")
+
+
+def tool(name: str) -> str:
+    """A host tool by absolute path, looked up once in the service's own PATH (never the function's)."""
+    path = shutil.which(name)
+    if path is None:
+        raise FileNotFoundError(f"{name} is not installed (make sandbox installs it)")
+    return path
+
+
+def sandboxed(arch: Architecture, root: Path, argv: list[str], binds: dict[str, Path] | None = None,
+              environment: dict[str, str] | None = None, chdir: str = "/", isolate: bool = True) -> list[str]:
+    """`argv` run inside the root (read-only as /), `binds` read-only on top (mount point -> host folder),
+    a private /tmp, under the emulator where `arch` needs one, with exactly `environment`.
+
+    `isolate=False` keeps the caller's user and namespaces (for checking a freshly built root as root)."""
+    cmd = [tool("bwrap")]
+    if isolate:
+        cmd += ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
+                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--hostname", HOSTNAME, "--cap-drop", "ALL"]
+    cmd += ["--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
+            "--die-with-parent", "--new-session", "--clearenv", "--chdir", chdir]
+    for key, value in (environment or {}).items():
+        cmd += ["--setenv", key, value]
+    for mount, source in (binds or {}).items():
+        cmd += ["--ro-bind", str(source), mount]
+    if not arch.emulator:
+        return [*cmd, *argv]
+    cmd += ["--ro-bind", tool(arch.emulator[0]), f"/{EMULATOR_MOUNT}"]
+    return [*cmd, f"/{EMULATOR_MOUNT}", *arch.emulator[1:], *argv]
