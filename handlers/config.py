@@ -1,6 +1,7 @@
 """Environment variable names and defaults, in one place."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -15,6 +16,17 @@ MAX_VCPUS = 6
 def memory_mb() -> int | None:
     value = os.environ.get(MEMORY_ENV)
     return int(value) if value and value.isdigit() else None
+
+
+def vcpus_for(memory_mb: int) -> int:
+    """Lambda's CPU share: one vCPU per 1,769 MB begun, at most six (10,240 MB gives six)."""
+    return max(1, min(MAX_VCPUS, math.ceil(memory_mb / MB_PER_VCPU)))
+
+
+def vcpus() -> int | None:
+    """The vCPUs this function's memory size buys (os.cpu_count() shows the host's), None outside Lambda."""
+    memory = memory_mb()
+    return vcpus_for(memory) if memory is not None else None
 
 
 def model_dir() -> Path:

@@ -24,7 +24,7 @@ OUTPUTS = ("predict_proba", "decision_function")
 # model.json: every key, and the type its value must have
 MANIFEST_KEYS = {"name": str, "version": str, "sha256": str, "format": str, "trusted_types": list, "task": str,
                  "n_features": int, "feature_names": (list, type(None)), "classes": (list, type(None)),
-                 "outputs": list, "sklearn": str}
+                 "outputs": list, "sklearn": str, "onnx": dict}
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class ModelSpec:
     outputs: tuple[str, ...]
     trusted_types: tuple[str, ...]
     sklearn: str
+    onnx: dict  # {"exported": True, "file", "sha256", ...} or {"exported": False, "reason"}
 
     @classmethod
     def from_manifest(cls, manifest: Any) -> ModelSpec:
@@ -61,10 +62,14 @@ class ModelSpec:
             raise ModelLoadError(f"model.json's 'feature_names' must be {manifest['n_features']} strings")
         if not set(manifest["outputs"]) <= set(OUTPUTS):
             raise ModelLoadError(f"model.json's 'outputs' may only name {', '.join(OUTPUTS)}")
+        onnx = manifest["onnx"]
+        if onnx.get("exported") and not (isinstance(onnx.get("file"), str) and "/" not in onnx["file"]
+                                         and isinstance(onnx.get("sha256"), str)):
+            raise ModelLoadError("model.json's 'onnx' must name its file (in the model folder) and sha256")
         return cls(manifest["name"], manifest["version"], manifest["sha256"], manifest["task"],
                    manifest["n_features"], tuple(names) if names is not None else None,
                    tuple(manifest["classes"]) if manifest["classes"] is not None else None,
-                   tuple(manifest["outputs"]), tuple(manifest["trusted_types"]), manifest["sklearn"])
+                   tuple(manifest["outputs"]), tuple(manifest["trusted_types"]), manifest["sklearn"], onnx)
 
     def identity(self) -> dict:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
@@ -81,6 +86,20 @@ class ModelSpec:
             if value != getattr(self, key):
                 raise ModelLoadError(f"model.json says {key} is {getattr(self, key)!r}, but the model has {value!r}: "
                                      "the manifest and the model disagree; rebuild the package (make package)")
+
+
+    def check_onnx(self, session: Any) -> None:
+        """The ONNX model takes what model.json says (float64 rows of n_features) and gives what the answer needs."""
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        width = inputs[0].shape[1] if len(inputs) == 1 and len(inputs[0].shape) == 2 else None
+        if len(inputs) != 1 or inputs[0].type != "tensor(double)" or width != self.n_features:
+            found = [(i.name, i.type, i.shape) for i in inputs]
+            raise ModelLoadError(f"model.json says the ONNX model takes float64 rows of {self.n_features} features, "
+                                 f"but its inputs are {found}: rebuild the model (make model)")
+        wanted = 2 if self.task == "classifier" and self.outputs else 1
+        if len(outputs) < wanted:
+            raise ModelLoadError(f"the ONNX model gives {len(outputs)} outputs; a {self.task} with "
+                                 f"{', '.join(self.outputs) or 'predict'} needs {wanted}: rebuild the model")
 
 
 def parse_instances(data: dict, spec: ModelSpec) -> np.ndarray:

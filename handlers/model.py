@@ -38,19 +38,25 @@ def read_spec(model_dir: Path) -> ModelSpec:
     return ModelSpec.from_manifest(manifest)
 
 
+def _read_checked(path: Path, sha256: str) -> bytes:
+    """The file's bytes, only if they are the ones model.json names."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ModelLoadError(f"cannot read the model in {path.parent}: {err}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise ModelLoadError(
+            f"{path} has sha256 {actual}, but {MANIFEST_FILE} says {sha256}: "
+            "the model file was altered or swapped; refusing to load it"
+        )
+    return data
+
+
 def load(model_dir: Path) -> LoadedModel:
     spec = read_spec(model_dir)
     model_path = model_dir / MODEL_FILE
-    try:
-        data = model_path.read_bytes()
-    except OSError as err:
-        raise ModelLoadError(f"cannot read the model in {model_dir}: {err}") from None
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != spec.sha256:
-        raise ModelLoadError(
-            f"{model_path} has sha256 {actual}, but {MANIFEST_FILE} says {spec.sha256}: "
-            "the model file was altered or swapped; refusing to load it"
-        )
+    data = _read_checked(model_path, spec.sha256)
     import skops.io
 
     try:
@@ -59,3 +65,32 @@ def load(model_dir: Path) -> LoadedModel:
         raise ModelLoadError(f"{model_path} could not be loaded safely: {err}") from None
     spec.check(estimator)
     return LoadedModel(estimator, spec)
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    session: Any  # an onnxruntime.InferenceSession
+    input: str  # its one input's name
+    spec: ModelSpec
+
+
+def load_onnx(model_dir: Path, threads: int | None = None) -> OnnxModel:
+    """The model's ONNX export in an ONNX Runtime session (CPU), checked like the skops file; `threads`: the vCPUs
+    Lambda gives (ONNX Runtime would otherwise start a thread per host core)."""
+    spec = read_spec(model_dir)
+    if not spec.onnx.get("exported"):
+        raise ModelLoadError(f"{spec.name} has no ONNX export ({spec.onnx.get('reason', 'model.json says none')}); "
+                             "serve it with the scikit-learn predict handler")
+    data = _read_checked(model_dir / spec.onnx["file"], spec.onnx["sha256"])
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 - onnxruntime raises its own types for models it cannot load
+        raise ModelLoadError(f"ONNX Runtime cannot load {spec.onnx['file']}: {err}") from None
+    spec.check_onnx(session)
+    return OnnxModel(session, session.get_inputs()[0].name, spec)

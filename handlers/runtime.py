@@ -1,7 +1,6 @@
 """What a handler knows of its execution environment: vCPUs, BLAS threads, versions, cold start."""
 from __future__ import annotations
 
-import math
 import platform
 
 import numpy
@@ -14,17 +13,11 @@ from handlers import config
 _invocations = 0
 
 
-def vcpus_for(memory_mb: int) -> int:
-    """Lambda's CPU share: one vCPU per 1,769 MB begun, at most six (10,240 MB gives six)."""
-    return max(1, min(config.MAX_VCPUS, math.ceil(memory_mb / config.MB_PER_VCPU)))
-
-
 def configure_blas() -> int | None:
     """Match BLAS threads to the vCPUs the memory size buys (os.cpu_count() shows the host's)."""
-    memory = config.memory_mb()
-    if memory is None:
+    threads = config.vcpus()
+    if threads is None:
         return None
-    threads = vcpus_for(memory)
     threadpool_limits(limits=threads)
     return threads
 

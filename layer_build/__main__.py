@@ -10,6 +10,7 @@ from rich.markup import escape
 from common.errors import ProjectError
 from layer_build import tables
 from layer_build.errors import BuildError
+from layer_build.kinds import KINDS, kind
 from layer_build.platforms import (
     ARCHITECTURES,
     DEFAULT_PYTHON,
@@ -31,10 +32,12 @@ def cmd_build(args: argparse.Namespace) -> None:
     from layer_build.build import build_layer
 
     rt = runtime(args.python)
-    for name in args.arch:
-        manifest = build_layer(architecture(name), rt, reserve_bytes=args.reserve_mb * 1_000_000, say=say)
-        console.print(tables.steps_table(manifest))
-        console.print(tables.packages_table(manifest))
+    for kind_name in args.layer:
+        for name in args.arch:
+            manifest = build_layer(kind(kind_name), architecture(name), rt, reserve_bytes=args.reserve_mb * 1_000_000,
+                                   say=say)
+            console.print(tables.steps_table(manifest))
+            console.print(tables.packages_table(manifest))
 
 
 def cmd_lock(args: argparse.Namespace) -> None:
@@ -66,13 +69,16 @@ def cmd_model(args: argparse.Namespace) -> None:
         if args.from_pickle:
             say("--from-pickle unpickles the file: use it only for files you made yourself")
         manifest = import_model(Path(args.file), args.trust, args.version, from_pickle=args.from_pickle,
-                                rt=runtime(args.python))
+                                rt=runtime(args.python), check_data=Path(args.check_data) if args.check_data else None)
     else:
         manifest = write_model(args.version, rt=runtime(args.python))
     say(f"model {manifest['name']} v{manifest['version']}: a {manifest['task']} of {manifest['n_features']} features"
         f"{' (named)' if manifest['feature_names'] else ''}, outputs {manifest['outputs'] or ['predict']}, "
         f"scikit-learn {manifest['sklearn']}, sha256 {manifest['sha256'][:16]}..., trusted types "
         f"{manifest['trusted_types']}")
+    onnx = manifest["onnx"]
+    say(f"ONNX export: {onnx['file']}, {onnx['compared']} within {onnx['max_abs_difference']:.1g} of scikit-learn's on "
+        f"{onnx['checked_on']}" if onnx["exported"] else f"ONNX export: {onnx['reason']}")
 
 
 def cmd_package(args: argparse.Namespace) -> None:
@@ -85,7 +91,7 @@ def cmd_package(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from layer_build.report import layers_report
 
-    path = layers_report(runtime(args.python), args.arch, rounds=args.rounds, say=say)
+    path = layers_report(runtime(args.python), args.arch, rounds=args.rounds, kind_names=args.layer, say=say)
     console.print(path.read_text(), markup=False)
 
 
@@ -98,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--arch", action="append", help=arch_help)
         p.add_argument("--python", default=DEFAULT_PYTHON, help=f"runtime: {', '.join(RUNTIMES)}")
 
+    def layer_kinds(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--layer", action="append", help=f"layer kind(s): {', '.join(KINDS)} (default: all)")
+
     p = sub.add_parser("build", help="build layer zips and manifests into dist/layers/")
     arch_and_python(p)
+    layer_kinds(p)
     p.add_argument("--reserve-mb", type=int, default=FUNCTION_RESERVE // 1_000_000,
                    help="MB kept free under Lambda's 250 MB for the function package "
                         f"(default {FUNCTION_RESERVE // 1_000_000})")
@@ -117,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="a type beyond skops' safe defaults you trust (each by its full name)")
     p.add_argument("--from-pickle", action="store_true",
                    help="FILE is a pickle or joblib file you made yourself: it is unpickled and converted to skops")
+    p.add_argument("--check-data", metavar="CSV",
+                   help="with import: held-out rows (numbers, comma-separated) to prove the ONNX export on; "
+                        "without it, synthetic rows")
     p.add_argument("--python", default=DEFAULT_PYTHON, help="the runtime whose layer must hold what the model needs")
     p.add_argument("--version", default="1", help="the model version recorded in its manifest")
     p.set_defaults(func=cmd_model)
@@ -125,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_package)
     p = sub.add_parser("report", help="sizes and cold-import times of the built layers")
     arch_and_python(p)
+    layer_kinds(p)
     p.add_argument("--rounds", type=int, default=7, help="cold imports per variant (default 7)")
     p.set_defaults(func=cmd_report)
 
@@ -132,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if hasattr(args, "arch"):
             args.arch = [architecture(a).name for a in (args.arch or ARCHITECTURES)]
+        if hasattr(args, "layer"):
+            args.layer = [kind(k).name for k in (args.layer or KINDS)]
         args.func(args)
     except (ProjectError, UnknownChoice) as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}")

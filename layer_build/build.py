@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -14,10 +13,12 @@ from common.paths import DIST
 from layer_build import archive, elfcheck, importcheck, slim
 from layer_build.errors import BuildError
 from layer_build.interpreters import find_python
+from layer_build.kinds import LayerKind
 from layer_build.platforms import (
     LAMBDA_DIRECT_UPLOAD_LIMIT,
     LAMBDA_UNZIPPED_LIMIT,
     LAYER_MOUNT,
+    SANDBOX_PYTHON,
     Architecture,
     Runtime,
     host_architecture,
@@ -38,6 +39,7 @@ class Step:
 class LayerBuild:
     """Everything measured while building one layer; becomes its manifest."""
 
+    kind: LayerKind
     arch: Architecture
     rt: Runtime
     steps: list[Step] = field(default_factory=list)
@@ -49,7 +51,7 @@ class LayerBuild:
 
     @property
     def name(self) -> str:
-        return layer_name(self.arch, self.rt)
+        return layer_name(self.kind.name, self.arch, self.rt)
 
 
 def _package_of(site: Path) -> dict[str, str]:
@@ -75,6 +77,7 @@ def package_sizes(site: Path) -> dict[str, int]:
 
 
 def build_layer(
+    kind: LayerKind,
     arch: Architecture,
     rt: Runtime,
     reserve_bytes: int,
@@ -82,15 +85,17 @@ def build_layer(
     work_dir: Path = DIST / "build",
     say: Callable[[str], None] = print,
 ) -> dict:
-    """Build one layer zip and its manifest into out_dir; returns the manifest."""
-    result = LayerBuild(arch, rt)
+    """Build one layer of `kind` for `arch` into out_dir (zip and manifest); returns the manifest."""
+    if kind.available(rt):
+        raise BuildError(f"no {kind.name} layer for {rt.name}: {kind.available(rt)}")
+    result = LayerBuild(kind, arch, rt)
     name = result.name
     final_zip, final_manifest = out_dir / f"{name}.zip", out_dir / f"{name}.json"
     # A failed build must not leave the previous zip looking current.
     final_zip.unlink(missing_ok=True)
     final_manifest.unlink(missing_ok=True)
 
-    lock = lock_path(arch, rt)
+    lock = lock_path(arch, rt, kind.name)
     pins = read_lock(lock)
     say(f"[{name}] wheels: {', '.join(f'{p.name} {p.version}' for p in pins)}")
     wheels = download(arch, rt, pins, lock)
@@ -118,6 +123,9 @@ def build_layer(
     measure("without .pyi/.pxd/.pyx/.c/.h")
     slim.strip_extensions(site, arch.strip)
     measure(f"extension modules stripped ({arch.strip})")
+    if kind.remove:
+        slim.remove_paths(site, [pattern for pattern, _ in kind.remove])
+        measure(f"{kind.name} only: without {', '.join(p.split('/')[-1] for p, _ in kind.remove)}")
 
     python = find_python(rt.python)
     if python:
@@ -149,15 +157,7 @@ def build_layer(
         for p in pins
     }
 
-    if python and host_architecture() == arch:
-        say(f"[{name}] import check with {python}")
-        check = importcheck.import_check(python, site)
-        result.import_check = {"ran": True, "machine": check["machine"], "python": check["python"],
-                               "accuracy": check["accuracy"]}
-    else:
-        why = "no interpreter of the runtime's version" if not python else (
-            f"built on {platform.machine()}; checked under emulation by the local Lambda sandbox")
-        result.import_check = {"ran": False, "reason": why}
+    result.import_check = check_imports(kind, arch, rt, python, stage, say)
 
     staged_zip = stage / f"{name}.zip"
     say(f"[{name}] writing zip")
@@ -169,6 +169,9 @@ def build_layer(
         "zipped_bytes": zipped, "unzipped_bytes": unzipped,
         "fits_direct_upload": zipped <= LAMBDA_DIRECT_UPLOAD_LIMIT,
     }
+    if kind.zipped_budget and zipped > kind.zipped_budget:
+        raise BuildError(f"{name}: {zipped:,} bytes zipped, over the {kind.name} layer's budget of "
+                         f"{kind.zipped_budget:,} bytes ({kind.zipped_budget / MiB:.0f} MiB)")
     data = manifest(result, reserve_bytes)
     write_json(final_manifest, data)
     os.replace(staged_zip, final_zip)  # the zip appears last: its presence means a whole build
@@ -176,10 +179,41 @@ def build_layer(
     return data
 
 
+def check_imports(kind: LayerKind, arch: Architecture, rt: Runtime, python: str | None, stage: Path,
+                  say: Callable[[str], None]) -> dict:
+    """The kind's import check on the layer's own architecture: natively on a machine of that architecture, else
+    in the sandbox root of the local Lambda under QEMU (Debian's CPython 3.13, the same minor version as Lambda's).
+    A layer that does not import or computes wrong fails here, before any zip is written."""
+    site = stage / "python"
+    if python and host_architecture() == arch:
+        say(f"[{layer_name(kind.name, arch, rt)}] import check with {python}")
+        check = importcheck.import_check(kind, [python], str(site))
+        how = "native"
+    elif rt.python == SANDBOX_PYTHON:
+        from layer_build.sandbox import HOST_ENV, PYTHON, prepare, sandboxed
+
+        root = prepare(arch, say)
+        say(f"[{layer_name(kind.name, arch, rt)}] import check in the {arch.name} sandbox root "
+            f"({' '.join(arch.emulator) or 'native'})")
+        command = sandboxed(arch, root, [PYTHON], binds={"/opt": stage},
+                            environment={"PATH": "/usr/bin", "LANG": "C.UTF-8"})
+        check = importcheck.import_check(kind, command, f"{LAYER_MOUNT}", env=HOST_ENV)
+        how = "emulated" if arch.emulator and host_architecture() != arch else "native"
+    else:
+        why = (f"no Python {rt.python} interpreter on the build machine" if host_architecture() == arch else
+               f"the sandbox root has Python {SANDBOX_PYTHON}, not {rt.python}")
+        say(f"[{layer_name(kind.name, arch, rt)}] WARNING: no import check: {why}")
+        return {"ran": False, "reason": why}
+    return {"ran": True, "how": how, "machine": check["machine"], "python": check["python"],
+            "import_s": round(check["import_s"], 3), "versions": check["versions"],
+            **{k: check[k] for k in ("accuracy", "max_abs_difference") if k in check}}
+
+
 def manifest(result: LayerBuild, reserve_bytes: int) -> dict:
     glibc = result.max_glibc
     return {
         "layer": result.name,
+        "kind": result.kind.name,
         "architecture": result.arch.name,
         "runtime": result.rt.name,
         "python_version": result.rt.python,
@@ -194,6 +228,7 @@ def manifest(result: LayerBuild, reserve_bytes: int) -> dict:
             "unzipped_limit_bytes": LAMBDA_UNZIPPED_LIMIT,
             "direct_upload_limit_bytes": LAMBDA_DIRECT_UPLOAD_LIMIT,
             "function_reserve_bytes": reserve_bytes,
+            "zipped_budget_bytes": result.kind.zipped_budget,
         },
         "steps": [{"step": s.name, "unzipped_bytes": s.unzipped, "zipped_bytes_estimate": s.zipped}
                   for s in result.steps],

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from common.files import atomic_write, write_json
 from common.paths import DIST
+from layer_build import onnx_export
 from layer_build.archive import FIXED_TIME
 from layer_build.errors import BuildError
 from layer_build.platforms import ARCHITECTURES, DEFAULT_PYTHON, RUNTIMES, Runtime
@@ -34,7 +35,7 @@ def train():
     # SVC(probability=True) is deprecated from scikit-learn 1.9; this is its documented replacement.
     model = make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), ensemble=False))
     model.fit(X_train, y_train)
-    return model, float(model.score(X_test, y_test)), X.shape[1]
+    return model, float(model.score(X_test, y_test)), X_test
 
 
 def normalised_zip(data: bytes) -> bytes:
@@ -74,7 +75,7 @@ IMPORT_NAMES = {"scikit-learn": "sklearn"}
 def layer_modules(rt: Runtime) -> tuple[set[str], str]:
     """Top-level modules a packaged model may use (the standard library, the layer's and the package's own
     distributions) and the layer's scikit-learn version (the same on both architectures: one lock each)."""
-    pins = read_lock(lock_path(ARCHITECTURES["x86_64"], rt)) + read_lock(function_lock_path(rt))
+    pins = read_lock(lock_path(ARCHITECTURES["x86_64"], rt, "sklearn")) + read_lock(function_lock_path(rt))
     names = {IMPORT_NAMES.get(p.name, p.name.replace("-", "_")) for p in pins}
     sklearn = next(p.version for p in pins if p.name == "scikit-learn")
     return set(sys.stdlib_module_names) | names, sklearn
@@ -123,8 +124,10 @@ def describe(estimator) -> dict:
 
 
 def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: Runtime, out_dir: Path,
-                  extra: dict | None = None) -> dict:
-    """Check a skops file against the trust list and the layer, then write it and model.json into out_dir."""
+                  extra: dict | None = None, check_rows: tuple | None = None) -> dict:
+    """Check a skops file against the trust list and the layer, export it to ONNX where that is faithful on
+    `check_rows` ((rows, what they are); synthetic rows when None), then write model.skops, model.onnx and
+    model.json into out_dir."""
     import skops.io
 
     try:
@@ -145,25 +148,45 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
     if versions and versions != {layer_sklearn}:
         raise ModelImportError(f"the model was fitted with scikit-learn {', '.join(sorted(versions))}; the layer has "
                                f"scikit-learn {layer_sklearn}: refit it with {layer_sklearn}, or lock the layer to "
-                               f"its version (layer_build/requirements.in, make lock)")
+                               f"its version (layer_build/sklearn-requirements.in, make lock)")
     estimator = skops.io.loads(data, trusted=untrusted)
     from handlers.model import MANIFEST_FILE, MODEL_FILE
 
     manifest = {"name": name, "version": version, "sha256": hashlib.sha256(data).hexdigest(), "format": "skops",
                 "trusted_types": untrusted, **describe(estimator),
                 "sklearn": next(iter(versions)) if versions else layer_sklearn, **(extra or {})}
-    if _unchanged(out_dir, data, manifest):
+    onnx_data, manifest["onnx"] = _export_onnx(estimator, manifest, check_rows)
+    files = {MODEL_FILE: data, onnx_export.ONNX_FILE: onnx_data}
+    if _unchanged(out_dir, files, manifest):
         return manifest  # the same model and manifest: nothing rewritten, so nothing downstream rebuilds
-    atomic_write(out_dir / MODEL_FILE, data)
+    for file, content in files.items():
+        if content is None:
+            (out_dir / file).unlink(missing_ok=True)  # a previous model's export must not ship beside this one
+        else:
+            atomic_write(out_dir / file, content)
     write_json(out_dir / MANIFEST_FILE, manifest)
     return manifest
 
 
-def _unchanged(out_dir: Path, data: bytes, manifest: dict) -> bool:
-    from handlers.model import MANIFEST_FILE, MODEL_FILE
+def _export_onnx(estimator, manifest: dict, check_rows: tuple | None) -> tuple[bytes | None, dict]:
+    """(model.onnx, model.json's "onnx" entry): the export with its proof, or no file and the reason."""
+    import numpy as np
+
+    rows, checked_on = check_rows if check_rows is not None else onnx_export.synthetic_rows(
+        estimator, manifest["n_features"])
+    try:
+        export = onnx_export.export(estimator, manifest, np.asarray(rows, dtype=np.float64), checked_on)
+    except onnx_export.NotConvertible as err:
+        return None, {"exported": False, "reason": f"not exported to ONNX: {err}; the scikit-learn backend serves it"}
+    return export.data, {"exported": True, **export.facts}
+
+
+def _unchanged(out_dir: Path, files: dict[str, bytes | None], manifest: dict) -> bool:
+    from handlers.model import MANIFEST_FILE
 
     try:
-        return ((out_dir / MODEL_FILE).read_bytes() == data
+        return (all((out_dir / f).read_bytes() == data if data is not None else not (out_dir / f).exists()
+                    for f, data in files.items())
                 and json.loads((out_dir / MANIFEST_FILE).read_text()) == json.loads(json.dumps(manifest)))
     except (OSError, ValueError):
         return False
@@ -175,14 +198,16 @@ def write_model(version: str, out_dir: Path = MODEL_DIR, rt: Runtime | None = No
 
     from handlers.model import BUILTIN_TRUSTED_TYPES
 
-    model, accuracy, _ = train()
+    model, accuracy, held_out = train()
     data = normalised_zip(skops.io.dumps(model))
     return package_model(data, MODEL_NAME, version, BUILTIN_TRUSTED_TYPES, rt or RUNTIMES[DEFAULT_PYTHON], out_dir,
-                         {"test_accuracy": round(accuracy, 4), "dataset": "sklearn.datasets.load_breast_cancer"})
+                         {"test_accuracy": round(accuracy, 4), "dataset": "sklearn.datasets.load_breast_cancer"},
+                         check_rows=(held_out, f"the {len(held_out)} held-out rows of load_breast_cancer"))
 
 
 def import_model(source: Path, trusted: list[str], version: str, out_dir: Path = MODEL_DIR,
-                 from_pickle: bool = False, name: str | None = None, rt: Runtime | None = None) -> dict:
+                 from_pickle: bool = False, name: str | None = None, rt: Runtime | None = None,
+                 check_data: Path | None = None) -> dict:
     """`python -m layer_build model import FILE`: a user's skops file (or, with from_pickle, a pickle or joblib
     file the user made, converted to skops here) checked and packaged into out_dir."""
     import skops.io
@@ -196,4 +221,20 @@ def import_model(source: Path, trusted: list[str], version: str, out_dir: Path =
     else:
         data = source.read_bytes()
     return package_model(data, name or source.stem, version, trusted, rt or RUNTIMES[DEFAULT_PYTHON], out_dir,
-                         {"source": source.name})
+                         {"source": source.name}, check_rows=_read_rows(check_data) if check_data else None)
+
+
+def _read_rows(path: Path) -> tuple:
+    """Held-out rows to prove the ONNX export on: a CSV of numbers, one row per line (a header line is skipped)."""
+    import numpy as np
+
+    try:
+        text = path.read_text()
+        first = text.splitlines()[0] if text else ""
+        skip = 1 if first and any(c.isalpha() and c not in "eE" for c in first) else 0
+        rows = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
+    except (OSError, ValueError) as err:
+        raise ModelImportError(f"cannot read check rows from {path}: {err}") from None
+    if len(rows) == 0:
+        raise ModelImportError(f"{path} holds no rows")
+    return rows, f"the {len(rows)} rows of {path.name}"

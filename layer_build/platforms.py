@@ -127,8 +127,9 @@ def manylinux_tags(arch: Architecture, rt: Runtime) -> list[str]:
     return tags
 
 
-def layer_name(arch: Architecture, rt: Runtime) -> str:
-    return f"sklearn-{rt.tag}-{arch.name}"
+def layer_name(kind: str, arch: Architecture, rt: Runtime) -> str:
+    """A layer's file and lock name: onnx-py313-arm64."""
+    return f"{kind}-{rt.tag}-{arch.name}"
 
 
 def host_architecture() -> Architecture | None:

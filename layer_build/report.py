@@ -15,6 +15,7 @@ from common.paths import DIST
 from layer_build import archive, importcheck, slim, tables
 from layer_build.errors import BuildError
 from layer_build.interpreters import find_python
+from layer_build.kinds import KINDS, LayerKind
 from layer_build.platforms import (
     LAMBDA_DIRECT_UPLOAD_LIMIT,
     LAYER_MOUNT,
@@ -54,14 +55,14 @@ def sourceless(site: Path, dest: Path, python_tag: str) -> Path:
     return dest
 
 
-def layers_report(rt: Runtime, arch_names: list[str], rounds: int,
+def layers_report(rt: Runtime, arch_names: list[str], rounds: int, kind_names: list[str],
                   say: Callable[[str], None] = print) -> Path:
     sections = [f"# Layer report: {rt.name}\n"]
     host = host_architecture()
     python = find_python(rt.python)
-    for name in arch_names:
+    for kind, name in ((KINDS[k], a) for k in kind_names for a in arch_names):
         arch = architecture(name)
-        base = layer_name(arch, rt)
+        base = layer_name(kind.name, arch, rt)
         manifest_path, zip_path = DIST_LAYERS / f"{base}.json", DIST_LAYERS / f"{base}.zip"
         if not zip_path.exists():
             raise BuildError(f"{zip_path.name} is not built; run `make layers`")
@@ -86,10 +87,10 @@ def layers_report(rt: Runtime, arch_names: list[str], rounds: int,
             site = unpack(zip_path, Path(tmp) / "layer")
             plain = without_bytecode(site, Path(tmp) / "plain" / "python")
             say(f"[{base}] timing cold imports, {rounds} rounds each, interleaved")
-            times = importcheck.cold_imports(python, {"bytecode": site, "plain": plain}, rounds)
+            times = importcheck.cold_imports(kind, python, {"bytecode": site, "plain": plain}, rounds)
             ratio = importcheck.median_ratio(times["bytecode"], times["plain"])
             sections.append(
-                f"Cold import of numpy + scipy + sklearn.svm in a fresh `python{rt.python} -S -B`, "
+                f"Cold import of {' + '.join(kind.imports)} in a fresh `python{rt.python} -S -B`, "
                 f"median of {rounds} interleaved runs on {host.name if host else '?'}:\n\n"
                 + tables.markdown(
                     ["layer", "median s", "min s", "max s"],
@@ -101,13 +102,14 @@ def layers_report(rt: Runtime, arch_names: list[str], rounds: int,
                 + f"\n\nRatio with/without bytecode: **{ratio:.2f}** (target at most "
                 f"{IMPORT_RATIO_TARGET}: {'met' if ratio <= IMPORT_RATIO_TARGET else 'NOT met'}).\n"
             )
-            sections.append(_fifty_mb_attempts(site, Path(tmp), rt, python, manifest))
+            if not manifest["zip"]["fits_direct_upload"]:
+                sections.append(_fifty_mb_attempts(kind, site, Path(tmp), rt, python, manifest))
     out = DIST_LAYERS / f"REPORT-{rt.tag}.md"
     out.write_text("\n".join(sections))
     return out
 
 
-def _fifty_mb_attempts(site: Path, tmp: Path, rt: Runtime, python: str, manifest: dict) -> str:
+def _fifty_mb_attempts(kind: LayerKind, site: Path, tmp: Path, rt: Runtime, python: str, manifest: dict) -> str:
     """Each way tried to bring the zip under the 50 MB direct-upload limit, measured."""
     meter = archive.SizeMeter()
     rows = []
@@ -132,7 +134,7 @@ def _fifty_mb_attempts(site: Path, tmp: Path, rt: Runtime, python: str, manifest
     )
     legacy = sourceless(site, tmp / "sourceless" / "python", rt.abi.replace("cp", "cpython-"))
     _, zipped = meter.measure(legacy)
-    works, note = _imports(python, legacy, "tracebacks lose their source lines")
+    works, note = _imports(kind, python, legacy, "tracebacks lose their source lines")
     rows.append(["sourceless: .pyc in place of .py", _mib(zipped), _fits(zipped), works, note])
     # Sourceless again, compiled at optimize=2: docstrings and asserts gone from the code itself.
     stripped_docs = without_bytecode(site, tmp / "sourceless-oo" / "python")
@@ -141,7 +143,7 @@ def _fifty_mb_attempts(site: Path, tmp: Path, rt: Runtime, python: str, manifest
         if py.with_suffix(".pyc").exists():
             py.unlink()
     _, zipped = meter.measure(stripped_docs)
-    works, note = _imports(python, stripped_docs, "changes behaviour: asserts removed, __doc__ is None")
+    works, note = _imports(kind, python, stripped_docs, "changes behaviour: asserts removed, __doc__ is None")
     rows.append(["sourceless, optimize=2 (no docstrings/asserts)", _mib(zipped), _fits(zipped), works, note])
     return (
         "Attempts at the 50 MB direct-upload limit (zipped sizes at deflate level "
@@ -151,9 +153,9 @@ def _fifty_mb_attempts(site: Path, tmp: Path, rt: Runtime, python: str, manifest
     )
 
 
-def _imports(python: str, site: Path, cost: str) -> tuple[str, str]:
+def _imports(kind: LayerKind, python: str, site: Path, cost: str) -> tuple[str, str]:
     try:
-        importcheck.import_check(python, site)
+        importcheck.import_check(kind, [python], str(site))
     except BuildError as err:
         return "NO", str(err).splitlines()[-1][:120]
     return "yes", cost

@@ -79,6 +79,19 @@ def remove_sources(root: Path) -> int:
     return count
 
 
+def remove_paths(root: Path, patterns: list[str]) -> list[str]:
+    """Delete what the globs (relative to root) match, files or folders; returns what was removed."""
+    removed = []
+    for pattern in patterns:
+        for path in sorted(root.glob(pattern)):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(_rel(path, root))
+    return removed
+
+
 def extension_modules(root: Path) -> list[Path]:
     """Python extension modules, never the auditwheel-bundled libraries in *.libs/."""
     found = []

