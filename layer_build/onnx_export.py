@@ -57,6 +57,13 @@ def outputs(data: bytes, X: np.ndarray) -> list[np.ndarray]:
 
 def differences(estimator: Any, spec: dict, got: list[np.ndarray], X: np.ndarray) -> tuple[int, float, str]:
     """(rows whose label differs, largest difference of the compared values, what was compared)."""
+    with warnings.catch_warnings():
+        # rows arrive as arrays, in the model's column order, as the handlers give them
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return _differences(estimator, spec, got, X)
+
+
+def _differences(estimator: Any, spec: dict, got: list[np.ndarray], X: np.ndarray) -> tuple[int, float, str]:
     if spec["task"] == "regressor":
         want = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1)
         value = np.asarray(got[0], dtype=np.float64).reshape(-1)

@@ -56,7 +56,8 @@ def build_package(rt: Runtime, model_dir: Path, out_dir: Path = FUNCTION_DIR,
         "zip": {"file": final_zip.name, "sha256": sha_hex, "sha256_base64": sha_b64,
                 "zipped_bytes": staged.stat().st_size, "unzipped_bytes": archive.unzipped_size(staged)},
         "dependencies": {p.name: p.version for p in pins},
-        "model": {k: model_manifest[k] for k in ("name", "version", "sha256", "n_features")},
+        "model": {**{k: model_manifest[k] for k in ("name", "version", "sha256", "n_features")},
+                  "onnx_exported": model_manifest["onnx"]["exported"]},
         "bytecode": bool(python),
     }
     if manifest["zip"]["unzipped_bytes"] > FUNCTION_RESERVE:

@@ -98,7 +98,8 @@ def function_name(spec: dict, handler_key: str, arch: str) -> str:
 
 
 def from_terraform(path: Path = TERRAFORM_FUNCTIONS) -> list[FunctionSpec]:
-    """One function per handler and architecture, as the Terraform configuration declares them."""
+    """One function per handler and architecture, as the Terraform configuration declares them, each on its
+    backend's layer (the handler's `layer` kind) built for its architecture."""
     data = json.loads(path.read_text())
     specs = []
     for arch in data["architectures"]:
@@ -106,7 +107,7 @@ def from_terraform(path: Path = TERRAFORM_FUNCTIONS) -> list[FunctionSpec]:
             specs.append(FunctionSpec(
                 name=function_name(data, key, arch), handler=h["handler"],
                 architecture=arch, memory_size=h["memory_size"], timeout=h["timeout"],
-                code=REPO / data["package"], layers=(REPO / data["layer"].format(architecture=arch),),
+                code=REPO / data["package"], layers=(REPO / data["layers"][h["layer"]].format(architecture=arch),),
                 environment=h.get("environment", {}), runtime=data["runtime"],
             ))
     return specs

@@ -5,14 +5,27 @@ locals {
   runtime_tag = local.spec.runtime_tag
   package     = jsondecode(file("${local.repo}/${trimsuffix(local.spec.package, ".zip")}.json"))
 
+  # The handlers of the chosen backends; a handler's backend is the kind of layer it runs on.
+  handlers = { for key, h in local.spec.handlers : key => h if contains(var.backends, h.layer) }
+
   functions = {
-    for pair in setproduct(keys(local.spec.handlers), var.architectures) : "${pair[0]}-${pair[1]}" => {
+    for pair in setproduct(keys(local.handlers), var.architectures) : "${pair[0]}-${pair[1]}" => {
       handler_key  = pair[0]
       architecture = pair[1]
+      layer        = local.handlers[pair[0]].layer
       name         = templatestring(local.spec.name_format, { project = local.spec.project, handler = pair[0], runtime_tag = local.runtime_tag, architecture = pair[1] })
-      handler      = local.spec.handlers[pair[0]].handler
-      memory_size  = lookup(var.memory_sizes, pair[0], local.spec.handlers[pair[0]].memory_size)
-      timeout      = lookup(var.timeouts, pair[0], local.spec.handlers[pair[0]].timeout)
+      handler      = local.handlers[pair[0]].handler
+      memory_size  = lookup(var.memory_sizes, pair[0], local.handlers[pair[0]].memory_size)
+      timeout      = lookup(var.timeouts, pair[0], local.handlers[pair[0]].timeout)
+    }
+  }
+
+  # One layer per kind the chosen handlers run on and architecture, keyed KIND-ARCHITECTURE.
+  layers = {
+    for pair in setproduct(distinct([for h in values(local.handlers) : h.layer]), var.architectures) : "${pair[0]}-${pair[1]}" => {
+      kind = pair[0]
+      zip  = replace(local.spec.layers[pair[0]], "{architecture}", pair[1])
+      name = "${local.spec.project}-${pair[0]}-${local.runtime_tag}-${pair[1]}"
     }
   }
 }
@@ -26,20 +39,20 @@ locals {
   bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
 }
 
-# --- the layers, one per architecture; zips over 50 MB go through the artifacts bucket ----------
+# --- the layers, one per kind and architecture; zips over 50 MB go through the artifacts bucket --
 module "layer" {
-  for_each = toset(var.architectures)
+  for_each = local.layers
 
   source        = "./modules/layer"
-  name          = "${local.spec.project}-sklearn-${local.runtime_tag}-${each.key}"
-  zip_path      = "${local.repo}/${replace(local.spec.layer, "{architecture}", each.key)}"
-  manifest_path = "${local.repo}/${trimsuffix(replace(local.spec.layer, "{architecture}", each.key), ".zip")}.json"
+  name          = each.value.name
+  zip_path      = "${local.repo}/${each.value.zip}"
+  manifest_path = "${local.repo}/${trimsuffix(each.value.zip, ".zip")}.json"
   s3_bucket     = aws_s3_bucket.artifacts.id
 
   depends_on = [aws_s3_bucket_versioning.artifacts, aws_s3_bucket_public_access_block.artifacts]
 }
 
-# --- the functions, one per handler and architecture, each with its own architecture's layer ---
+# --- the functions, one per handler and architecture, each with its backend's layer for its own architecture
 module "function" {
   for_each = local.functions
 
@@ -50,7 +63,7 @@ module "function" {
   handler              = each.value.handler
   package_path         = "${local.repo}/${local.spec.package}"
   package_hash         = local.package.zip.sha256_base64
-  layer_arn            = module.layer[each.value.architecture].layer_version_arn
+  layer_arn            = module.layer["${each.value.layer}-${each.value.architecture}"].layer_version_arn
   memory_size          = each.value.memory_size
   timeout              = each.value.timeout
   log_retention_days   = var.log_retention_days

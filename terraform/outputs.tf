@@ -1,16 +1,16 @@
 output "function_names" {
-  description = "Function names by architecture, then handler: { arm64 = { benchmark = ..., predict = ... }, ... }."
-  value       = { for a in var.architectures : a => { for h in keys(local.spec.handlers) : h => module.function["${h}-${a}"].function_name } }
+  description = "Function names by architecture, then handler: { arm64 = { benchmark = ..., predict = ..., predict-onnx = ... }, ... }."
+  value       = { for a in var.architectures : a => { for h in keys(local.handlers) : h => module.function["${h}-${a}"].function_name } }
 }
 
 output "function_arns" {
   description = "Function ARNs by architecture, then handler."
-  value       = { for a in var.architectures : a => { for h in keys(local.spec.handlers) : h => module.function["${h}-${a}"].function_arn } }
+  value       = { for a in var.architectures : a => { for h in keys(local.handlers) : h => module.function["${h}-${a}"].function_arn } }
 }
 
 output "layer_arns" {
-  description = "The scikit-learn layer version ARN of each architecture."
-  value       = { for a, layer in module.layer : a => layer.layer_version_arn }
+  description = "Layer version ARNs by KIND-ARCHITECTURE (sklearn-arm64, onnx-x86_64, ...)."
+  value       = { for key, layer in module.layer : key => layer.layer_version_arn }
 }
 
 output "benchmark_targets" {
@@ -19,13 +19,14 @@ output "benchmark_targets" {
     for a in var.architectures : a => {
       region = var.region
       functions = {
-        for h in keys(local.spec.handlers) : h => {
+        for h in keys(local.handlers) : h => {
           name        = module.function["${h}-${a}"].function_name
           arn         = module.function["${h}-${a}"].function_arn
           region      = module.function["${h}-${a}"].function_region
           qualifier   = module.function["${h}-${a}"].invoke_qualifier
           memory_size = local.functions["${h}-${a}"].memory_size
           timeout     = local.functions["${h}-${a}"].timeout
+          backend     = local.functions["${h}-${a}"].layer
           log_group   = module.function["${h}-${a}"].log_group_name
           url         = module.function["${h}-${a}"].function_url
         }

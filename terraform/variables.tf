@@ -16,9 +16,25 @@ variable "architectures" {
   }
 }
 
+variable "backends" {
+  description = "Serving backends to deploy: sklearn (benchmark and predict, on the scikit-learn layer), onnx (predict-onnx, on the ONNX Runtime layer), or both."
+  type        = list(string)
+  default     = ["sklearn", "onnx"]
+
+  validation {
+    condition     = length(var.backends) > 0 && alltrue([for b in var.backends : contains(keys(local.spec.layers), b)])
+    error_message = "backends must be a non-empty list of values from functions.json's layers (sklearn, onnx)."
+  }
+
+  validation {
+    condition     = !contains(var.backends, "onnx") || local.package.model.onnx_exported
+    error_message = "The packaged model has no ONNX export (dist/model/model.json says why), so the onnx backend cannot serve it: deploy backends = [\"sklearn\"]."
+  }
+}
+
 # --- sizing (defaults come from functions.json: the study's 10,240 MB and 300 s for benchmark) --
 variable "memory_sizes" {
-  description = "Memory in MB per handler (benchmark, predict), overriding functions.json."
+  description = "Memory in MB per handler (benchmark, predict, predict-onnx), overriding functions.json."
   type        = map(number)
   default     = {}
 
@@ -29,7 +45,7 @@ variable "memory_sizes" {
 }
 
 variable "timeouts" {
-  description = "Timeout in seconds per handler (benchmark, predict), overriding functions.json."
+  description = "Timeout in seconds per handler (benchmark, predict, predict-onnx), overriding functions.json."
   type        = map(number)
   default     = {}
 

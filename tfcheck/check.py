@@ -15,6 +15,7 @@ from tfcheck.errors import PlanCheckError, TerraformFailed
 from tfcheck.workspace import TERRAFORM_DIR, Engine, Workspace, engines
 
 SPEC = json.loads((TERRAFORM_DIR / "functions.json").read_text())
+KINDS = {h["handler"]: h["layer"] for h in SPEC["handlers"].values()}  # the layer kind each handler runs on
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ SCENARIOS = (
         "root, every option on", ".", ("-var=function_url=true", "-var=snapstart=true", "-var=tracing_mode=Active")
     ),
     Scenario("root, arm64 only", ".", ('-var=architectures=["arm64"]',)),
+    Scenario("root, onnx backend only", ".", ('-var=backends=["onnx"]',)),
+    Scenario("root, sklearn backend only, x86_64", ".", ('-var=backends=["sklearn"]', '-var=architectures=["x86_64"]')),
     Scenario("root, aws-cn partition (cn-north-1)", ".", ("-var=region=cn-north-1", "-var=function_url=true")),
     Scenario("root, aws-us-gov partition (us-gov-west-1)", ".", ("-var=region=us-gov-west-1",)),
     Scenario(
@@ -49,8 +52,9 @@ SCENARIOS = (
 def expected_functions(plan: dict, scenario: Scenario) -> set[tuple[str, str]]:
     if scenario.expected is not None:
         return set(scenario.expected)
-    architectures = plan["variables"]["architectures"]["value"]
-    return {(h["handler"], a) for h in SPEC["handlers"].values() for a in architectures}
+    architectures, backends = plan["variables"]["architectures"]["value"], plan["variables"]["backends"]["value"]
+    return {(h["handler"], a) for h in SPEC["handlers"].values() if h["layer"] in backends for a in architectures}
+
 
 
 @dataclass
@@ -81,7 +85,7 @@ def check_engine(ws: Workspace, engine: Engine, progress=lambda outcome: None) -
             run, plan = ws.plan(folder, *scenario.options, out=f"{len(outcomes)}.tfplan")
             out.plan_s = run.seconds
             out.resources = sum(1 for rc in plan["resource_changes"] if rc["mode"] == "managed")
-            out.functions = plancheck.check(plan, expected_functions(plan, scenario))
+            out.functions = plancheck.check(plan, expected_functions(plan, scenario), KINDS)
         except (TerraformFailed, PlanCheckError) as exc:
             out.problem = str(exc)
         progress(out)

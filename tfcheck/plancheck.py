@@ -15,7 +15,9 @@
 
 Computed values (ARNs) are unknown in a plan, so which layer a function gets is read from the
 configuration's references: the layer module instance must be chosen by the same value that sets the
-function's architecture (or by a literal key), and that instance's layer must be built for it.
+function's architecture (or by a literal key), and that instance's layer must be built for it. With several
+layer kinds, the instance is keyed KIND-ARCHITECTURE: chosen by the architecture's value and the function's
+kind (functions.json says which kind each handler runs on), and its layer must be of that kind.
 """
 from __future__ import annotations
 
@@ -92,7 +94,7 @@ def _same_module(module_address: str | None, ref: str) -> str:
     return f"{module_address}.{ref}" if module_address else ref
 
 
-def _layer_instance(view: PlanView, rc: dict) -> str | None:
+def _layer_instance(view: PlanView, rc: dict, kind: str | None) -> str | None:
     """Address of the module instance whose layer a function gets (its `layers` followed through `var.`)."""
     scope = rc.get("module_address")
     expressions = view.resource_config(rc)["expressions"]
@@ -116,8 +118,12 @@ def _layer_instance(view: PlanView, rc: dict) -> str | None:
     key_refs = {r for r in layer_refs if not r.startswith("module.")}
     if not key_refs:
         return _same_module(scope, f"module.{name}")
-    if key_refs == {r for r in arch_refs if not r.startswith("module.")}:
-        return _same_module(scope, f'module.{name}["{rc["change"]["after"]["architectures"][0]}"]')
+    arch_keys = {r for r in arch_refs if not r.startswith("module.")}
+    arch = rc["change"]["after"]["architectures"][0]
+    if key_refs == arch_keys:
+        return _same_module(scope, f'module.{name}["{arch}"]')
+    if arch_keys and arch_keys < key_refs and kind:
+        return _same_module(scope, f'module.{name}["{kind}-{arch}"]')
     raise PlanCheckError(
         f"{rc['address']}: the layer module instance is chosen by {sorted(key_refs)}, not by the "
         f"value that sets the function's architecture ({sorted(arch_refs)})"
@@ -290,18 +296,24 @@ def _check_url_callers(plan: dict, view: PlanView) -> None:
             )
 
 
-def check(plan: dict, expected: set[tuple[str, str]] | None = None) -> list[PlannedFunction]:
-    """Every rule above, on one plan; `expected` is the set of (handler, architecture) it must create."""
+def check(plan: dict, expected: set[tuple[str, str]] | None = None,
+          kinds: dict[str, str] | None = None) -> list[PlannedFunction]:
+    """Every rule above, on one plan; `expected` is the set of (handler, architecture) it must create, `kinds` the
+    layer kind each handler runs on."""
     view = PlanView(plan)
     partition = _partition(plan)
     found: list[PlannedFunction] = []
     for fn in view.of_type("aws_lambda_function"):
         after = fn["change"]["after"]
         arch = (after.get("architectures") or ["x86_64"])[0]
-        layer_module = _layer_instance(view, fn)
+        kind = (kinds or {}).get(after["handler"])
+        layer_module = _layer_instance(view, fn, kind)
         layers = view.of_type("aws_lambda_layer_version", layer_module)
         if len(layers) != 1:
             raise PlanCheckError(f"{fn['address']}: expected one layer in {layer_module}, found {len(layers)}")
+        if kind and kind not in layers[0]["change"]["after"]["layer_name"].split("-"):
+            raise PlanCheckError(f"{fn['address']} runs {after['handler']} (the {kind} backend) but gets "
+                                 f"{layers[0]['address']} ({layers[0]['change']['after']['layer_name']})")
         layer_arch = layers[0]["change"]["after"].get("compatible_architectures")
         if layer_arch != [arch]:
             raise PlanCheckError(

@@ -235,7 +235,8 @@ def test_default_definitions_come_from_the_terraform_configuration() -> None:
     names = {s.name for s in specs}
     assert "lambda-ml-bench-benchmark-py313-arm64" in names and "lambda-ml-bench-predict-py313-x86_64" in names
     for s in specs:
-        assert s.architecture in s.name and s.layers[0].name == f"sklearn-py313-{s.architecture}.zip"
+        kind = "onnx" if "predict-onnx" in s.name else "sklearn"
+        assert s.architecture in s.name and s.layers[0].name == f"{kind}-py313-{s.architecture}.zip"
 
 
 

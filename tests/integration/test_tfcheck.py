@@ -10,7 +10,7 @@ import pytest
 
 from common.aws import ACCOUNT
 from tfcheck import plancheck, schema
-from tfcheck.check import SCENARIOS, expected_functions
+from tfcheck.check import KINDS, SCENARIOS, expected_functions
 from tfcheck.errors import PlanCheckError
 from tfcheck.workspace import TERRAFORM_DIR, Workspace, engines
 
@@ -344,7 +344,7 @@ def test_refresh_changes_nothing_and_apply_is_refused(workspace: Workspace) -> N
 
 # --- the plan checks -----------------------------------------------------------------------------------
 def test_the_root_plan_passes_every_rule(root_plan: dict) -> None:
-    found = plancheck.check(root_plan, expected_functions(root_plan, SCENARIOS[0]))
+    found = plancheck.check(root_plan, expected_functions(root_plan, SCENARIOS[0]), KINDS)
     assert {(f.handler.split(".")[1], f.architecture) for f in found} == {
         (h, a) for h in ("benchmark", "predict") for a in ("arm64", "x86_64")
     }
@@ -362,7 +362,7 @@ def test_the_root_plan_passes_every_rule(root_plan: dict) -> None:
 
 def test_expected_functions_come_from_the_planned_architectures(root_plan: dict) -> None:
     with pytest.raises(PlanCheckError, match="expected"):
-        plancheck.check(root_plan, {("handlers.predict.handler", "arm64")})
+        plancheck.check(root_plan, {("handlers.predict.handler", "arm64")}, KINDS)
 
 
 PLAN_FAULTS = {
@@ -477,7 +477,7 @@ def test_the_plan_checks_catch_each_broken_rule(workspace: Workspace, fault: str
     workspace.init(copy)
     _, plan = workspace.plan(copy, *options)
     with pytest.raises(PlanCheckError, match=re.escape(message)):
-        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]))
+        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]), KINDS)
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "1.5"])
@@ -502,7 +502,7 @@ def test_a_real_account_plan_in_every_partition(workspace: Workspace) -> None:
     workspace.init(folder)
     for region, partition in (("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")):
         _, plan = workspace.plan(folder, f"-var=region={region}", "-var=function_url=true")
-        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]))
+        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]), KINDS)
         functions = [rc["change"]["after"] for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_function"]
         assert all(bool(f["logging_config"]) == (partition == "aws") for f in functions), region
         assert all(f["environment"] == [] for f in functions)

@@ -34,9 +34,9 @@ def test_the_functions_variables_follow_lambdas_and_cannot_be_reserved_ones() ->
 
 
 def test_variables_reach_bubblewrap_as_arguments_and_its_own_environment_is_fixed(monkeypatch) -> None:
-    from local_lambda import isolation
+    from layer_build import sandbox
 
-    monkeypatch.setattr(isolation, "tool", lambda name: f"/usr/bin/{name}")  # nothing installed is needed here
+    monkeypatch.setattr(sandbox, "tool", lambda name: f"/usr/bin/{name}")  # nothing installed is needed here
     command = sandboxed(ARCHITECTURES["arm64"], Path("/root"), ["/usr/bin/python3.13"], {"/opt": Path("/layer")},
                         {"PATH": "/evil", "X": "1"})
     assert command[0].startswith("/") and "--clearenv" in command

@@ -53,5 +53,6 @@ def test_unknown_values_list_the_valid_ones() -> None:
 
 
 def test_names_spell_out_runtime_and_architecture() -> None:
-    assert layer_name(ARCHITECTURES["x86_64"], RUNTIMES["3.13"]) == "sklearn-py313-x86_64"
+    assert layer_name("sklearn", ARCHITECTURES["x86_64"], RUNTIMES["3.13"]) == "sklearn-py313-x86_64"
+    assert layer_name("onnx", ARCHITECTURES["arm64"], RUNTIMES["3.13"]) == "onnx-py313-arm64"
     assert RUNTIMES["3.14"].abi == "cp314"

@@ -56,10 +56,17 @@ def test_zip_paths_are_what_make_builds() -> None:
     rt = RUNTIMES[DEFAULT_PYTHON]
     assert SPEC["runtime"] == rt.name and SPEC["runtime_tag"] == rt.tag
     assert SPEC["package"] == f"dist/function/function-{rt.tag}.zip"
-    for arch in ARCHITECTURES.values():
-        assert SPEC["layer"].format(architecture=arch.name) == f"dist/layers/{layer_name(arch, rt)}.zip"
+    from layer_build.kinds import KINDS
+
+    assert set(SPEC["layers"]) == set(KINDS)  # every kind the build makes, and no other
+    assert {h["layer"] for h in SPEC["handlers"].values()} == set(KINDS)
+    for kind in KINDS:
+        for arch in ARCHITECTURES.values():
+            zip_path = SPEC["layers"][kind].format(architecture=arch.name)
+            assert zip_path == f"dist/layers/{layer_name(kind, arch, rt)}.zip"
     makefile = (REPO / "Makefile").read_text()
-    assert "dist/function/function-$(PY_TAG).zip" in makefile and "dist/layers/sklearn-$(PY_TAG)-%.zip" in makefile
+    assert "dist/function/function-$(PY_TAG).zip" in makefile
+    assert "dist/layers/%.zip: layer_build/locks/%.txt" in makefile
 
 
 def test_names_are_unique_and_spell_out_handler_runtime_and_architecture() -> None:
@@ -67,7 +74,9 @@ def test_names_are_unique_and_spell_out_handler_runtime_and_architecture() -> No
     names = [s.name for s in specs]
     assert len(set(names)) == len(names) == len(SPEC["handlers"]) * len(SPEC["architectures"])
     for s in specs:
-        assert re.fullmatch(rf"lambda-ml-bench-(benchmark|predict)-py313-{s.architecture}", s.name)
+        assert re.fullmatch(rf"lambda-ml-bench-(benchmark|predict|predict-onnx)-py313-{s.architecture}", s.name)
+        kind = "onnx" if s.handler == "handlers.predict_onnx.handler" else "sklearn"
+        assert s.layers == (REPO / f"dist/layers/{kind}-py313-{s.architecture}.zip",)
 
 
 def test_memory_timeout_and_runtime_are_within_lambdas_limits() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from layer_build import wheels
 from layer_build.errors import BuildError
+from layer_build.kinds import KINDS
 from layer_build.platforms import ARCHITECTURES, RUNTIMES
 
 ARM, PY313 = ARCHITECTURES["arm64"], RUNTIMES["3.13"]
@@ -21,22 +22,27 @@ def test_platform_args_pin_python_abi_and_every_tag() -> None:
     assert platforms[0] == "manylinux_2_34_aarch64" and "manylinux2014_aarch64" in platforms
 
 
-@pytest.mark.parametrize("version", sorted(RUNTIMES))
-def test_committed_locks_pin_the_same_versions_on_both_architectures(version: str) -> None:
-    per_arch = {a: wheels.read_lock(wheels.lock_path(arch, RUNTIMES[version])) for a, arch in ARCHITECTURES.items()}
+LAYER_LOCKS = [(k, v) for k in KINDS for v in sorted(RUNTIMES) if not KINDS[k].available(RUNTIMES[v])]
+WANTED = {"sklearn": {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"}, "onnx": {"onnxruntime", "numpy"}}
+
+
+@pytest.mark.parametrize(("kind", "version"), LAYER_LOCKS)
+def test_committed_locks_pin_the_same_versions_on_both_architectures(kind: str, version: str) -> None:
+    per_arch = {a: wheels.read_lock(wheels.lock_path(arch, RUNTIMES[version], kind))
+                for a, arch in ARCHITECTURES.items()}
     versions = {a: {p.name: p.version for p in pins} for a, pins in per_arch.items()}
     assert versions["arm64"] == versions["x86_64"]
     names = set(versions["arm64"])
-    assert {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"} <= names
-    assert "boto3" not in names and "botocore" not in names
+    assert WANTED[kind] <= names
+    assert not names & {"boto3", "botocore", "scikit-learn", "scipy", "skl2onnx", "onnx"} - WANTED[kind]
     for arch, pins in per_arch.items():
         for pin in pins:
             assert pin.filename.endswith(".whl") and pin.version in pin.filename
             assert "-none-any" in pin.filename or ARCHITECTURES[arch].wheel_arch in pin.filename
 
 
-@pytest.mark.parametrize("version", sorted(RUNTIMES))
-def test_every_locked_wheel_loads_on_its_runtimes_glibc(version: str) -> None:
+@pytest.mark.parametrize(("kind", "version"), LAYER_LOCKS)
+def test_every_locked_wheel_loads_on_its_runtimes_glibc(kind: str, version: str) -> None:
     """A wheel tagged for a newer glibc than the runtime's would not load there (python3.11 is glibc 2.26)."""
     import re
 
@@ -44,13 +50,25 @@ def test_every_locked_wheel_loads_on_its_runtimes_glibc(version: str) -> None:
 
     rt = RUNTIMES[version]
     for arch in ARCHITECTURES.values():
-        for pin in wheels.read_lock(wheels.lock_path(arch, rt)):
+        for pin in wheels.read_lock(wheels.lock_path(arch, rt, kind)):
             tags = parse_wheel_filename(pin.filename)[3]
             needed = [
                 tuple(map(int, m.groups())) for t in tags if (m := re.match(r"manylinux_(\d+)_(\d+)_", t.platform))
             ]
             needed += [(2, 17)] * any(t.platform.startswith("manylinux2014") for t in tags)
             assert not needed or min(needed) <= rt.glibc, f"{pin.filename} needs glibc {min(needed)} > {rt.glibc}"
+
+
+def test_a_kind_a_runtime_cannot_load_has_no_lock_and_no_build() -> None:
+    """onnxruntime publishes manylinux_2_28 wheels only: python3.11 (Amazon Linux 2, glibc 2.26) gets no onnx layer."""
+    from layer_build.build import build_layer
+    from layer_build.platforms import FUNCTION_RESERVE
+
+    py311 = RUNTIMES["3.11"]
+    assert "glibc 2.28" in KINDS["onnx"].available(py311) and KINDS["sklearn"].available(py311) is None
+    assert not any(wheels.lock_path(a, py311, "onnx").exists() for a in ARCHITECTURES.values())
+    with pytest.raises(BuildError, match="no onnx layer for python3.11"):
+        build_layer(KINDS["onnx"], ARM, py311, FUNCTION_RESERVE)
 
 
 def test_malformed_lock_line_is_named(tmp_path: Path) -> None:
