@@ -23,15 +23,18 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built(dist: Path) -> dict[str, dict]:
-    """Manifests of both python3.13 layers, built for this session."""
+def built(dist: Path, sandbox: Path) -> dict[str, dict[str, dict]]:
+    """Manifests of every python3.13 layer, {kind: {architecture: manifest}}, built for this session (the arm64
+    ones import-checked in this session's sandbox root)."""
     from layer_build.build import build_layer
+    from layer_build.kinds import KINDS
     from layer_build.platforms import DEFAULT_PYTHON, FUNCTION_RESERVE, RUNTIMES
     from layer_build.sysdeps import ensure_debian_packages
 
     ensure_debian_packages({a.strip: a.strip_package for a in ARCHITECTURES.values()}, print)
-    return {name: build_layer(arch, RUNTIMES[DEFAULT_PYTHON], FUNCTION_RESERVE, out_dir=dist / "layers",
-                              work_dir=dist / "build", say=lambda _: None) for name, arch in ARCHITECTURES.items()}
+    return {kind.name: {name: build_layer(kind, arch, RUNTIMES[DEFAULT_PYTHON], FUNCTION_RESERVE,
+                                          out_dir=dist / "layers", work_dir=dist / "build", say=lambda _: None)
+                        for name, arch in ARCHITECTURES.items()} for kind in KINDS.values()}
 
 
 @pytest.fixture(scope="session")
@@ -84,14 +87,15 @@ def _rebased(path: str, base: Path, dist: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def unpacked(built: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each layer zip unpacked: {arch: .../python}, as Lambda shows it under /opt."""
-    out = {}
-    for arch in built:
-        dest = tmp_path_factory.mktemp(arch)
-        with zipfile.ZipFile(dist / "layers" / built[arch]["zip"]["file"]) as zf:
-            zf.extractall(dest)
-        out[arch] = dest / "python"
+def unpacked(built: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+    """Each layer zip unpacked: {kind: {arch: .../python}}, as Lambda shows it under /opt."""
+    out: dict[str, dict[str, Path]] = {}
+    for kind, per_arch in built.items():
+        for arch, manifest in per_arch.items():
+            dest = tmp_path_factory.mktemp(f"{kind}-{arch}")
+            with zipfile.ZipFile(dist / "layers" / manifest["zip"]["file"]) as zf:
+                zf.extractall(dest)
+            out.setdefault(kind, {})[arch] = dest / "python"
     return out
 
 

@@ -40,6 +40,22 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
                 f"  {bench['group']}: {bench['name']} / {info['baseline']}, interleaved = "
                 f"{ratio:.3f} (medians){verdict}"
             )
+        if info.get("baseline_per_call_ms"):
+            ratio = statistics.median(info["per_call_ms"]) / statistics.median(info["baseline_per_call_ms"])
+            target = info["target_ratio"]
+            rows.append(
+                f"  {bench['group']}: {info['backend']} / {info['baseline']} per call, interleaved = {ratio:.3f} "
+                f"(medians {statistics.median(info['per_call_ms']):.3f} / "
+                f"{statistics.median(info['baseline_per_call_ms']):.3f} ms)  "
+                f"(target <= {target:.2f}: {'met' if ratio <= target else 'NOT met'})"
+            )
+        if info.get("layers") and "cold-start" in bench["group"]:
+            for kind, size in sorted(info["layers"].items()):
+                budget = size.get("budget_mib")
+                verdict = f"  (target <= {budget:.0f} MiB: {'met' if size['zipped_mib'] <= budget else 'NOT met'})" \
+                    if budget else ""
+                rows.append(f"  layer {kind} on {info['architecture']}: {size['zipped_mib']} MiB zipped, "
+                            f"{size['unzipped_mib']} MiB unzipped{verdict}")
         if info.get("ratio_to_1769"):
             shown = ", ".join(f"{m} MB {r:.2f}x" for m, r in info["ratio_to_1769"].items())
             targets = ", ".join(f"{m} MB {t:.2f}x" for m, t in info["target_ratio"].items())

@@ -7,6 +7,7 @@ import pytest
 
 from layer_build import importcheck
 from layer_build.interpreters import find_python
+from layer_build.kinds import KINDS
 from layer_build.platforms import host_architecture
 from layer_build.report import without_bytecode
 
@@ -16,7 +17,7 @@ HOST = host_architecture()
 
 @pytest.fixture(scope="module")
 def trees(unpacked: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    site = unpacked[HOST.name]
+    site = unpacked["sklearn"][HOST.name]
     return {"bytecode": site, "no-bytecode": without_bytecode(site, tmp_path_factory.mktemp("plain") / "python")}
 
 
@@ -31,12 +32,13 @@ def python313() -> str:
 @pytest.mark.benchmark(group="layer-cold-import")
 @pytest.mark.parametrize("variant", ["bytecode", "no-bytecode"])
 def test_cold_import(benchmark, trees: dict[str, Path], python313: str, built: dict, variant: str) -> None:
-    manifest = built[HOST.name]
+    manifest = built["sklearn"][HOST.name]
     benchmark.extra_info.update({
         "architecture": HOST.name, "emulated": False, "variant": variant,
         "layer": manifest["layer"], "versions": {k: v["version"] for k, v in manifest["packages"].items()},
     })
-    result = benchmark.pedantic(importcheck.run_probe, args=([python313], str(trees[variant]), False),
+    spec = importcheck.probe_spec(KINDS["sklearn"], check=False)
+    result = benchmark.pedantic(importcheck.run_probe, args=([python313], str(trees[variant]), spec),
                                 rounds=5, iterations=1, warmup_rounds=1)
     assert result["machine"] == HOST.uname
     benchmark.extra_info["import_s_in_process"] = result["import_s"]

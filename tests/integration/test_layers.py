@@ -1,8 +1,9 @@
-"""The real layers: `make layers` builds both; they are complete, slim, checked and reproducible."""
+"""The real layers: `make layers` builds every kind for both architectures; complete, slim, checked, reproducible."""
 from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from common.pip import PipError
 from layer_build import archive, elfcheck, wheels
 from layer_build.build import build_layer
 from layer_build.errors import BuildError
+from layer_build.kinds import KINDS
 from layer_build.platforms import ARCHITECTURES, RUNTIMES, host_architecture
 
 pytestmark = pytest.mark.integration
@@ -19,38 +21,44 @@ PY313 = RUNTIMES["3.13"]
 MiB = 1024 * 1024
 
 
-def test_make_layers_rebuilds_only_what_changed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sklearn", "onnx"])
+def test_make_layers_rebuilds_only_what_changed(kind: str) -> None:
     """The Makefile's layer rules depend on their real inputs: asked (`make -n`, nothing runs) about a layer that
     exists and is newer than every input, make has nothing to do; after an input changes, it rebuilds."""
     import os
     import sys
 
-    inputs = [REPO / "layer_build" / "locks" / "sklearn-py313-x86_64.txt", *sorted((REPO / "layer_build").glob("*.py")),
-              *sorted((REPO / "common").glob("*.py"))]
-    layer = REPO / "dist" / "layers" / "sklearn-py313-x86_64.zip"
-    args = ["make", "-n", f"PY={sys.executable}", "ARCH=x86_64", "layers"]
+    inputs = [REPO / "layer_build" / "locks" / f"{kind}-py313-x86_64.txt",
+              *sorted((REPO / "layer_build").glob("*.py")), *sorted((REPO / "common").glob("*.py"))]
+    layer = REPO / "dist" / "layers" / f"{kind}-py313-x86_64.zip"
+    args = ["make", "-n", f"PY={sys.executable}", "ARCH=x86_64", f"LAYER={kind}", "layers"]
     if not layer.exists() or layer.stat().st_mtime < max(p.stat().st_mtime for p in inputs):
-        pytest.skip("dist/ has no current x86_64 layer to ask about (make layers builds one)")
+        pytest.skip(f"dist/ has no current x86_64 {kind} layer to ask about (make layers builds one)")
     assert "layer_build build" not in subprocess.run(args, cwd=REPO, capture_output=True, text=True).stdout
     newer = layer.stat().st_mtime + 10
     os.utime(inputs[0], (newer, newer))
     try:
-        assert "layer_build build --arch x86_64" in subprocess.run(args, cwd=REPO, capture_output=True,
-                                                                   text=True).stdout
+        rerun = subprocess.run(args, cwd=REPO, capture_output=True, text=True).stdout
+        assert f"layer_build build --layer {kind} --arch x86_64" in rerun
     finally:
         os.utime(inputs[0], (layer.stat().st_mtime - 10,) * 2)
 
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_manifest_describes_the_zip(built: dict, dist: Path, arch: str) -> None:
-    m = built[arch]
+LAYERS = [(k, a) for k in KINDS for a in ARCHITECTURES]
+TOPS = {"sklearn": {"numpy", "scipy", "sklearn", "joblib", "threadpoolctl"}, "onnx": {"numpy", "onnxruntime"}}
+
+
+@pytest.mark.parametrize(("kind", "arch"), LAYERS)
+def test_manifest_describes_the_zip(built: dict, dist: Path, kind: str, arch: str) -> None:
+    m = built[kind][arch]
     zip_path = dist / "layers" / m["zip"]["file"]
-    assert (m["architecture"], m["runtime"]) == (arch, "python3.13")
+    assert (m["kind"], m["architecture"], m["runtime"]) == (kind, arch, "python3.13")
+    assert m["layer"] == zip_path.stem == f"{kind}-py313-{arch}"
     assert archive.digest(zip_path) == (m["zip"]["sha256"], m["zip"]["sha256_base64"])
     assert m["zip"]["zipped_bytes"] == zip_path.stat().st_size
     assert m["zip"]["unzipped_bytes"] == archive.unzipped_size(zip_path)
     assert m["zip"]["fits_direct_upload"] == (zip_path.stat().st_size <= 52_428_800)
-    locked = {p.name: p.version for p in wheels.read_lock(wheels.lock_path(ARCHITECTURES[arch], PY313))}
+    locked = {p.name: p.version for p in wheels.read_lock(wheels.lock_path(ARCHITECTURES[arch], PY313, kind))}
     assert {k: v["version"] for k, v in m["packages"].items()} == locked
     assert sum(p["unzipped_bytes"] for p in m["packages"].values()) == m["zip"]["unzipped_bytes"]
     assert m["bytecode"] == {"included": True, "interpreter": m["bytecode"]["interpreter"],
@@ -61,48 +69,79 @@ def test_manifest_describes_the_zip(built: dict, dist: Path, arch: str) -> None:
     assert steps[1] < steps[0] and steps[2] < steps[1] and steps[4] < steps[3]
 
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_layer_is_slim_and_within_lambda_limits(built: dict, unpacked: dict, arch: str) -> None:
-    site = unpacked[arch]
-    assert built[arch]["zip"]["unzipped_bytes"] <= 200 * MiB
+@pytest.mark.parametrize(("kind", "arch"), LAYERS)
+def test_layer_is_slim_and_within_lambda_limits(built: dict, unpacked: dict, kind: str, arch: str) -> None:
+    site, m = unpacked[kind][arch], built[kind][arch]
+    assert m["zip"]["unzipped_bytes"] <= 200 * MiB
     tops = {p.name.removesuffix(".py") for p in site.iterdir()}
-    assert {"numpy", "scipy", "sklearn", "joblib", "threadpoolctl"} <= tops
+    assert TOPS[kind] <= tops
     assert not tops & {"boto3", "botocore", "bin", "pip"}
-    assert any(t.startswith("scikit_learn-") and t.endswith(".dist-info") for t in tops)
-    assert not list(site.glob("sklearn/**/tests/test_*.py"))
+    assert not list(site.glob("*/**/tests/test_*.py"))
     assert not [p for p in site.rglob("*") if p.suffix in (".pyi", ".pyx", ".pxd", ".c", ".h")]
-    pyc = next(site.glob("sklearn/svm/__pycache__/_classes.cpython-313.pyc")).read_bytes()
+    pyc = next(site.glob("numpy/__pycache__/__init__.cpython-313.pyc")).read_bytes()
     assert int.from_bytes(pyc[4:8], "little") == 0b01  # unchecked-hash
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_every_elf_object_is_of_the_layers_architecture(unpacked: dict, arch: str) -> None:
-    infos = elfcheck.scan(unpacked[arch])
-    assert len(infos) > 50
+def test_the_onnx_layer_fits_direct_upload_without_scikit_learn(built: dict, unpacked: dict, arch: str) -> None:
+    """No scikit-learn, SciPy, skops or converter in it; the C API library and offline tools slimmed away; under its
+    45 MiB budget, so Terraform uploads it in the API call."""
+    m, site = built["onnx"][arch], unpacked["onnx"][arch]
+    tops = {p.name.removesuffix(".py") for p in site.iterdir()}
+    assert not tops & {"sklearn", "scipy", "skops", "skl2onnx", "onnx", "joblib"}
+    assert not list(site.glob("onnxruntime/capi/libonnxruntime.so*"))
+    assert not (site / "onnxruntime" / "transformers").exists()
+    assert m["zip"]["zipped_bytes"] <= m["limits"]["zipped_budget_bytes"] == 45 * MiB
+    assert m["zip"]["fits_direct_upload"]
+    removed = next(s for s in m["steps"] if s["step"].startswith("onnx only"))
+    before = m["steps"][m["steps"].index(removed) - 1]
+    assert removed["zipped_bytes_estimate"] < before["zipped_bytes_estimate"] - 8 * MiB
+
+
+@pytest.mark.parametrize(("kind", "arch"), LAYERS)
+def test_every_elf_object_is_of_the_layers_architecture(unpacked: dict, kind: str, arch: str) -> None:
+    infos = elfcheck.scan(unpacked[kind][arch])
+    assert len(infos) > 5
     assert {i.machine for i in infos} == {ARCHITECTURES[arch].elf_machine}
     assert max(i.glibc for i in infos if i.glibc) <= PY313.glibc
 
 
-def test_native_layer_was_imported_and_fitted_by_python313(built: dict) -> None:
-    host = host_architecture()
-    check = built[host.name]["import_check"]
-    assert check["ran"] and check["machine"] == host.uname and check["python"].startswith("3.13")
-    assert check["accuracy"] >= 0.7
-    other = next(a for a in ARCHITECTURES if a != host.name)
-    assert built[other]["import_check"]["ran"] is False
+@pytest.mark.parametrize(("kind", "arch"), LAYERS)
+def test_every_layer_was_imported_and_checked_on_its_own_architecture(built: dict, kind: str, arch: str) -> None:
+    """Natively on this machine's architecture, in the sandbox root under QEMU for the other one."""
+    check = built[kind][arch]["import_check"]
+    assert check["ran"] and check["machine"] == ARCHITECTURES[arch].uname and check["python"].startswith("3.13")
+    assert check["how"] == ("native" if arch == host_architecture().name else "emulated")
+    assert set(check["versions"]) == {i.split(".")[0] for i in KINDS[kind].imports}
+    if kind == "sklearn":
+        assert check["accuracy"] >= 0.7
+    else:
+        assert check["max_abs_difference"] <= 1e-5
 
 
-def test_rebuild_elsewhere_gives_byte_identical_zip(built: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_rebuild_elsewhere_gives_byte_identical_zip(built: dict, tmp_path: Path, kind: str) -> None:
     arch = host_architecture()
-    again = build_layer(arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
+    again = build_layer(KINDS[kind], arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
                         work_dir=tmp_path / "work", say=lambda _: None)
-    assert again["zip"]["sha256"] == built[arch.name]["zip"]["sha256"]
+    assert again["zip"]["sha256"] == built[kind][arch.name]["zip"]["sha256"]
+
+
+def test_a_broken_arm64_layer_fails_its_build(built: dict, tmp_path: Path) -> None:
+    """A slimming rule that removes what numpy needs: the arm64 import check, under QEMU, stops the build before a
+    zip exists (built depends on the sandbox root the check runs in)."""
+    broken = replace(KINDS["onnx"], remove=(*KINDS["onnx"].remove, ("numpy/_core/_multiarray_umath*", "breaks it")))
+    out = tmp_path / "out"
+    with pytest.raises(BuildError, match=r"import check failed in /opt/python:(.|\n)*_multiarray_umath"):
+        build_layer(broken, ARCHITECTURES["arm64"], PY313, reserve_bytes=25_000_000, out_dir=out,
+                    work_dir=tmp_path / "work", say=lambda _: None)
+    assert not list(out.glob("*.zip"))
 
 
 def test_a_lock_with_a_wrong_hash_stops_the_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAYER_CACHE_DIR", str(tmp_path / "cache"))
     arch = ARCHITECTURES["arm64"]
-    pins = [p for p in wheels.read_lock(wheels.lock_path(arch, PY313)) if p.name == "threadpoolctl"]
+    pins = [p for p in wheels.read_lock(wheels.lock_path(arch, PY313, "sklearn")) if p.name == "threadpoolctl"]
     lock = tmp_path / "lock.txt"
     lock.write_text(f"# {pins[0].filename}\nthreadpoolctl=={pins[0].version} --hash=sha256:{'0' * 64}\n")
     tampered = [wheels.Pin(p.name, p.version, "0" * 64, p.filename) for p in pins]
@@ -117,7 +156,7 @@ def test_a_failed_build_leaves_no_zip(tmp_path: Path, monkeypatch: pytest.Monkey
     (out / "sklearn-py313-x86_64.zip").write_text("an older build")
     # a reserve larger than Lambda's whole limit must fail the size check after slimming
     with pytest.raises(BuildError, match="exceed Lambda's 262,144,000-byte limit"):
-        build_layer(ARCHITECTURES["x86_64"], PY313, reserve_bytes=262_144_000, out_dir=out,
+        build_layer(KINDS["sklearn"], ARCHITECTURES["x86_64"], PY313, reserve_bytes=262_144_000, out_dir=out,
                     work_dir=tmp_path / "work", say=lambda _: None)
     assert list(out.iterdir()) == []
     shutil.rmtree(tmp_path / "work")

@@ -48,7 +48,7 @@ def served(built: dict, dist: Path, local_lambda: str, tmp_path_factory: pytest.
             specs.append(functions.FunctionSpec(
                 name=f"{name}-{arch}", handler="handlers.predict.handler", architecture=arch, memory_size=1769,
                 timeout=180, code=folder / "function" / package["zip"]["file"],
-                layers=(dist / "layers" / built[arch]["zip"]["file"],)))
+                layers=(dist / "layers" / built["sklearn"][arch]["zip"]["file"],)))
         expected[name] = (estimator, instances, X)
     with local_service(specs) as (_, client):
         yield client, expected

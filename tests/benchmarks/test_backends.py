@@ -1,0 +1,184 @@
+"""scikit-learn against ONNX Runtime, side by side in one run, on x86_64 (native) and arm64 (emulated, labelled):
+handler cold start in a fresh interpreter and warm 1-row and 1,000-row predictions, each with the built layer and
+function package only (the runtime's own sys.path: /opt/python and /var/task); layer sizes come with them.
+
+Each timed onnx measurement follows one scikit-learn measurement made the same way (interleaved): the ratio of their
+medians is printed with the targets (cold start <= 0.3x, warm 1 row <= 0.25x, 1,000 rows <= 1x); no test fails on
+a time."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from layer_build.interpreters import find_python
+from layer_build.platforms import ARCHITECTURES, host_architecture
+
+pytestmark = pytest.mark.integration
+HOST = host_architecture()
+HANDLERS = {"sklearn": "predict", "onnx": "predict_onnx"}
+TARGETS = {"cold": 0.3, 1: 0.25, 1000: 1.0}
+MiB = 1024 * 1024
+
+# In a fresh interpreter with only the layer and the package on sys.path (argv: task, layer, handler module).
+_COLD = r"""
+import sys, time
+started = time.perf_counter()
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+__import__("handlers." + sys.argv[3])
+print(time.perf_counter() - started)
+"""
+# A warm environment: the handler loaded once, then asked on stdin for `calls` predictions of `rows` rows; each
+# call is timed in the process, so the pipe's round trip is not in the figures.
+_WARM = r"""
+import json, sys, time
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+handler = __import__("handlers." + sys.argv[3], fromlist=["handler"]).handler
+rows = json.loads(sys.stdin.readline())
+print("ready", flush=True)
+for line in sys.stdin:
+    n, calls = map(int, line.split())
+    event, times = {"instances": rows[:n]}, []
+    for _ in range(calls):
+        t = time.perf_counter()
+        out = handler(event, None)
+        times.append(time.perf_counter() - t)
+    assert len(out["predictions"]) == n
+    print(json.dumps(times), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def task(package: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("task-backends")
+    with zipfile.ZipFile(dist / "function" / package["zip"]["file"]) as zf:
+        zf.extractall(folder)
+    return folder
+
+
+def python_in(arch: str, layer: Path, task: Path, sandbox: Path) -> tuple[list[str], str, str]:
+    """(command prefix, task path, layer path) for a layer-only interpreter of `arch`: the host's Python 3.13 for
+    the host's architecture, the sandbox root's under QEMU for the other (as the local Lambda runs it)."""
+    from layer_build.sandbox import PYTHON, root_dir, sandboxed
+
+    if arch == HOST.name:
+        python = find_python("3.13")
+        if python is None:
+            pytest.skip("no Python 3.13 on this machine")
+        return [python, "-S", "-B"], str(task), str(layer)
+    command = sandboxed(ARCHITECTURES[arch], root_dir(ARCHITECTURES[arch]), [PYTHON, "-S", "-B"],
+                        binds={"/opt": layer.parent, "/var/task": task}, environment=dict(ENV))
+    return command, "/var/task", "/opt/python"
+
+
+ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}  # one vCPU, as deployed
+
+
+def labels(benchmark, arch: str, built: dict, role: str, **extra) -> None:
+    layers = {kind: {"zipped_mib": round(built[kind][arch]["zip"]["zipped_bytes"] / MiB, 1),
+                     "unzipped_mib": round(built[kind][arch]["zip"]["unzipped_bytes"] / MiB, 1),
+                     "budget_mib": (built[kind][arch]["limits"]["zipped_budget_bytes"] or 0) / MiB or None}
+              for kind in HANDLERS}
+    benchmark.extra_info.update({"architecture": arch, "emulated": arch != HOST.name, "backend": "onnx",
+                                 "baseline": "sklearn", "role": role, "layers": layers, **extra})
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_cold_start(benchmark, built: dict, unpacked: dict, task: Path, sandbox: Path, arch: str) -> None:
+    """Interpreter start, handler import and model load, in a fresh process, onnx beside sklearn."""
+    benchmark.group = f"backend-cold-start-{arch}{' (emulated)' if arch != HOST.name else ''}"
+
+    def run(kind: str) -> float:
+        prefix, task_path, layer_path = python_in(arch, unpacked[kind][arch], task, sandbox)
+        proc = subprocess.run([*prefix, "-c", _COLD, task_path, layer_path, HANDLERS[kind]], capture_output=True,
+                              text=True, env={**ENV, "PATH": os.defpath}, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return float(proc.stdout)
+
+    baseline_ms: list[float] = []
+    rounds = 5 if arch == HOST.name else 2
+
+    def setup():
+        import time
+
+        started = time.perf_counter()
+        run("sklearn")
+        baseline_ms.append((time.perf_counter() - started) * 1e3)
+
+    labels(benchmark, arch, built, "measured", target_ratio=TARGETS["cold"], measure="cold start (process wall)")
+    benchmark.pedantic(run, args=("onnx",), setup=setup, rounds=rounds, iterations=1)
+    benchmark.extra_info["interleaved_baseline_ms"] = baseline_ms
+
+
+class Warm:
+    """One warm environment: a layer-only interpreter holding a loaded handler."""
+
+    def __init__(self, prefix: list[str], task_path: str, layer_path: str, handler: str, rows: list) -> None:
+        self.proc = subprocess.Popen([*prefix, "-c", _WARM, task_path, layer_path, handler], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env={**ENV, "PATH": os.defpath})
+        self.proc.stdin.write(json.dumps(rows) + "\n")
+        self.proc.stdin.flush()
+        ready = self.proc.stdout.readline().strip()
+        assert ready == "ready", self.proc.stderr.read()[-2000:]
+
+    def calls(self, n_rows: int, calls: int) -> list[float]:
+        self.proc.stdin.write(f"{n_rows} {calls}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, self.proc.stderr.read()[-2000:]
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def warm(unpacked: dict, task: Path, sandbox: Path):
+    """{(kind, arch): Warm}, started once for the module; closed at its end."""
+    X, _ = load_breast_cancer(return_X_y=True)
+    rows = np.resize(X, (1000, X.shape[1])).tolist()
+    started = {}
+    try:
+        for arch in ARCHITECTURES:
+            for kind, module in HANDLERS.items():
+                started[(kind, arch)] = Warm(*python_in(arch, unpacked[kind][arch], task, sandbox), module, rows)
+        yield started
+    finally:
+        for w in started.values():
+            w.close()
+
+
+@pytest.mark.parametrize("n_rows", [1, 1000])
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_warm_predictions(benchmark, built: dict, warm: dict, arch: str, n_rows: int) -> None:
+    """A round is `calls` handler calls in one warm environment; onnx rounds follow sklearn rounds. The ratio is of
+    the per-call medians each process timed itself."""
+    emulated = arch != HOST.name
+    benchmark.group = f"backend-warm-{n_rows}-rows-{arch}{' (emulated)' if emulated else ''}"
+    calls = {1: 100, 1000: 5}[n_rows] // (5 if emulated else 1)
+    onnx_ms: list[float] = []
+    sklearn_ms: list[float] = []
+    warm[("onnx", arch)].calls(n_rows, calls)  # caches warm
+    warm[("sklearn", arch)].calls(n_rows, calls)
+
+    def setup():
+        sklearn_ms.extend(t * 1e3 for t in warm[("sklearn", arch)].calls(n_rows, calls))
+
+    def run():
+        onnx_ms.extend(t * 1e3 for t in warm[("onnx", arch)].calls(n_rows, calls))
+
+    labels(benchmark, arch, built, "measured", rows=n_rows, calls_per_round=calls, target_ratio=TARGETS[n_rows],
+           measure="warm handler call (in-process)")
+    benchmark.pedantic(run, setup=setup, rounds=10 if not emulated else 3, iterations=1)
+    benchmark.extra_info.update({"per_call_ms": onnx_ms, "baseline_per_call_ms": sklearn_ms,
+                                 "median_ms": statistics.median(onnx_ms),
+                                 "baseline_median_ms": statistics.median(sklearn_ms)})
