@@ -11,6 +11,7 @@ from pathlib import Path
 
 from common.cli import run, say
 from layer_build.platforms import ARCHITECTURES
+from local_lambda.functions import TERRAFORM_FUNCTIONS
 
 
 def _lambda_client(args: argparse.Namespace, region: str | None = None):
@@ -49,6 +50,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
         Target,
         Workload,
         default_parallel,
+        handler_for,
         plan,
         region_of,
         restore_from,
@@ -74,11 +76,15 @@ def cmd_compare(args: argparse.Namespace) -> None:
             raise CompareError(f"could not put back: {failed}")
         say(f"restored from {args.restore}")
         return
-    handler = args.function or ("predict" if args.payload else "benchmark")
-    names = (
-        targets_from_listing(client, args.pattern or handler) if endpoint else targets_from_terraform(outputs, handler)
-    )
-    targets = [Target(a, n) for a, n in sorted(names.items()) if a in (args.arch or list(ARCHITECTURES))]
+    function = args.function or ("predict" if args.payload else "benchmark")
+    targets = []
+    for backend in args.backend:
+        key, handler = handler_for(function, backend)
+        names = (
+            targets_from_listing(client, args.pattern or key, handler) if endpoint
+            else targets_from_terraform(outputs, key)
+        )
+        targets += [Target(a, n, backend) for a, n in sorted(names.items()) if a in (args.arch or list(ARCHITECTURES))]
     if args.payload:
         workloads = [Workload(Path(f).name, json.loads(Path(f).read_text())) for f in args.payload]
     else:
@@ -89,7 +95,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
     local = configurations[0].get("Description", "").startswith("local Lambda")
     sweep.parallel = args.parallel or default_parallel(client, len(cells), local)
     say(
-        f"{len(cells)} cells ({len(targets)} functions x {len(memory)} memory sizes x {len(workloads)} workloads x "
+        f"{len(cells)} cells ({len(targets)} functions ({', '.join(args.backend)}) x {len(memory)} memory sizes x "
+        f"{len(workloads)} workloads x "
         f"{args.rounds} rounds), {sweep.parallel} at a time; results go to {out} as they arrive; the configurations "
         f"to restore are in {sweep.restore_file}"
     )
@@ -181,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         "--function",
         choices=["benchmark", "predict"],
         help="which handler's functions (default: predict with --payload, else benchmark)",
+    )
+    p.add_argument(
+        "--backend",
+        nargs="+",
+        default=["sklearn"],
+        choices=sorted({h["layer"] for h in json.loads(TERRAFORM_FUNCTIONS.read_text())["handlers"].values()}),
+        help="serving backends to sweep side by side (predict: sklearn and onnx; default sklearn)",
     )
     p.add_argument(
         "--payload",

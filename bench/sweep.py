@@ -31,6 +31,7 @@ from bench.account import explain
 from common.errors import ProjectError
 from common.files import atomic_write
 from local_lambda import logs
+from local_lambda.functions import TERRAFORM_FUNCTIONS
 
 RETRYABLE = {"TooManyRequestsException", "ServiceException", "ThrottlingException", "ResourceConflictException",
              "EC2ThrottledException", "ResourceNotReadyException"}
@@ -438,16 +439,30 @@ def region_of(outputs: dict) -> str:
     return regions.pop()
 
 
-def targets_from_listing(client, pattern: str = "benchmark") -> dict[str, str]:
-    """{architecture: name} of the functions whose name contains `pattern`, from ListFunctions."""
+def targets_from_listing(client, pattern: str = "benchmark", handler: str | None = None) -> dict[str, str]:
+    """{architecture: name} of the functions whose name contains `pattern` (and, given one, that run `handler`:
+    predict-onnx-arm64 contains "predict" too), from ListFunctions."""
     found: dict[str, str] = {}
     for page in client.get_paginator("list_functions").paginate():
         for fn in page["Functions"]:
-            if pattern in fn["FunctionName"]:
+            if pattern in fn["FunctionName"] and handler in (None, fn.get("Handler")):
                 found.setdefault(fn.get("Architectures", ["x86_64"])[0], fn["FunctionName"])
     if not found:
-        raise CompareError(f"no function whose name contains {pattern!r} at this endpoint")
+        runs = f" that runs {handler}" if handler else ""
+        raise CompareError(f"no function whose name contains {pattern!r}{runs} at this endpoint")
     return found
+
+
+def handler_for(function: str, backend: str, spec: dict | None = None) -> tuple[str, str]:
+    """(functions.json key, handler) of `function` (benchmark, predict) served by `backend` (the layer kind it runs
+    on): predict on onnx is predict-onnx."""
+    spec = spec or json.loads(TERRAFORM_FUNCTIONS.read_text())
+    for key, h in spec["handlers"].items():
+        if h["layer"] == backend and (key == function or key == f"{function}-{backend}"):
+            return key, h["handler"]
+    served = sorted({h["layer"] for k, h in spec["handlers"].items() if k.split("-")[0] == function})
+    raise CompareError(f"no {backend} backend for the {function} handler in terraform/functions.json "
+                       f"(it has {', '.join(served)})")
 
 
 def default_parallel(client, cells: int, local: bool) -> int:

@@ -172,9 +172,9 @@ def _export_onnx(estimator, manifest: dict, check_rows: tuple | None) -> tuple[b
     """(model.onnx, model.json's "onnx" entry): the export with its proof, or no file and the reason."""
     import numpy as np
 
-    rows, checked_on = check_rows if check_rows is not None else onnx_export.synthetic_rows(
-        estimator, manifest["n_features"])
     try:
+        rows, checked_on = check_rows if check_rows is not None else onnx_export.synthetic_rows(
+            estimator, manifest["n_features"])
         export = onnx_export.export(estimator, manifest, np.asarray(rows, dtype=np.float64), checked_on)
     except onnx_export.NotConvertible as err:
         return None, {"exported": False, "reason": f"not exported to ONNX: {err}; the scikit-learn backend serves it"}

@@ -117,17 +117,22 @@ def session_version() -> str:
 
 
 def synthetic_rows(estimator: Any, n_features: int, n: int = 1000) -> tuple[np.ndarray, str]:
-    """Rows to prove an export on when no held-out data is given: drawn from the first step's StandardScaler
-    statistics when the model starts with one, else standard normal; seeded, so the proof repeats."""
+    """Rows to prove an export on when no held-out data is given, drawn (seeded, so the proof repeats) from what the
+    model's first step learnt of its data: a StandardScaler's means and scales, a MinMaxScaler's ranges. Without such
+    a step nothing says where the data lies, and rows from nowhere prove nothing: NotConvertible, asking for data."""
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     rng = np.random.default_rng(0)
     first = estimator[0] if isinstance(estimator, Pipeline) else estimator
     if isinstance(first, StandardScaler) and first.mean_ is not None and first.scale_ is not None:
         return (rng.standard_normal((n, n_features)) * first.scale_ + first.mean_,
                 f"{n} synthetic rows from the model's StandardScaler statistics")
-    return rng.standard_normal((n, n_features)), f"{n} synthetic standard normal rows"
+    if isinstance(first, MinMaxScaler):
+        return (rng.uniform(first.data_min_, first.data_max_, (n, n_features)),
+                f"{n} synthetic rows within the model's MinMaxScaler ranges")
+    raise NotConvertible("no rows to prove it on: the model does not start with a scaler whose statistics say where "
+                         "its data lies; pass held-out rows with --check-data FILE.csv (CHECK_DATA= through make)")
 
 
 def probe_case() -> dict:

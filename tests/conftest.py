@@ -124,11 +124,23 @@ def handlers_env(model_dir: Path):
         yield model_dir
 
 
-@pytest.fixture(scope="session")
-def predict_module(handlers_env):
+BACKENDS = {"sklearn": "handlers.predict", "onnx": "handlers.predict_onnx"}
+
+
+@pytest.fixture(scope="session", params=list(BACKENDS))
+def predict_module(request, handlers_env):
+    """Each predict handler in turn: every test of the request and response contract runs on both backends."""
     import importlib
 
-    return importlib.import_module("handlers.predict")
+    return importlib.import_module(BACKENDS[request.param])
+
+
+@pytest.fixture(scope="session")
+def reference(handlers_env):
+    """The packaged model as scikit-learn loads it: what both backends must answer."""
+    from handlers.model import load
+
+    return load(handlers_env).estimator
 
 
 @pytest.fixture(scope="session")

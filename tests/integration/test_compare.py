@@ -20,6 +20,7 @@ from bench.sweep import (
     Sweep,
     Target,
     Workload,
+    handler_for,
     plan,
     restore_from,
     targets_from_listing,
@@ -122,6 +123,13 @@ def test_parallel_cells_and_a_cell_at_a_time_leave_nothing(lambda_client, tmp_pa
 
 def test_targets_are_found_by_name_and_architecture(lambda_client) -> None:
     assert targets_from_listing(lambda_client) == {"x86_64": "benchmark-x86_64", "arm64": "benchmark-arm64"}
+    # "predict" is in predict-onnx-x86_64 too: the handler each backend runs tells them apart
+    assert targets_from_listing(lambda_client, "predict", handler_for("predict", "sklearn")[1]) == {
+        "x86_64": "predict-x86_64", "arm64": "predict-arm64"}
+    assert targets_from_listing(lambda_client, "predict-onnx", handler_for("predict", "onnx")[1]) == {
+        "x86_64": "predict-onnx-x86_64", "arm64": "predict-onnx-arm64"}
+    with pytest.raises(CompareError, match="no onnx backend for the benchmark handler"):
+        handler_for("benchmark", "onnx")
 
 
 def test_localstack_client_reaches_any_endpoint_speaking_the_lambda_api(local_lambda: str, monkeypatch) -> None:
@@ -130,7 +138,8 @@ def test_localstack_client_reaches_any_endpoint_speaking_the_lambda_api(local_la
     monkeypatch.setenv("LOCALSTACK_HOST", local_lambda.removeprefix("http://"))
     client = localstack_client.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
                                                region_name="us-east-1").client("lambda")
-    assert targets_from_listing(client, "predict") == {"x86_64": "predict-x86_64", "arm64": "predict-arm64"}
+    assert targets_from_listing(client, "predict", "handlers.predict.handler") == {
+        "x86_64": "predict-x86_64", "arm64": "predict-arm64"}
 
 
 def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(definitions: Path, local_lambda: str,
@@ -155,23 +164,26 @@ def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(definitions: Pat
 
 
 def test_your_requests_compared_through_the_command_line(local_lambda: str, lambda_client, tmp_path: Path) -> None:
-    """`bench compare --function predict --payload FILE`: each request file is a workload of its own, with the same
-    machinery and report as the study."""
-    names = ["predict-x86_64", "predict-arm64"]
+    """`bench compare --function predict --backend sklearn onnx --payload FILE`: each request file is a workload of
+    its own, each backend one more dimension, with the same machinery and report as the study."""
+    names = ["predict-x86_64", "predict-arm64", "predict-onnx-x86_64", "predict-onnx-arm64"]
     before = {n: state(lambda_client, n) for n in names}
     request = tmp_path / "two-rows.json"
     request.write_text((REPO / "tests" / "events" / "predict-direct.json").read_text())
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
     proc = subprocess.run([sys.executable, "-m", "bench", "compare", "--endpoint-url", local_lambda, "--function",
-                           "predict", "--payload", str(request), "--memory", "1769", "--rounds", "1", "--warm", "2",
+                           "predict", "--backend", "sklearn", "onnx", "--payload", str(request), "--memory", "1769",
+                           "--rounds", "1", "--warm", "2",
                            "--out", str(tmp_path / "mine.jsonl")], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in (tmp_path / "mine.jsonl").read_text().splitlines()]
-    assert {(r["architecture"], r["workload"]) for r in records} == {("x86_64", "two-rows.json"),
-                                                                     ("arm64", "two-rows.json")}
-    assert len(records) == 6 and sum(r["cold"] for r in records) == 2
-    assert proc.stdout.startswith("two-rows.json: cheapest x86_64 1,769 MB")
+    assert {(r["architecture"], r["backend"], r["workload"]) for r in records} == {
+        (a, b, "two-rows.json") for a in ("x86_64", "arm64") for b in ("sklearn", "onnx")}
+    assert len(records) == 12 and sum(r["cold"] for r in records) == 4
+    assert proc.stdout.startswith("two-rows.json: cheapest x86_64"), proc.stdout  # emulated arm64 is left out
+    report = next(tmp_path.glob("*.md")).read_text()
+    assert "x86_64 onnx" in report and "arm64 (emulated) onnx" in report
     assert {n: state(lambda_client, n) for n in names} == before
 
 

@@ -2,8 +2,10 @@
 a pickle only when asked, checked against the layer's modules and scikit-learn version."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -99,3 +101,84 @@ def test_the_command_line_refuses_with_the_list_and_exit_2(skops_file: Path, tmp
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "name each you trust with --trust" in proc.stderr
     assert all(t in proc.stderr for t in CALIBRATION)
+
+
+# --- the ONNX export: shipped only when proven faithful --------------------------------------------------------
+def _import(estimator, tmp_path: Path, name: str, **kwargs) -> dict:
+    path = tmp_path / f"{name}.skops"
+    path.write_bytes(normalised_zip(skops.io.dumps(estimator)))
+    return import_model(path, skops.io.get_untrusted_types(file=path), "1", tmp_path / name, **kwargs)
+
+
+def test_an_export_is_proven_on_the_rows_given_and_recorded(calibrated, tmp_path: Path) -> None:
+    X, _ = load_breast_cancer(return_X_y=True)
+    rows = tmp_path / "held-out.csv"
+    rows.write_text("f" + ",f".join(map(str, range(29))) + "\n" + "\n".join(",".join(map(str, r)) for r in X[::5]))
+    manifest = _import(calibrated, tmp_path, "mine", check_data=rows)
+    onnx = manifest["onnx"]
+    assert onnx["exported"] and onnx["checked_rows"] == len(X[::5]) and onnx["checked_on"].endswith("held-out.csv")
+    assert onnx["max_abs_difference"] <= onnx["tolerance"] == 1e-5 and onnx["compared"] == "probabilities"
+    assert hashlib.sha256((tmp_path / "mine" / "model.onnx").read_bytes()).hexdigest() == onnx["sha256"]
+    loaded = model.load_onnx(tmp_path / "mine")
+    got = loaded.session.run(None, {loaded.input: X[:20]})[1]
+    assert abs(got - calibrated.predict_proba(X[:20])).max() <= 1e-5
+
+
+def test_isotonic_calibration_is_not_exported_and_says_why(tmp_path: Path) -> None:
+    """skl2onnx converts it, but not faithfully: no model.onnx, a reason in model.json, and the onnx handler's INIT
+    fails saying the scikit-learn handler serves it."""
+    X, y = load_breast_cancer(return_X_y=True)
+    isotonic = CalibratedClassifierCV(SVC(), method="isotonic", ensemble=False).fit(X[::2], y[::2])
+    (tmp_path / "iso").mkdir()
+    (tmp_path / "iso" / "model.onnx").write_bytes(b"a previous model's export")
+    rows = tmp_path / "held-out.csv"
+    rows.write_text("\n".join(",".join(map(str, r)) for r in X[1::2]))
+    manifest = _import(isotonic, tmp_path, "iso", check_data=rows)
+    assert manifest["onnx"]["exported"] is False
+    assert re.search(r"labels differ|differ from scikit-learn's by up to", manifest["onnx"]["reason"])
+    assert not (tmp_path / "iso" / "model.onnx").exists()
+    with pytest.raises(model.ModelLoadError, match="has no ONNX export .*serve it with the scikit-learn predict"):
+        model.load_onnx(tmp_path / "iso")
+    assert model.load(tmp_path / "iso").estimator is not None  # the scikit-learn backend still serves it
+
+
+def test_without_rows_or_a_scaler_nothing_is_exported_and_data_is_asked_for(calibrated, tmp_path: Path) -> None:
+    manifest = _import(calibrated, tmp_path, "raw")
+    assert manifest["onnx"]["exported"] is False and "--check-data" in manifest["onnx"]["reason"]
+
+
+def test_a_type_skl2onnx_cannot_convert_gets_the_scikit_learn_backend_only(tmp_path: Path) -> None:
+    from sklearn.neighbors import NearestCentroid
+
+    X, y = load_breast_cancer(return_X_y=True)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join(",".join(map(str, r)) for r in X[:10]))
+    manifest = _import(NearestCentroid().fit(X, y), tmp_path, "centroid", check_data=rows)
+    assert manifest["onnx"]["exported"] is False
+    assert "cannot convert it" in manifest["onnx"]["reason"] and "NearestCentroid" in manifest["onnx"]["reason"]
+
+
+def test_a_regressor_is_exported_and_both_backends_answer_alike(tmp_path: Path) -> None:
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_diabetes(return_X_y=True)
+    manifest = _import(make_pipeline(StandardScaler(), Ridge()).fit(X, y), tmp_path, "ridge")
+    assert manifest["onnx"]["exported"] and manifest["onnx"]["checked_on"].startswith("1000 synthetic rows from")
+    assert manifest["onnx"]["compared"].startswith("predictions")
+    loaded, onnx = model.load(tmp_path / "ridge"), model.load_onnx(tmp_path / "ridge")
+    want = loaded.estimator.predict(X)
+    got = onnx.session.run(None, {onnx.input: X})[0].reshape(-1)
+    assert abs(got - want).max() <= 1e-5 * max(1.0, abs(want).max())
+
+
+def test_a_swapped_onnx_file_fails_init(calibrated, tmp_path: Path) -> None:
+    X, _ = load_breast_cancer(return_X_y=True)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join(",".join(map(str, r)) for r in X[:10]))
+    assert _import(calibrated, tmp_path, "mine", check_data=rows)["onnx"]["exported"]
+    (tmp_path / "mine" / "model.onnx").write_bytes(b"\x08\x07" + b"0" * 100)
+    with pytest.raises(model.ModelLoadError, match="was altered or swapped"):
+        model.load_onnx(tmp_path / "mine")

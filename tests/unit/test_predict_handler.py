@@ -1,4 +1,5 @@
-"""The predict handler through its public entry point: direct and HTTP v2 events, good and bad."""
+"""The predict handlers (scikit-learn and ONNX Runtime, each test on both) through their public entry point: direct
+and HTTP v2 events, good and bad; one contract, the same answers and the same errors."""
 from __future__ import annotations
 
 import base64
@@ -13,12 +14,15 @@ from handlers.contract import MAX_ROWS
 from handlers.errors import PayloadError
 
 
-def test_direct_invocation_returns_predictions_probabilities_and_model(predict_module) -> None:
+def test_direct_invocation_returns_predictions_probabilities_and_model(predict_module, reference) -> None:
     event = load_event("predict-direct")
     out = predict_module.handler(event, lambda_context())
     X = np.array(event["instances"])
-    expected = predict_module.MODEL.estimator.predict_proba(X)
-    assert out["probabilities"] == expected.tolist()
+    expected = reference.predict_proba(X)
+    if predict_module.__name__ == "handlers.predict":
+        assert out["probabilities"] == expected.tolist()
+    else:  # the export's proof: within 1e-5 of scikit-learn (model.json records the largest difference)
+        assert np.abs(np.array(out["probabilities"]) - expected).max() <= 1e-5
     assert out["predictions"] == [0, 1]  # rows 0 and 19 of the breast cancer data: malignant, benign
     assert out["model"] == {
         "name": "breast-cancer-svc",
@@ -106,10 +110,10 @@ def test_direct_event_that_is_not_an_object(predict_module) -> None:
 def test_our_own_fault_is_a_500_without_details_and_serving_goes_on(
     predict_module, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(X):
+    def broken(*args, **kwargs):
         raise MemoryError("secret internal detail")
 
-    monkeypatch.setattr(predict_module.MODEL.estimator, "predict_proba", broken)
+    monkeypatch.setattr(predict_module.contract, "answer", broken)
     out = predict_module.handler(load_event("predict-function-url"), lambda_context())
     assert out["statusCode"] == 500
     assert "secret" not in out["body"] and "Traceback" not in out["body"]
@@ -123,3 +127,31 @@ def test_many_rows_at_the_limit_are_served(predict_module) -> None:
     rows = copy.deepcopy(load_event("predict-direct")["instances"]) * (MAX_ROWS // 2)
     out = predict_module.handler({"instances": rows}, lambda_context())
     assert len(out["predictions"]) == MAX_ROWS
+
+
+def test_both_backends_give_the_same_answers(handlers_env, reference) -> None:
+    """Labels identical, probabilities within 1e-5, the same model identity, on rows the model never saw and rows
+    far outside the data (the contract allows values up to 1e100)."""
+    import importlib
+
+    from sklearn.datasets import load_breast_cancer
+
+    sklearn_backend, onnx_backend = (importlib.import_module(m) for m in ("handlers.predict", "handlers.predict_onnx"))
+    X, _ = load_breast_cancer(return_X_y=True)
+    rng = np.random.default_rng(1)
+    for rows in (X[::7], X[:50] * rng.uniform(0.5, 1.5, X[:50].shape), np.full((3, 30), 1e100), -X[:5]):
+        a = sklearn_backend.handler({"instances": rows.tolist()}, lambda_context())
+        b = onnx_backend.handler({"instances": rows.tolist()}, lambda_context())
+        assert a["predictions"] == b["predictions"] and a["classes"] == b["classes"] and a["model"] == b["model"]
+        assert np.abs(np.array(a["probabilities"]) - np.array(b["probabilities"])).max() <= 1e-5
+
+
+def test_the_onnx_handler_imports_no_scikit_learn_scipy_or_skops(handlers_env) -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys, handlers.predict_onnx as h; h.handler({'instances': [[1.0] * 30]}, None); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'skops', 'skl2onnx'}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={"MODEL_DIR": str(handlers_env), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == "[]"
