@@ -139,6 +139,8 @@ class Warm:
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
 
 
 @pytest.fixture(scope="module")

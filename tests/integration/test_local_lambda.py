@@ -172,11 +172,32 @@ def test_real_handlers_give_the_same_predictions_on_both_architectures(lambda_cl
     assert body["statusCode"] == 200 and json.loads(body["body"])["predictions"] == [0, 1]
 
 
-def test_bad_input_to_the_real_handler_is_a_payload_error_and_it_keeps_serving(lambda_client) -> None:
-    response, out = invoke(lambda_client, "predict-x86_64", {"instances": [[1.0, True]]})
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_onnx_handler_gives_the_scikit_learn_handlers_answers(lambda_client, arch: str) -> None:
+    """predict-onnx on the onnx layer (no scikit-learn in it) against predict on the scikit-learn layer, each on its
+    architecture (arm64 under QEMU): the same labels, probabilities within 1e-5, the same model, the same HTTP shape."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, _ = load_breast_cancer(return_X_y=True)
+    event = {"instances": X[::11].tolist()}
+    sk, ox = (invoke(lambda_client, f"{h}-{arch}", event)[1] for h in ("predict", "predict-onnx"))
+    assert ox["predictions"] == sk["predictions"] and ox["classes"] == sk["classes"] and ox["model"] == sk["model"]
+    assert max(abs(a - b) for pa, pb in zip(sk["probabilities"], ox["probabilities"]) for a, b in zip(pa, pb)) <= 1e-5
+    _, body = invoke(lambda_client, f"predict-onnx-{arch}", load_event("predict-function-url-base64"))
+    assert body["statusCode"] == 200 and json.loads(body["body"])["predictions"] == [0, 1]
+
+
+@pytest.mark.parametrize("name", ["predict-x86_64", "predict-onnx-x86_64", "predict-onnx-arm64"])
+def test_bad_input_to_the_real_handler_is_a_payload_error_and_it_keeps_serving(lambda_client, name: str) -> None:
+    response, out = invoke(lambda_client, name, {"instances": [[1.0, True]]})
     assert response["FunctionError"] == "Unhandled"
     assert out["errorType"] == "PayloadError" and out["errorMessage"].startswith("instances[0]")
-    assert invoke(lambda_client, "predict-x86_64", load_event("predict-direct"))[1]["predictions"] == [0, 1]
+    event = load_event("predict-function-url")
+    event["body"] = json.dumps({"instances": [[1.0] * 29]})
+    _, http = invoke(lambda_client, name, event)
+    assert http["statusCode"] == 400 and json.loads(http["body"])["error"] == {
+        "type": "PayloadError", "message": "instances[0]: has 29 values; the model takes 30", "field": "instances[0]"}
+    assert invoke(lambda_client, name, load_event("predict-direct"))[1]["predictions"] == [0, 1]
 
 
 @pytest.mark.parametrize("arch", ARCHES)

@@ -346,18 +346,62 @@ def test_refresh_changes_nothing_and_apply_is_refused(workspace: Workspace) -> N
 def test_the_root_plan_passes_every_rule(root_plan: dict) -> None:
     found = plancheck.check(root_plan, expected_functions(root_plan, SCENARIOS[0]), KINDS)
     assert {(f.handler.split(".")[1], f.architecture) for f in found} == {
-        (h, a) for h in ("benchmark", "predict") for a in ("arm64", "x86_64")
+        (h, a) for h in ("benchmark", "predict", "predict_onnx") for a in ("arm64", "x86_64")
     }
     for f in found:
-        assert f.layer == f'module.layer["{f.architecture}"].aws_lambda_layer_version.this'
+        kind = "onnx" if f.handler == "handlers.predict_onnx.handler" else "sklearn"
+        assert f.layer == f'module.layer["{kind}-{f.architecture}"].aws_lambda_layer_version.this'
     policies = [
         json.loads(rc["change"]["after"]["policy"])
         for rc in root_plan["resource_changes"]
         if rc["type"] == "aws_iam_role_policy"
     ]
-    assert len(policies) == 4 and all(
+    assert len(policies) == 6 and all(
         p["Statement"][0]["Action"] == ["logs:PutLogEvents", "logs:CreateLogStream"] for p in policies
     )
+
+
+def test_the_onnx_layers_are_uploaded_directly_and_the_sklearn_ones_through_s3(root_plan: dict, built: dict) -> None:
+    """Each layer as its manifest says: the onnx zips fit Lambda's 50 MB direct upload, the scikit-learn ones do not."""
+    layers = {rc["module_address"]: rc["change"]["after"] for rc in root_plan["resource_changes"]
+              if rc["type"] == "aws_lambda_layer_version"}
+    uploads = {rc["module_address"] for rc in root_plan["resource_changes"] if rc["type"] == "aws_s3_object"}
+    assert len(layers) == 4
+    for kind in ("sklearn", "onnx"):
+        for arch in ("arm64", "x86_64"):
+            address = f'module.layer["{kind}-{arch}"]'
+            direct = built[kind][arch]["zip"]["fits_direct_upload"]
+            assert (layers[address]["filename"] is not None) == direct and (address in uploads) == (not direct)
+            assert layers[address]["layer_name"] == f"lambda-ml-bench-{kind}-py313-{arch}"
+            assert layers[address]["description"].startswith(f"{kind} layer: ")
+    assert all(built["onnx"][a]["zip"]["fits_direct_upload"] for a in ("arm64", "x86_64"))
+
+
+def test_either_backend_or_both_can_be_deployed(workspace: Workspace, dist: Path) -> None:
+    """var.backends picks the functions (and only their layers); an unknown backend, or onnx for a model without
+    an ONNX export, is refused at plan with a message saying what to do."""
+    folder = workspace.copy("backends")
+    workspace.init(folder)
+    _, plan = workspace.plan(folder, '-var=backends=["onnx"]')
+    assert {rc["change"]["after"]["handler"] for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_function"
+            } == {"handlers.predict_onnx.handler"}
+    assert {rc["module_address"] for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_layer_version"} == {
+        'module.layer["onnx-arm64"]', 'module.layer["onnx-x86_64"]'}
+    run, _ = workspace.plan(folder, '-var=backends=["tensorflow"]', check=False)
+    assert run.returncode != 0 and "backends must be a non-empty list of values" in run.output
+    # the same configuration over a package whose model has no ONNX export
+    link = folder.parent / "dist"
+    link.unlink()
+    (link / "function").mkdir(parents=True)
+    (link / "layers").symlink_to(dist / "layers")
+    manifest = json.loads((dist / "function" / "function-py313.json").read_text())
+    manifest["model"]["onnx_exported"] = False
+    (link / "function" / "function-py313.json").write_text(json.dumps(manifest))
+    (link / "function" / "function-py313.zip").symlink_to(dist / "function" / "function-py313.zip")
+    run, _ = workspace.plan(folder, check=False)
+    assert run.returncode != 0 and "has no ONNX export" in run.output and 'backends = ["sklearn"]' in run.output
+    _, plan = workspace.plan(folder, '-var=backends=["sklearn"]')
+    assert len([rc for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_function"]) == 4
 
 
 def test_expected_functions_come_from_the_planned_architectures(root_plan: dict) -> None:
@@ -368,10 +412,24 @@ def test_expected_functions_come_from_the_planned_architectures(root_plan: dict)
 PLAN_FAULTS = {
     "a function gets the other architecture's layer": (
         "main.tf",
-        "layer_arn            = module.layer[each.value.architecture].layer_version_arn",
-        'layer_arn            = module.layer["x86_64"].layer_version_arn',
+        'layer_arn            = module.layer["${each.value.layer}-${each.value.architecture}"].layer_version_arn',
+        'layer_arn            = module.layer["sklearn-x86_64"].layer_version_arn',
         (),
         "runs on arm64 but gets",
+    ),
+    "a layer chosen without the function's architecture": (
+        "main.tf",
+        'layer_arn            = module.layer["${each.value.layer}-${each.value.architecture}"].layer_version_arn',
+        'layer_arn            = module.layer["${each.value.layer}-x86_64"].layer_version_arn',
+        (),
+        "not by the value that sets the function's architecture",
+    ),
+    "the onnx handler gets the scikit-learn layer": (
+        "main.tf",
+        'layer_arn            = module.layer["${each.value.layer}-${each.value.architecture}"].layer_version_arn',
+        'layer_arn            = module.layer["sklearn-arm64"].layer_version_arn',
+        ('-var=architectures=["arm64"]',),
+        "(the onnx backend) but gets",
     ),
     "a role may write to every log group": (
         "modules/function/iam.tf",
