@@ -26,6 +26,20 @@ def test_make_rejects_an_unknown_python_version() -> None:
     assert "unknown PYTHON_VERSION '3.10'; valid values: 3.11, 3.12, 3.13, 3.14" in proc.stderr
 
 
+def test_make_rejects_an_unknown_layer_kind() -> None:
+    proc = run("make", "LAYER=tensorflow", "layers")
+    assert proc.returncode != 0
+    assert "unknown LAYER 'tensorflow'; valid values: sklearn, onnx" in proc.stderr
+
+
+def test_make_layer_narrows_the_build_to_one_kind() -> None:
+    """`make -n` (nothing runs): LAYER=onnx ARCH=arm64 names that one zip, and the default names every kind."""
+    one = run("make", "-n", "-B", f"PY={sys.executable}", "LAYER=onnx", "ARCH=arm64", "layers").stdout
+    assert "build --layer onnx --arch arm64" in one and "--layer sklearn" not in one and "x86_64" not in one
+    every = run("make", "-n", "-B", f"PY={sys.executable}", "layers").stdout
+    assert all(f"build --layer {k} --arch {a}" in every for k in ("sklearn", "onnx") for a in ("arm64", "x86_64"))
+
+
 def test_build_cli_rejects_an_unknown_arch_before_doing_anything() -> None:
     proc = run(sys.executable, "-m", "layer_build", "build", "--arch", "sparc")
     assert proc.returncode == 2
