@@ -101,7 +101,7 @@ def layers_report(rt: Runtime, arch_names: list[str], rounds: int, kind_names: l
                 )
                 + f"\n\nRatio with/without bytecode: **{ratio:.2f}**"
                 + (f" (target at most {IMPORT_RATIO_TARGET}: {'met' if ratio <= IMPORT_RATIO_TARGET else 'NOT met'})"
-                   if kind.name == "sklearn" else " (most of this layer's import is its compiled library)") + ".\n"
+                   if kind.name == "sklearn" else " (the bar is set for the scikit-learn layer only)") + ".\n"
             )
             if not manifest["zip"]["fits_direct_upload"]:
                 sections.append(_fifty_mb_attempts(kind, site, Path(tmp), rt, python, manifest))
