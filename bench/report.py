@@ -9,6 +9,7 @@ import json
 import warnings
 from collections import defaultdict
 from pathlib import Path
+from statistics import median
 
 from bench import pricing, study
 from bench.recommend import Option, options, recommend
@@ -54,6 +55,42 @@ def local_table(rows: list[dict]) -> str:
                       _fmt(r["predict_ms"]), _fmt(r["invocation_ms"]), _fmt(r["cost_per_million"], 2), time_ratio,
                       cost_ratio])
     return markdown.table(headers, cells, right={0, 3, 4, 5, 6, 7, 8})
+
+
+def backend_rows(data: dict) -> list[dict]:
+    """The scikit-learn against ONNX Runtime benchmarks (tests/benchmarks/test_backends.py): per measure and
+    architecture, both medians, their ratio and its target."""
+    rows = []
+    for b in data["benchmarks"]:
+        info = b.get("extra_info", {})
+        if not (info.get("backend") and info.get("baseline") and b["group"].startswith("backend-")):
+            continue
+        if "baseline_per_call_ms" in info:
+            measured, baseline = median(info["per_call_ms"]), median(info["baseline_per_call_ms"])
+            what = f"warm call, {info['rows']:,} row{'s' if info['rows'] > 1 else ''}"
+        else:
+            measured, baseline = b["stats"]["median"] * 1e3, median(info["interleaved_baseline_ms"])
+            what = "cold start"
+        rows.append({"measure": what, "architecture": info["architecture"], "emulated": info["emulated"],
+                     "backend": info["backend"], "baseline": info["baseline"], "ms": measured,
+                     "baseline_ms": baseline, "ratio": measured / baseline, "target": info["target_ratio"],
+                     "layers": info.get("layers")})
+    return sorted(rows, key=lambda r: (r["measure"] != "cold start", r["measure"], r["emulated"]))
+
+
+def backend_table(rows: list[dict]) -> str:
+    headers = ["measure", "architecture", "onnx ms (median)", "sklearn ms (median)", "onnx / sklearn", "target"]
+    cells = [[r["measure"], r["architecture"] + (" (emulated)" if r["emulated"] else ""), _fmt(r["ms"], 3),
+              _fmt(r["baseline_ms"], 3), f"{r['ratio']:.3f}",
+              f"≤ {r['target']:g}: {'met' if r['ratio'] <= r['target'] else 'NOT met'}"] for r in rows]
+    sizes = {r["architecture"]: r["layers"] for r in rows if r["layers"]}
+    size_cells = [[kind, arch, f"{s['zipped_mib']:.1f}", f"{s['unzipped_mib']:.1f}",
+                   f"≤ {s['budget_mib']:g}: {'met' if s['zipped_mib'] <= s['budget_mib'] else 'NOT met'}"
+                   if s.get("budget_mib") else "—"]
+                  for arch, layers in sorted(sizes.items()) for kind, s in sorted(layers.items())]
+    return (markdown.table(headers, cells, right={2, 3, 4}) + "\n\n"
+            + markdown.table(["layer", "architecture", "zipped MiB", "unzipped MiB", "budget (zipped MiB)"],
+                             size_cells, right={2, 3}))
 
 
 def local_chart(rows: list[dict], path: Path, title: str) -> None:
@@ -178,7 +215,7 @@ def render(result: Path, out_dir: Path, balance: float = 0.5, allow_emulated: bo
 
 
 def _local_report(data: dict, png: Path) -> tuple[str, str]:
-    rows = local_rows(data)
+    rows, backends = local_rows(data), backend_rows(data)
     if not rows:
         raise ValueError("the result file holds no study results")
     title = "lambda-ml-bench: local benchmarks"
@@ -191,7 +228,14 @@ def _local_report(data: dict, png: Path) -> tuple[str, str]:
         "Native rows ran in this process on the whole host (no Lambda CPU share).",
         EMULATED_NOTE if any(r["emulated"] for r in rows) else "",
     ]
-    return local_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes if n), title
+    body = local_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes if n)
+    if backends:
+        body += ("\n\n## scikit-learn against ONNX Runtime\n\n" + backend_table(backends) + "\n\n- Each handler in a "
+                 "fresh interpreter with only its layer and the function package; every onnx round follows a "
+                 "scikit-learn round. Cold start: interpreter, import and model load (wall). Warm call: the handler's "
+                 "whole work on a direct event, timed in its process." + ("\n- " + EMULATED_NOTE.split(":")[0] + "."
+                                                                       if any(r["emulated"] for r in backends) else ""))
+    return body, title
 
 
 def _sweep_report(recs: list[dict], png: Path, balance: float, allow_emulated: bool) -> tuple[str, str]:

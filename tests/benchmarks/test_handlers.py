@@ -26,6 +26,14 @@ def info(benchmark, role: str, **extra) -> None:
                                  "blas": env["blas"], **extra})
 
 
+@pytest.fixture(scope="module")
+def predict_module(handlers_env):
+    """The scikit-learn predict handler (ONNX Runtime's is measured against it in test_backends.py)."""
+    import importlib
+
+    return importlib.import_module("handlers.predict")
+
+
 @pytest.mark.parametrize("n_rows", [1, 1000])
 def test_predict_handler_warm(benchmark, predict_module, n_rows: int) -> None:
     """Each timed handler call follows one predict_proba on the same input, timed the same way."""

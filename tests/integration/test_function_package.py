@@ -41,7 +41,7 @@ def lambda_tree(
     task = tmp_path_factory.mktemp("task")
     with zipfile.ZipFile(dist / "function" / package["zip"]["file"]) as zf:
         zf.extractall(task)
-    return task, unpacked[HOST.name]
+    return task, unpacked["sklearn"][HOST.name]
 
 
 def test_package_holds_handlers_model_and_skops_only(package: dict, dist: Path, model_dir: Path, lambda_tree) -> None:
@@ -50,7 +50,9 @@ def test_package_holds_handlers_model_and_skops_only(package: dict, dist: Path, 
     assert {"handlers", "model", "skops", "packaging"} <= tops
     assert not tops & {"numpy", "scipy", "sklearn", "boto3", "bin", "tests"}
     assert (task / "model" / "model.skops").exists() and (task / "handlers" / "__pycache__").is_dir()
-    assert package["handlers"] == {"benchmark": "handlers.benchmark.handler", "predict": "handlers.predict.handler"}
+    assert (task / "model" / "model.onnx").exists() and package["model"]["onnx_exported"] is True
+    assert package["handlers"] == {"benchmark": "handlers.benchmark.handler", "predict": "handlers.predict.handler",
+                                   "predict-onnx": "handlers.predict_onnx.handler"}
     zipped = dist / "function" / package["zip"]["file"]
     assert archive.digest(zipped) == (package["zip"]["sha256"], package["zip"]["sha256_base64"])
     assert package["model"]["sha256"] == json.loads((model_dir / "model.json").read_text())["sha256"]
@@ -84,3 +86,28 @@ def test_handlers_run_from_the_package_and_layer_alone(lambda_tree) -> None:
     assert out["benchmark"]["cycles_done"] == 2
     assert out["benchmark"]["environment"]["blas_threads_set"] == 1
     assert out["modules"] == []  # nothing from the development environment leaked in
+
+
+_INVOKE_ONNX = r"""
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from handlers import predict_onnx
+print(json.dumps({"predict": predict_onnx.handler(json.loads(sys.argv[3]), None),
+                  "modules": sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "skops"})}))
+"""
+
+
+def test_the_onnx_handler_runs_from_the_package_and_the_onnx_layer_alone(lambda_tree, unpacked: dict) -> None:
+    """The same package on the onnx layer, which holds no scikit-learn: nothing of it is needed or imported."""
+    python = find_python("3.13")
+    if python is None:
+        pytest.skip("no Python 3.13")
+    task, _ = lambda_tree
+    event = json.loads((REPO / "tests" / "events" / "predict-function-url.json").read_text())
+    proc = subprocess.run([python, "-S", "-B", "-c", _INVOKE_ONNX, str(task), str(unpacked["onnx"][HOST.name]),
+                           json.dumps(event)], env={"PATH": os.defpath, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["predict"]["statusCode"] == 200 and json.loads(out["predict"]["body"])["predictions"] == [0, 1]
+    assert out["modules"] == []

@@ -183,3 +183,28 @@ def test_reports_need_results(tmp_path: Path) -> None:
     empty.write_text(json.dumps(record("x86_64", 1769, 10.0, cold=True)) + "\n")
     with pytest.raises(ValueError, match="no complete warm invocation"):
         render(empty, tmp_path)
+
+
+def test_the_local_report_shows_the_two_backends_side_by_side(tmp_path: Path) -> None:
+    """One `make bench` JSON holding the study and the backend benchmarks (two recorded runs joined): the report's
+    backend table gives each measure's medians and their ratio as computed from the raw figures."""
+    import statistics
+
+    study_run, backends_run = (json.loads((DATA / f).read_text()) for f in ("local-benchmarks.json",
+                                                                             "local-backends.json"))
+    joined = tmp_path / "local-joined.json"
+    joined.write_text(json.dumps({**study_run, "benchmarks": study_run["benchmarks"] + backends_run["benchmarks"]}))
+    md = render(joined, tmp_path).read_text()
+    assert "## scikit-learn against ONNX Runtime" in md
+    section = md.split("## scikit-learn against ONNX Runtime")[1]
+    warm = next(b for b in backends_run["benchmarks"] if b["group"] == "backend-warm-1-rows-x86_64")["extra_info"]
+    ratio = statistics.median(warm["per_call_ms"]) / statistics.median(warm["baseline_per_call_ms"])
+    row = next(line for line in section.splitlines() if line.startswith("| warm call, 1 row | x86_64 |"))
+    assert f"| {ratio:.3f} |" in row and row.rstrip().endswith(f"≤ 0.25: {'met' if ratio <= 0.25 else 'NOT met'} |")
+    assert sum(line.startswith("| cold start |") for line in section.splitlines()) == 2
+    onnx = next(b for b in backends_run["benchmarks"] if b["group"] == "backend-cold-start-x86_64")[
+        "extra_info"]["layers"]["onnx"]
+    verdict = "met" if onnx["zipped_mib"] <= 45 else "NOT met"
+    assert f"| onnx | x86_64 | {onnx['zipped_mib']:.1f} | {onnx['unzipped_mib']:.1f} | ≤ 45: {verdict} |" in section
+    assert "| sklearn | arm64 |" in section
+    assert "| cold start | arm64 (emulated) |" in section
