@@ -160,7 +160,7 @@ class Allotment:
         """How often the kernel has killed a process of this group for want of memory."""
         try:
             fields = dict(line.split() for line in self._read("memory.oom_control", "memory.events").splitlines())
-        except OSError:
+        except (OSError, ValueError):  # the group is being removed
             return 0
         return int(fields.get("oom_kill", 0))
 
