@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--python", default=DEFAULT_PYTHON, help=f"runtime: {', '.join(RUNTIMES)}")
 
     def layer_kinds(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--layer", action="append", help=f"layer kind(s): {', '.join(KINDS)} (default: all)")
+        p.add_argument("--layer", action="append", help="layer kind(s), default all: " + "; ".join(
+            f"{k.name} ({k.summary})" for k in KINDS.values()))
 
     p = sub.add_parser("build", help="build layer zips and manifests into dist/layers/")
     arch_and_python(p)

@@ -184,25 +184,25 @@ def check_imports(kind: LayerKind, arch: Architecture, rt: Runtime, python: str 
     """The kind's import check on the layer's own architecture: natively on a machine of that architecture, else
     in the sandbox root of the local Lambda under QEMU (Debian's CPython 3.13, the same minor version as Lambda's).
     A layer that does not import or computes wrong fails here, before any zip is written."""
-    site = stage / "python"
+    site, name = stage / "python", layer_name(kind.name, arch, rt)
     if python and host_architecture() == arch:
-        say(f"[{layer_name(kind.name, arch, rt)}] import check with {python}")
+        say(f"[{name}] import check with {python}")
         check = importcheck.import_check(kind, [python], str(site))
         how = "native"
     elif rt.python == SANDBOX_PYTHON:
         from layer_build.sandbox import HOST_ENV, PYTHON, prepare, sandboxed
 
         root = prepare(arch, say)
-        say(f"[{layer_name(kind.name, arch, rt)}] import check in the {arch.name} sandbox root "
+        say(f"[{name}] import check in the {arch.name} sandbox root "
             f"({' '.join(arch.emulator) or 'native'})")
         command = sandboxed(arch, root, [PYTHON], binds={"/opt": stage},
                             environment={"PATH": "/usr/bin", "LANG": "C.UTF-8"})
-        check = importcheck.import_check(kind, command, f"{LAYER_MOUNT}", env=HOST_ENV)
+        check = importcheck.import_check(kind, command, LAYER_MOUNT, env=HOST_ENV)
         how = "emulated" if arch.emulator and host_architecture() != arch else "native"
     else:
         why = (f"no Python {rt.python} interpreter on the build machine" if host_architecture() == arch else
                f"the sandbox root has Python {SANDBOX_PYTHON}, not {rt.python}")
-        say(f"[{layer_name(kind.name, arch, rt)}] WARNING: no import check: {why}")
+        say(f"[{name}] WARNING: no import check: {why}")
         return {"ran": False, "reason": why}
     return {"ran": True, "how": how, "machine": check["machine"], "python": check["python"],
             "import_s": round(check["import_s"], 3), "versions": check["versions"],

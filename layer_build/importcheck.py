@@ -75,8 +75,10 @@ def verify(kind: LayerKind, site_dir: str, spec: dict, result: dict) -> dict:
     if kind.check == "onnx-session":
         import numpy
 
+        from layer_build.onnx_export import TOLERANCE
+
         worst = float(numpy.max(numpy.abs(numpy.array(result.pop("probabilities")) - numpy.array(spec["expected"]))))
-        if not worst <= 1e-5:
+        if not worst <= TOLERANCE:
             raise BuildError(f"ONNX Runtime from the layer answers up to {worst:.2g} away from scikit-learn")
         result["max_abs_difference"] = worst
     return result

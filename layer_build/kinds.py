@@ -8,19 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.files import MiB
 from layer_build.platforms import Runtime, UnknownChoice
 
 ROOT = Path(__file__).resolve().parent
-MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class LayerKind:
     name: str
-    summary: str
+    summary: str  # what it holds and serves, for the command line's help
     requirements: Path  # what goes in; `make lock` pins it per runtime and architecture
     imports: tuple[str, ...]  # imported (and timed) by the import check, from the layer alone
-    check: str  # the working check the probe runs after importing (layer_build/importcheck.py CHECKS)
+    check: str  # the working check the probe runs after importing (a branch of layer_build/importcheck.py's _PROBE)
     # kind-specific deletions after the common slimming: (glob under python/, why it is safe), each proven by the
     # import check that follows
     remove: tuple[tuple[str, str], ...] = ()

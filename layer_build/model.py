@@ -229,10 +229,9 @@ def _read_rows(path: Path) -> tuple:
     import numpy as np
 
     try:
-        text = path.read_text()
-        first = text.splitlines()[0] if text else ""
-        skip = 1 if first and any(c.isalpha() and c not in "eE" for c in first) else 0
-        rows = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
+        lines = path.read_text().splitlines()
+        skip = 1 if lines and any(c.isalpha() and c not in "eE" for c in lines[0]) else 0
+        rows = np.loadtxt(lines, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
     except (OSError, ValueError) as err:
         raise ModelImportError(f"cannot read check rows from {path}: {err}") from None
     if len(rows) == 0:

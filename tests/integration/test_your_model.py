@@ -60,12 +60,19 @@ def predict(client, name: str, instances: list) -> tuple[dict, dict]:
     return response, json.loads(response["Payload"].read())
 
 
+def served_answer(served, name: str, arch: str) -> tuple:
+    """(the estimator, its instances, their rows, what the served function answered for them) for one model."""
+    client, expected = served
+    estimator, instances, X = expected[name]
+    response, out = predict(client, f"{name}-{arch}", instances)
+    assert "FunctionError" not in response, out
+    return estimator, instances, X, out
+
+
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
 def test_a_multiclass_classifier_with_named_features(served, arch: str) -> None:
-    client, expected = served
-    estimator, instances, X = expected["iris-forest"]
-    response, out = predict(client, f"iris-forest-{arch}", instances)
-    assert "FunctionError" not in response, out
+    estimator, instances, X, out = served_answer(served, "iris-forest", arch)
+    client, _ = served
     assert out["predictions"] == estimator.predict(X).tolist() == ["setosa", "versicolor", "virginica", "virginica"]
     assert out["classes"] == ["setosa", "versicolor", "virginica"]
     assert np.allclose(out["probabilities"], estimator.predict_proba(X), rtol=0, atol=1e-12)
@@ -78,10 +85,7 @@ def test_a_multiclass_classifier_with_named_features(served, arch: str) -> None:
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
 def test_a_regressor(served, arch: str) -> None:
-    client, expected = served
-    estimator, instances, X = expected["diabetes-ridge"]
-    response, out = predict(client, f"diabetes-ridge-{arch}", instances)
-    assert "FunctionError" not in response, out
+    estimator, _, X, out = served_answer(served, "diabetes-ridge", arch)
     assert set(out) == {"predictions", "model"}
     assert np.allclose(out["predictions"], estimator.predict(X), rtol=1e-12, atol=0)
     assert out["model"]["name"] == "diabetes-ridge"
