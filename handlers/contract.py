@@ -66,6 +66,8 @@ class ModelSpec:
         if onnx.get("exported") and not (isinstance(onnx.get("file"), str) and "/" not in onnx["file"]
                                          and isinstance(onnx.get("sha256"), str)):
             raise ModelLoadError("model.json's 'onnx' must name its file (in the model folder) and sha256")
+        if onnx.get("score_column", 0) not in (0, 1) or isinstance(onnx.get("score_column"), bool):
+            raise ModelLoadError("model.json's 'onnx' 'score_column' must be 0 or 1")
         return cls(manifest["name"], manifest["version"], manifest["sha256"], manifest["task"],
                    manifest["n_features"], tuple(names) if names is not None else None,
                    tuple(manifest["classes"]) if manifest["classes"] is not None else None,
@@ -160,6 +162,21 @@ def _raise_first_non_number(rows: list[list]) -> None:
         for j, value in enumerate(row):
             if type(value) not in (float, int):
                 raise PayloadError(f"instances[{i}][{j}]", f"must be a number, not {json_type(value)}")
+
+
+def from_onnx(task: str, outputs: tuple[str, ...], got: list, score_column: int | None = None) -> tuple:
+    """(predictions, probabilities, scores) from an ONNX export's outputs, as `answer` takes them: what the onnx
+    handler answers, and what the export's proof compares with scikit-learn. A binary decision function is one
+    score per row; skl2onnx gives two columns, and which one is the score depends on the converter (SVC's first,
+    SGDClassifier's second): the export's proof finds it and model.json records it as `score_column`."""
+    if task == "regressor":
+        return np.asarray(got[0], dtype=np.float64).reshape(-1), None, None
+    labels, second = got[0], (got[1] if len(got) > 1 else None)
+    if "predict_proba" in outputs:
+        return labels, second, None
+    if "decision_function" in outputs and second is not None:
+        return labels, None, second if score_column is None else second[:, score_column]
+    return labels, None, None
 
 
 def answer(spec: ModelSpec, predictions: np.ndarray, probabilities: np.ndarray | None = None,

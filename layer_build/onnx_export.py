@@ -30,8 +30,10 @@ class Export:
 def _convert(estimator: Any, n_features: int) -> bytes:
     import skl2onnx
     from skl2onnx.common.data_types import DoubleTensorType
+    from sklearn.base import is_classifier
 
-    options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "predict_proba") else None
+    # no ZipMap: it takes float only and turns a tensor into a list of dicts; the handler reads tensors
+    options = {id(estimator): {"zipmap": False}} if is_classifier(estimator) else None
     try:
         with warnings.catch_warnings():
             # skl2onnx reads SVC's probA_/probB_, which scikit-learn 1.9 flags as deprecated
@@ -44,51 +46,59 @@ def _convert(estimator: Any, n_features: int) -> bytes:
     return onx.SerializeToString(deterministic=True)
 
 
-def session(data: bytes):
+def outputs(data: bytes, X: np.ndarray) -> list[np.ndarray]:
     import onnxruntime
 
-    return onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(X, dtype=np.float64)})
 
 
-def outputs(data: bytes, X: np.ndarray) -> list[np.ndarray]:
-    s = session(data)
-    return s.run(None, {s.get_inputs()[0].name: np.ascontiguousarray(X, dtype=np.float64)})
-
-
-def differences(estimator: Any, spec: dict, got: list[np.ndarray], X: np.ndarray) -> tuple[int, float, str]:
-    """(rows whose label differs, largest difference of the compared values, what was compared)."""
+def differences(estimator: Any, spec: dict, got: list[np.ndarray], X: np.ndarray) -> tuple[int, float, str, int | None]:
+    """(rows whose label differs, largest difference of the compared values, what was compared, the column of a
+    binary decision function's two that is its score)."""
     with warnings.catch_warnings():
         # rows arrive as arrays, in the model's column order, as the handlers give them
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
         return _differences(estimator, spec, got, X)
 
 
-def _differences(estimator: Any, spec: dict, got: list[np.ndarray], X: np.ndarray) -> tuple[int, float, str]:
-    if spec["task"] == "regressor":
+def _differences(estimator: Any, spec: dict, got: list[np.ndarray],
+                 X: np.ndarray) -> tuple[int, float, str, int | None]:
+    from handlers.contract import from_onnx
+
+    task, outputs = spec["task"], tuple(spec["outputs"])
+    if task == "regressor":
+        predictions = from_onnx(task, outputs, got)[0]
         want = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1)
-        value = np.asarray(got[0], dtype=np.float64).reshape(-1)
         scale = np.maximum(1.0, np.abs(want))  # relative beyond 1: a regression's values have the target's units
-        return 0, float(np.max(np.abs(value - want) / scale)), "predictions (relative beyond 1)"
-    labels = np.asarray(got[0]).reshape(-1)
-    mismatched = int(np.sum(labels.astype(str) != np.asarray(estimator.predict(X)).astype(str)))
-    if "predict_proba" in spec["outputs"]:
-        want, what = estimator.predict_proba(X), "probabilities"
-    elif "decision_function" in spec["outputs"]:
-        want, what = estimator.decision_function(X), "scores"
-    else:
-        return mismatched, 0.0, "labels"
-    value = np.asarray(got[1], dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    if want.ndim == 1 and value.ndim == 2 and value.shape[1] == 2:
-        value = value[:, 1]  # a binary decision function: skl2onnx gives both columns
-    if value.shape != want.shape:
-        raise NotConvertible(f"the ONNX model gives {what} of shape {value.shape}, scikit-learn {want.shape}")
-    return mismatched, float(np.max(np.abs(value - want))), what
+        return 0, float(np.max(np.abs(predictions - want) / scale)), "predictions (relative beyond 1)", None
+    columns: list[int | None] = [None]
+    if "predict_proba" not in outputs and "decision_function" in outputs:
+        want = np.asarray(estimator.decision_function(X), dtype=np.float64)
+        if want.ndim == 1 and len(got) > 1 and got[1].ndim == 2 and got[1].shape[1] == 2:
+            columns = [0, 1]  # a binary decision function: the proof finds which column is the score
+    results = []
+    for column in columns:
+        predictions, probabilities, scores = from_onnx(task, outputs, got, column)
+        labels = np.asarray(predictions).reshape(-1)
+        mismatched = int(np.sum(labels.astype(str) != np.asarray(estimator.predict(X)).astype(str)))
+        if probabilities is not None:
+            value, want, what = probabilities, estimator.predict_proba(X), "probabilities"
+        elif scores is not None:
+            value, want, what = scores, estimator.decision_function(X), "scores"
+        else:
+            return mismatched, 0.0, "labels", None
+        value, want = np.asarray(value, dtype=np.float64), np.asarray(want, dtype=np.float64)
+        if value.shape != want.shape:
+            raise NotConvertible(f"the ONNX model gives {what} of shape {value.shape}, scikit-learn {want.shape}")
+        results.append((mismatched, float(np.max(np.abs(value - want))), what, column))
+    return min(results, key=lambda r: r[1])
 
 
 def export(estimator: Any, spec: dict, X_check: np.ndarray, checked_on: str) -> Export:
     """Convert, then prove on X_check; NotConvertible when either fails."""
     import onnx
+    import onnxruntime
     import skl2onnx
 
     data = _convert(estimator, spec["n_features"])
@@ -96,24 +106,20 @@ def export(estimator: Any, spec: dict, X_check: np.ndarray, checked_on: str) -> 
         got = outputs(data, X_check)
     except Exception as err:  # noqa: BLE001 - onnxruntime refuses what it cannot run
         raise NotConvertible(f"onnxruntime cannot run the converted model: {str(err).splitlines()[0][:300]}")
-    mismatched, worst, what = differences(estimator, spec, got, X_check)
+    mismatched, worst, what, score_column = differences(estimator, spec, got, X_check)
     if mismatched:
         raise NotConvertible(f"{mismatched} of {len(X_check)} labels differ from scikit-learn's ({checked_on})")
     if not worst <= TOLERANCE:
+        hint = "; isotonic calibration is a known cause" if what == "probabilities" else ""
         raise NotConvertible(f"its {what} differ from scikit-learn's by up to {worst:.2g} (at most {TOLERANCE:g} "
-                             f"is faithful; {checked_on}); isotonic calibration is a known cause")
+                             f"is faithful; {checked_on}){hint}")
     return Export(data, {
         "file": ONNX_FILE, "sha256": hashlib.sha256(data).hexdigest(), "input": "float64",
         "max_abs_difference": worst, "compared": what, "tolerance": TOLERANCE, "checked_rows": len(X_check),
         "checked_on": checked_on, "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__,
-        "onnxruntime": session_version(),
+        "onnxruntime": onnxruntime.__version__,
+        **({"score_column": score_column} if score_column is not None else {}),
     })
-
-
-def session_version() -> str:
-    import onnxruntime
-
-    return onnxruntime.__version__
 
 
 def synthetic_rows(estimator: Any, n_features: int, n: int = 1000) -> tuple[np.ndarray, str]:

@@ -96,6 +96,17 @@ def test_a_manifest_without_a_key_fails_init_naming_it(named_classifier, key: st
         contract.ModelSpec.from_manifest(manifest)
 
 
+@pytest.mark.parametrize("score_column", [2, -1, "1", True])
+def test_an_onnx_score_column_other_than_0_or_1_fails_init(named_classifier, score_column) -> None:
+    manifest = {**json.loads(json.dumps(named_classifier.spec.__dict__)), "format": "skops",
+                "feature_names": list(named_classifier.spec.feature_names)}
+    manifest["onnx"] = {"exported": True, "file": "model.onnx", "sha256": "0" * 64, "score_column": 1}
+    contract.ModelSpec.from_manifest(manifest)  # 0 or 1 is fine
+    manifest["onnx"]["score_column"] = score_column
+    with pytest.raises(ModelLoadError, match="'score_column' must be 0 or 1"):
+        contract.ModelSpec.from_manifest(manifest)
+
+
 def test_a_manifest_that_disagrees_with_the_model_fails_init(named_dir: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -182,3 +182,30 @@ def test_a_swapped_onnx_file_fails_init(calibrated, tmp_path: Path) -> None:
     (tmp_path / "mine" / "model.onnx").write_bytes(b"\x08\x07" + b"0" * 100)
     with pytest.raises(model.ModelLoadError, match="was altered or swapped"):
         model.load_onnx(tmp_path / "mine")
+
+
+@pytest.mark.parametrize("classifier", ["SVC", "SGDClassifier"])
+def test_a_binary_decision_function_is_exported_with_the_column_its_proof_found(classifier: str,
+                                                                                 tmp_path: Path) -> None:
+    """skl2onnx gives a binary decision function as two columns, SVC's score first and SGDClassifier's second:
+    the proof finds the column, model.json records it, and the onnx handler's mapping answers scikit-learn's
+    scores with it."""
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from handlers.contract import from_onnx
+
+    X, y = load_breast_cancer(return_X_y=True)
+    estimator = {"SVC": SVC(), "SGDClassifier": SGDClassifier(random_state=0)}[classifier]
+    fitted = make_pipeline(StandardScaler(), estimator).fit(X, y)
+    manifest = _import(fitted, tmp_path, classifier.lower())
+    onnx = manifest["onnx"]
+    assert onnx["exported"] and onnx["compared"] == "scores", onnx
+    assert onnx["score_column"] == {"SVC": 0, "SGDClassifier": 1}[classifier]
+    loaded = model.load_onnx(tmp_path / classifier.lower())
+    labels, probabilities, scores = from_onnx("classifier", loaded.spec.outputs,
+                                              loaded.session.run(None, {loaded.input: X[:40]}),
+                                              loaded.spec.onnx["score_column"])
+    assert probabilities is None and list(labels) == fitted.predict(X[:40]).tolist()
+    assert abs(scores - fitted.decision_function(X[:40])).max() <= 1e-5
