@@ -1,18 +1,21 @@
 locals {
-  # The functions to deploy, shared with the local Lambda (bench/local), so the two cannot drift.
-  spec        = jsondecode(file("${path.module}/functions.json"))
-  repo        = "${path.module}/.."
-  runtime_tag = local.spec.runtime_tag
-  package     = jsondecode(file("${local.repo}/${trimsuffix(local.spec.package, ".zip")}.json"))
+  # The functions to deploy, shared with the local Lambda (src/lambda_ml_bench/spec.py), so the two cannot drift.
+  spec           = jsondecode(file("${path.module}/functions.json"))
+  repo           = "${path.module}/.."
+  python_version = coalesce(var.python_version, local.spec.python_version)
+  runtime        = "python${local.python_version}"
+  runtime_tag    = "py${replace(local.python_version, ".", "")}"
+  package_zip    = templatestring(local.spec.package, { runtime_tag = local.runtime_tag })
+  package        = jsondecode(file("${local.repo}/${trimsuffix(local.package_zip, ".zip")}.json"))
 
-  # The handlers of the chosen backends; a handler's backend is the kind of layer it runs on.
-  handlers = { for key, h in local.spec.handlers : key => h if contains(var.backends, h.layer) }
+  # The handlers of the chosen backends; a handler's backend is the layer it runs on.
+  handlers = { for key, h in local.spec.handlers : key => h if contains(var.backends, h.backend) }
 
   functions = {
     for pair in setproduct(keys(local.handlers), var.architectures) : "${pair[0]}-${pair[1]}" => {
       handler_key  = pair[0]
       architecture = pair[1]
-      layer        = local.handlers[pair[0]].layer
+      backend      = local.handlers[pair[0]].backend
       name         = templatestring(local.spec.name_format, { project = local.spec.project, handler = pair[0], runtime_tag = local.runtime_tag, architecture = pair[1] })
       handler      = local.handlers[pair[0]].handler
       memory_size  = lookup(var.memory_sizes, pair[0], local.handlers[pair[0]].memory_size)
@@ -20,11 +23,11 @@ locals {
     }
   }
 
-  # One layer per kind the chosen handlers run on and architecture, keyed KIND-ARCHITECTURE.
+  # One layer per backend the chosen handlers run on and architecture, keyed BACKEND-ARCHITECTURE.
   layers = {
-    for pair in setproduct(distinct([for h in values(local.handlers) : h.layer]), var.architectures) : "${pair[0]}-${pair[1]}" => {
-      kind = pair[0]
-      zip  = replace(local.spec.layers[pair[0]], "{architecture}", pair[1])
+    for pair in setproduct(distinct([for h in values(local.handlers) : h.backend]), var.architectures) : "${pair[0]}-${pair[1]}" => {
+      backend = pair[0]
+      zip     = templatestring(local.spec.layer, { backend = pair[0], runtime_tag = local.runtime_tag, architecture = pair[1] })
       name = "${local.spec.project}-${pair[0]}-${local.runtime_tag}-${pair[1]}"
     }
   }
@@ -59,11 +62,11 @@ module "function" {
   source               = "./modules/function"
   name                 = each.value.name
   architecture         = each.value.architecture
-  runtime              = local.spec.runtime
+  runtime              = local.runtime
   handler              = each.value.handler
-  package_path         = "${local.repo}/${local.spec.package}"
+  package_path         = "${local.repo}/${local.package_zip}"
   package_hash         = local.package.zip.sha256_base64
-  layer_arn            = module.layer["${each.value.layer}-${each.value.architecture}"].layer_version_arn
+  layer_arn            = module.layer["${each.value.backend}-${each.value.architecture}"].layer_version_arn
   memory_size          = each.value.memory_size
   timeout              = each.value.timeout
   log_retention_days   = var.log_retention_days

@@ -26,7 +26,7 @@ output "benchmark_targets" {
           qualifier   = module.function["${h}-${a}"].invoke_qualifier
           memory_size = local.functions["${h}-${a}"].memory_size
           timeout     = local.functions["${h}-${a}"].timeout
-          backend     = local.functions["${h}-${a}"].layer
+          backend     = local.functions["${h}-${a}"].backend
           log_group   = module.function["${h}-${a}"].log_group_name
           url         = module.function["${h}-${a}"].function_url
         }

@@ -5,6 +5,17 @@ variable "region" {
   default     = "us-east-1"
 }
 
+variable "python_version" {
+  description = "Python runtime of the functions and layers (3.12, 3.13, 3.14); null: functions.json's python_version. `make deploy PYTHON_VERSION=3.12` sets it and builds that runtime's zips."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.python_version == null || contains(["3.12", "3.13", "3.14"], coalesce(var.python_version, "3.13"))
+    error_message = "python_version must be one of: 3.12, 3.13, 3.14 (3.11 has no onnx layer)."
+  }
+}
+
 variable "architectures" {
   description = "Architectures to deploy every handler on: arm64 (Graviton), x86_64, or both."
   type        = list(string)
@@ -22,8 +33,8 @@ variable "backends" {
   default     = ["sklearn", "onnx"]
 
   validation {
-    condition     = length(var.backends) > 0 && alltrue([for b in var.backends : contains(keys(local.spec.layers), b)])
-    error_message = "backends must be a non-empty list of values from functions.json's layers (sklearn, onnx)."
+    condition     = length(var.backends) > 0 && alltrue([for b in var.backends : contains(local.spec.backends, b)])
+    error_message = "backends must be a non-empty list of values from functions.json's backends (sklearn, onnx)."
   }
 
   validation {

@@ -9,9 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import REPO
+from support import LMB, REPO
 
-from layer_build.platforms import ARCHITECTURES
+from lambda_ml_bench.build.platforms import ARCHITECTURES
 
 
 # --- what the tests build: through the build's Python modules, into this session's own folder ----------
@@ -26,10 +26,10 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def built(dist: Path, sandbox: Path) -> dict[str, dict[str, dict]]:
     """Manifests of every python3.13 layer, {kind: {architecture: manifest}}, built for this session (the arm64
     ones import-checked in this session's sandbox root)."""
-    from layer_build.build import build_layer
-    from layer_build.kinds import KINDS
-    from layer_build.platforms import DEFAULT_PYTHON, FUNCTION_RESERVE, RUNTIMES
-    from layer_build.sysdeps import ensure_debian_packages
+    from lambda_ml_bench.build.build import build_layer
+    from lambda_ml_bench.build.kinds import KINDS
+    from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, FUNCTION_RESERVE, RUNTIMES
+    from lambda_ml_bench.build.sysdeps import ensure_debian_packages
 
     ensure_debian_packages({a.strip: a.strip_package for a in ARCHITECTURES.values()}, print)
     return {kind.name: {name: build_layer(kind, arch, RUNTIMES[DEFAULT_PYTHON], FUNCTION_RESERVE,
@@ -40,7 +40,7 @@ def built(dist: Path, sandbox: Path) -> dict[str, dict[str, dict]]:
 @pytest.fixture(scope="session")
 def model_dir(dist: Path) -> Path:
     """The built-in model, trained for this session."""
-    from layer_build.model import write_model
+    from lambda_ml_bench.build.model import write_model
 
     write_model("1", dist / "model")
     return dist / "model"
@@ -49,8 +49,8 @@ def model_dir(dist: Path) -> Path:
 @pytest.fixture(scope="session")
 def package(dist: Path, model_dir: Path) -> dict:
     """The function package's manifest (handlers and the built-in model), built for this session."""
-    from layer_build.package import build_package
-    from layer_build.platforms import DEFAULT_PYTHON, RUNTIMES
+    from lambda_ml_bench.build.package import build_package
+    from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, RUNTIMES
 
     return build_package(RUNTIMES[DEFAULT_PYTHON], model_dir, out_dir=dist / "function",
                          work_dir=dist / "build-function", say=lambda _: None)
@@ -59,7 +59,7 @@ def package(dist: Path, model_dir: Path) -> dict:
 @pytest.fixture(scope="session")
 def sandbox(dist: Path):
     """The local Lambda's roots, in this session's folder (LOCAL_LAMBDA_SANDBOX, set for the session only)."""
-    from layer_build.sandbox import SANDBOX_ENV, prepare_all
+    from lambda_ml_bench.sandbox.roots import SANDBOX_ENV, prepare_all
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(SANDBOX_ENV, str(dist / "sandbox"))
@@ -124,7 +124,7 @@ def handlers_env(model_dir: Path):
         yield model_dir
 
 
-BACKENDS = {"sklearn": "handlers.predict", "onnx": "handlers.predict_onnx"}
+BACKENDS = {"sklearn": "lambda_ml_bench.handlers.predict", "onnx": "lambda_ml_bench.handlers.predict_onnx"}
 
 
 @pytest.fixture(scope="session", params=list(BACKENDS))
@@ -138,7 +138,7 @@ def predict_module(request, handlers_env):
 @pytest.fixture(scope="session")
 def reference(handlers_env):
     """The packaged model as scikit-learn loads it: what both backends must answer."""
-    from handlers.model import load
+    from lambda_ml_bench.handlers.model import load
 
     return load(handlers_env).estimator
 
@@ -147,7 +147,7 @@ def reference(handlers_env):
 def benchmark_module(handlers_env):
     import importlib
 
-    return importlib.import_module("handlers.benchmark")
+    return importlib.import_module("lambda_ml_bench.handlers.benchmark")
 
 
 # --- the local Lambda ---------------------------------------------------------------------------
@@ -155,16 +155,15 @@ def benchmark_module(handlers_env):
 def local_lambda(definitions: Path, sandbox: Path, dist: Path) -> str:
     """The local Lambda serving tests/fixtures/local-functions.json (this session's builds); its endpoint URL."""
     import signal
-    import sys
     import time
     import urllib.request
 
-    from local_lambda.rie import free_port
+    from lambda_ml_bench.sandbox.rie import free_port
 
     port = free_port()
     log_path = dist / "local-test-service.log"
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--idle-seconds", "120",
+    proc = subprocess.Popen([*LMB, "local", "up", "--port", str(port), "--idle-seconds", "120",
                              "--functions", str(definitions)],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from common.aws import ACCOUNT, REGION
-from common.paths import REPO
+from lambda_ml_bench.aws import ACCOUNT, REGION
+from lambda_ml_bench.paths import REPO
 
-LAYERS = REPO / "dist" / "layers"
+LMB = [sys.executable, "-m", "lambda_ml_bench"]  # the command line, `lmb`, as this interpreter runs it
+
 EVENTS = REPO / "tests" / "events"
-MODEL_DIR = REPO / "dist" / "model"
 
 
 def load_event(name: str) -> dict:
@@ -37,11 +38,10 @@ def probe_definition(folder: Path, **settings) -> Path:
 
 
 def start_service(definition: Path, port: int):
-    """`python -m local_lambda up` in the foreground, once it serves (its first line is the endpoint)."""
+    """`lmb local up` in the foreground, once it serves (its first line is the endpoint)."""
     import subprocess
-    import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "local_lambda", "up", "--port", str(port), "--functions",
+    proc = subprocess.Popen([*LMB, "local", "up", "--port", str(port), "--functions",
                              str(definition)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
     return proc
@@ -54,9 +54,9 @@ def local_service(specs: list, **settings):
 
     import boto3
 
-    from layer_build.sandbox import rie_binary
-    from local_lambda.rie import free_port
-    from local_lambda.service import LocalLambda
+    from lambda_ml_bench.local_lambda.service import LocalLambda
+    from lambda_ml_bench.sandbox.rie import free_port
+    from lambda_ml_bench.sandbox.roots import rie_binary
 
     server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), **settings)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from layer_build.interpreters import find_python
-from layer_build.platforms import ARCHITECTURES, host_architecture
+from lambda_ml_bench.build.interpreters import find_python
+from lambda_ml_bench.build.platforms import ARCHITECTURES, host_architecture
 
 pytestmark = pytest.mark.integration
 HOST = host_architecture()
@@ -66,7 +66,7 @@ def task(package: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def python_in(arch: str, layer: Path, task: Path, sandbox: Path) -> tuple[list[str], str, str]:
     """(command prefix, task path, layer path) for a layer-only interpreter of `arch`: the host's Python 3.13 for
     the host's architecture, the sandbox root's under QEMU for the other (as the local Lambda runs it)."""
-    from layer_build.sandbox import PYTHON, root_dir, sandboxed
+    from lambda_ml_bench.sandbox.roots import PYTHON, root_dir, sandboxed
 
     if arch == HOST.name:
         python = find_python("3.13")

@@ -9,9 +9,9 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.svm import SVC
 from support import lambda_context
 
-from handlers import runtime
-from handlers.payload import Workload
-from handlers.workload import make_data
+from lambda_ml_bench.handlers import runtime
+from lambda_ml_bench.handlers.payload import Workload
+from lambda_ml_bench.handlers.workload import make_data
 
 
 def rows(n: int) -> list[list[float]]:
@@ -31,7 +31,7 @@ def predict_module(handlers_env):
     """The scikit-learn predict handler (ONNX Runtime's is measured against it in test_backends.py)."""
     import importlib
 
-    return importlib.import_module("handlers.predict")
+    return importlib.import_module("lambda_ml_bench.handlers.predict")
 
 
 @pytest.mark.parametrize("n_rows", [1, 1000])

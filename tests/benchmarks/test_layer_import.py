@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from layer_build import importcheck
-from layer_build.interpreters import find_python
-from layer_build.kinds import KINDS
-from layer_build.platforms import host_architecture
-from layer_build.report import without_bytecode
+from lambda_ml_bench.build import importcheck
+from lambda_ml_bench.build.interpreters import find_python
+from lambda_ml_bench.build.kinds import KINDS
+from lambda_ml_bench.build.platforms import host_architecture
+from lambda_ml_bench.build.report import without_bytecode
 
 pytestmark = pytest.mark.integration
 HOST = host_architecture()

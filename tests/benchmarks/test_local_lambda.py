@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from support import load_event
 
-from layer_build.platforms import host_architecture
-from layer_build.sandbox import rie_binary
-from local_lambda import functions
-from local_lambda.environment import Environment
+from lambda_ml_bench.build.platforms import host_architecture
+from lambda_ml_bench.local_lambda import functions
+from lambda_ml_bench.local_lambda.environment import Environment
+from lambda_ml_bench.sandbox.roots import rie_binary
 
 pytestmark = pytest.mark.integration
 HOST = host_architecture().name
@@ -51,7 +51,7 @@ def specs(definitions: Path) -> dict:
 def direct_rie(specs: dict, local_lambda: str):
     """The same function's environment, started directly, with the same CPU and memory allotment as the
     service gives it (so the comparison measures the service, not a different CPU share)."""
-    from local_lambda.allotment import open_hierarchy
+    from lambda_ml_bench.sandbox.allotment import open_hierarchy
 
     hierarchy, why = open_hierarchy(f"lambda-ml-bench-direct-{os.getpid()}")
     assert hierarchy is not None, why

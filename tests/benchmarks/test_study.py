@@ -7,11 +7,11 @@ import json
 import pytest
 from sklearn.svm import SVC
 
-from bench import study
-from handlers import runtime
-from handlers.payload import Workload
-from handlers.workload import make_data
-from layer_build.platforms import host_architecture
+from lambda_ml_bench.build.platforms import host_architecture
+from lambda_ml_bench.handlers import runtime
+from lambda_ml_bench.handlers.payload import Workload
+from lambda_ml_bench.handlers.workload import make_data
+from lambda_ml_bench.measure import study
 
 ROUNDS = {10: 40, 100: 40, 1000: 10, 10000: 3}  # the study's 40 cycles where a few minutes allow
 EMULATED_FEATURES = [10, 100, 1000]  # under QEMU numeric work takes 20 to 45 times as long

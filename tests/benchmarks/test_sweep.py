@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from support import REPO, local_service
 
-from bench.sweep import Sweep, Target, Workload, plan
-from local_lambda import functions
+from lambda_ml_bench.local_lambda import functions
+from lambda_ml_bench.measure.sweep import Sweep, Target, Workload, plan
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tfcheck.workspace import Workspace, engines
+from lambda_ml_bench.tfcheck.workspace import Workspace, engines
 
 pytestmark = pytest.mark.integration
 ENGINES = engines()

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from support import REPO, local_service
 
-from layer_build.sandbox import rie_binary
-from local_lambda import allotment, functions
-from local_lambda.environment import Environment
+from lambda_ml_bench.local_lambda import functions
+from lambda_ml_bench.local_lambda.environment import Environment
+from lambda_ml_bench.sandbox import allotment
+from lambda_ml_bench.sandbox.roots import rie_binary
 
 pytestmark = pytest.mark.integration
 SPECS = {s.name: s for s in functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")}

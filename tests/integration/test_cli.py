@@ -41,7 +41,7 @@ def test_make_layer_narrows_the_build_to_one_kind() -> None:
 
 
 def test_build_cli_rejects_an_unknown_arch_before_doing_anything() -> None:
-    proc = run(sys.executable, "-m", "layer_build", "build", "--arch", "sparc")
+    proc = run(sys.executable, "-m", "lambda_ml_bench", "layers", "--arch", "sparc")
     assert proc.returncode == 2
     assert "unknown ARCH 'sparc'" in proc.stderr
 

@@ -6,15 +6,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from support import REPO, local_service, probe_definition
+from support import LMB, REPO, local_service, probe_definition
 
-from bench.report import render
-from bench.sweep import (
+from lambda_ml_bench.measure.report import render
+from lambda_ml_bench.measure.sweep import (
     CELL_VARIABLE,
     CompareError,
     Sweep,
@@ -79,7 +78,7 @@ def test_sigterm_in_the_middle_of_a_sweep_puts_every_function_back(local_lambda:
     before = {n: state(lambda_client, n) for n in names}
     out = tmp_path / "sweep.jsonl"
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "compare", "--endpoint-url", local_lambda, "--memory",
+    proc = subprocess.Popen([*LMB, "compare", "--endpoint-url", local_lambda, "--memory",
                              "1769", "3538", "--features", "10", "--cycles", "2", "--rounds", "2", "--warm", "1",
                              "--out", str(out)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -146,13 +145,13 @@ def test_a_new_accounts_memory_quota_ends_the_sweep_in_one_line(definitions: Pat
                                                                 tmp_path: Path) -> None:
     """A local Lambda with a new account's 3,008 MB quota refuses 4,096 MB as AWS does; `bench compare` says what
     to do in one line, exits 2 and leaves the function as it was."""
-    from local_lambda import functions
+    from lambda_ml_bench.local_lambda import functions
 
     with local_service(functions.from_file(definitions), memory_quota=3008) as (server, client):
         before = state(client, "benchmark-x86_64")
         with pytest.raises(client.exceptions.ClientError, match="less than or equal to 3008"):
             client.update_function_configuration(FunctionName="benchmark-x86_64", MemorySize=3009)
-        proc = subprocess.run([sys.executable, "-m", "bench", "compare", "--endpoint-url", server.endpoint,
+        proc = subprocess.run([*LMB, "compare", "--endpoint-url", server.endpoint,
                                "--arch", "x86_64", "--memory", "4096", "--features", "10", "--out",
                                str(tmp_path / "c.jsonl")], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
@@ -171,7 +170,7 @@ def test_your_requests_compared_through_the_command_line(local_lambda: str, lamb
     request = tmp_path / "two-rows.json"
     request.write_text((REPO / "tests" / "events" / "predict-direct.json").read_text())
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-    proc = subprocess.run([sys.executable, "-m", "bench", "compare", "--endpoint-url", local_lambda, "--function",
+    proc = subprocess.run([*LMB, "compare", "--endpoint-url", local_lambda, "--function",
                            "predict", "--backend", "sklearn", "onnx", "--payload", str(request), "--memory", "1769",
                            "--rounds", "1", "--warm", "2",
                            "--out", str(tmp_path / "mine.jsonl")], cwd=REPO, env=env, capture_output=True,
@@ -191,7 +190,7 @@ def test_with_snapstart_each_cell_measures_its_version_beside_latest(sandbox: Pa
     """A function with SnapStart on published versions: each cell's version (restored from a snapshot on Lambda)
     and $LATEST of the same configuration (a full INIT) are measured side by side, and both are put back. The local
     Lambda keeps SnapStart as configuration only, so here both start with an ordinary INIT."""
-    from local_lambda import functions
+    from lambda_ml_bench.local_lambda import functions
 
     specs = functions.from_file(probe_definition(tmp_path, memory_size=512, timeout=10, snapstart=True))
     with local_service(specs) as (_, client):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from layer_build import elfcheck
-from layer_build.errors import BuildError
-from layer_build.platforms import ARCHITECTURES, host_architecture
+from lambda_ml_bench.build import elfcheck
+from lambda_ml_bench.build.errors import BuildError
+from lambda_ml_bench.build.platforms import ARCHITECTURES, host_architecture
 
 pytestmark = pytest.mark.integration  # compiles a C object
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import psutil
 import pytest
 from botocore.exceptions import ClientError
-from support import REPO, load_event, probe_definition, start_service
+from support import LMB, REPO, load_event, probe_definition, start_service
 
-from local_lambda import functions
-from local_lambda.rie import free_port
+from lambda_ml_bench import spec
+from lambda_ml_bench.local_lambda import functions
+from lambda_ml_bench.sandbox.rie import free_port
 
 pytestmark = pytest.mark.integration
 ARCHES = ["x86_64", "arm64"]
@@ -251,13 +252,13 @@ def test_the_aws_cli_invokes_the_local_lambda(local_lambda: str, tmp_path: Path)
 
 def test_default_definitions_come_from_the_terraform_configuration() -> None:
     specs = functions.from_terraform()
-    data = json.loads(functions.TERRAFORM_FUNCTIONS.read_text())
-    assert len(specs) == len(data["handlers"]) * len(data["architectures"])
+    s = spec.load()
+    assert len(specs) == len(s.handlers) * len(s.architectures)
     names = {s.name for s in specs}
     assert "lambda-ml-bench-benchmark-py313-arm64" in names and "lambda-ml-bench-predict-py313-x86_64" in names
-    for s in specs:
-        kind = "onnx" if "predict-onnx" in s.name else "sklearn"
-        assert s.architecture in s.name and s.layers[0].name == f"{kind}-py313-{s.architecture}.zip"
+    for fn in specs:
+        kind = "onnx" if "predict-onnx" in fn.name else "sklearn"
+        assert fn.architecture in fn.name and fn.layers[0].name == f"{kind}-py313-{fn.architecture}.zip"
 
 
 
@@ -294,7 +295,7 @@ def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path
     started = [p for p in psutil.Process(pid).children(recursive=True)]
     assert any("aws-lambda-rie" in " ".join(p.cmdline()) for p in started)
     down = subprocess.run(
-        [sys.executable, "-m", "local_lambda", "down", "--state-dir", str(state)],
+        [*LMB, "local", "down", "--state-dir", str(state)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -305,8 +306,8 @@ def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path
 
 
 def test_idle_environments_are_reused_then_retired(sandbox: Path) -> None:
-    from layer_build.sandbox import rie_binary
-    from local_lambda.pools import FunctionPool
+    from lambda_ml_bench.local_lambda.pools import FunctionPool
+    from lambda_ml_bench.sandbox.roots import rie_binary
 
     spec = next(
         s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == "probe-events"
@@ -351,7 +352,7 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short(sandbox: Path, tmp_path
 def test_the_benchmark_handlers_cap_follows_its_memory_size(lambda_client) -> None:
     """At 512 MB the largest workload the cap admits runs to the end (no out-of-memory kill: the cap is measured,
     not guessed); one feature more is a 400-style PayloadError, not a kill."""
-    from handlers.payload import max_cells
+    from lambda_ml_bench.handlers.payload import max_cells
 
     name = "benchmark-x86_64"
     before = lambda_client.get_function_configuration(FunctionName=name)

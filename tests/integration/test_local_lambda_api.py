@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from support import raw_http
 
-from local_lambda.functions import ACCOUNT, REGION
+from lambda_ml_bench.local_lambda.functions import ACCOUNT, REGION
 
 pytestmark = pytest.mark.integration
 ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"

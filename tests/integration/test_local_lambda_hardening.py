@@ -16,9 +16,9 @@ import psutil
 import pytest
 from support import REPO, local_service, probe_definition, raw_http, start_service
 
-from local_lambda import codecache, functions
-from local_lambda.rie import free_port
-from local_lambda.service import LocalLambda
+from lambda_ml_bench.local_lambda import codecache, functions
+from lambda_ml_bench.local_lambda.service import LocalLambda
+from lambda_ml_bench.sandbox.rie import free_port
 
 pytestmark = pytest.mark.integration
 

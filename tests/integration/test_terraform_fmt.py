@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from support import REPO
 
-from tfcheck.workspace import Workspace
+from lambda_ml_bench.tfcheck.workspace import Workspace
 
 pytestmark = pytest.mark.integration  # runs Terraform
 TF = REPO / "terraform"

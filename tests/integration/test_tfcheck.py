@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from common.aws import ACCOUNT
-from tfcheck import plancheck, schema
-from tfcheck.check import KINDS, SCENARIOS, expected_functions
-from tfcheck.errors import PlanCheckError
-from tfcheck.workspace import TERRAFORM_DIR, Workspace, engines
+from lambda_ml_bench.aws import ACCOUNT
+from lambda_ml_bench.tfcheck import plancheck, schema
+from lambda_ml_bench.tfcheck.check import KINDS, SCENARIOS, expected_functions
+from lambda_ml_bench.tfcheck.errors import PlanCheckError
+from lambda_ml_bench.tfcheck.workspace import TERRAFORM_DIR, Workspace, engines
 
 pytestmark = pytest.mark.integration
 ENGINES = engines()

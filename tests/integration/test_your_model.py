@@ -10,10 +10,10 @@ import pytest
 import skops.io
 from support import local_service
 
-from layer_build.model import import_model
-from layer_build.package import build_package
-from layer_build.platforms import DEFAULT_PYTHON, RUNTIMES
-from local_lambda import functions
+from lambda_ml_bench.build.model import import_model
+from lambda_ml_bench.build.package import build_package
+from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, RUNTIMES
+from lambda_ml_bench.local_lambda import functions
 
 pytestmark = pytest.mark.integration
 RT = RUNTIMES[DEFAULT_PYTHON]

@@ -4,14 +4,13 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from support import REPO
+from support import LMB, REPO
 
-from bench.account import explain
-from bench.sweep import CompareError, region_of, targets_from_terraform
+from lambda_ml_bench.deploy import explain
+from lambda_ml_bench.measure.sweep import CompareError, region_of, targets_from_terraform
 
 # As CloudFormation and the API pass them on (see aws-lambda-power-tuning#181 and #224, serverless-patterns#1382).
 MEMORY_REFUSALS = [
@@ -58,7 +57,7 @@ def test_make_deploy_ends_a_memory_quota_refusal_in_one_line(tmp_path: Path) -> 
     )
     env = _fake_terraform(tmp_path, framed, 1)
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "deploy", "--", "-auto-approve"],
+        [*LMB, "deploy", "--", "-auto-approve"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -77,11 +76,9 @@ def test_deploy_stops_before_terraform_without_credentials(tmp_path: Path) -> No
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
         AWS_EC2_METADATA_DISABLED="true",
     )
-    proc = subprocess.run([sys.executable, "-m", "bench", "deploy"], cwd=REPO, env=env, capture_output=True, text=True)
+    proc = subprocess.run([*LMB, "deploy"], cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and "no AWS credentials found" in proc.stderr
     assert not (tmp_path / "calls").exists()
-    recipe = (REPO / "Makefile").read_text().split("\ndeploy: ", 1)[1].split("\n.PHONY", 1)[0]
-    assert "bench deploy" in recipe and "terraform" not in recipe
 
 
 def _outputs(regions: dict[str, str]) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from local_lambda import allotment
+from lambda_ml_bench.sandbox import allotment
 
 
 @pytest.mark.parametrize("memory_mb, vcpus", [(128, 128 / 1769), (885, 885 / 1769), (1769, 1.0), (3538, 2.0),

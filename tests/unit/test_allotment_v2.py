@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from local_lambda import allotment
+from lambda_ml_bench.sandbox import allotment
 
 
 @pytest.fixture

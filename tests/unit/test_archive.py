@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_build import archive
+from lambda_ml_bench.build import archive
 
 
 def make_tree(root: Path, mtime: int) -> Path:

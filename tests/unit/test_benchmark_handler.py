@@ -6,9 +6,9 @@ import json
 import pytest
 from support import lambda_context, load_event
 
-from handlers import config, runtime
-from handlers.errors import PayloadError
-from handlers.payload import MAX_CELLS, Workload, parse_workload
+from lambda_ml_bench.handlers import config, runtime
+from lambda_ml_bench.handlers.errors import PayloadError
+from lambda_ml_bench.handlers.payload import MAX_CELLS, Workload, parse_workload
 
 STATS = {"mean_ms", "std_ms", "min_ms", "median_ms", "p95_ms"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from layer_build import slim
+from lambda_ml_bench.build import slim
 
 
 def compiled_tree(root: Path) -> bytes:

@@ -10,11 +10,11 @@ import pytest
 import skops.io
 from support import lambda_context, load_event
 
-from handlers import contract, model
-from handlers.errors import ModelLoadError, PayloadError
-from handlers.payload import http_body, max_cells, parse_workload
-from layer_build.model import describe, normalised_zip, package_model
-from layer_build.platforms import DEFAULT_PYTHON, RUNTIMES
+from lambda_ml_bench.build.model import describe, normalised_zip, package_model
+from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, RUNTIMES
+from lambda_ml_bench.handlers import contract, model
+from lambda_ml_bench.handlers.errors import ModelLoadError, PayloadError
+from lambda_ml_bench.handlers.payload import http_body, max_cells, parse_workload
 
 RT = RUNTIMES[DEFAULT_PYTHON]
 

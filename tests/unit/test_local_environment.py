@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from layer_build.platforms import ARCHITECTURES
-from layer_build.sandbox import HOST_ENV, sandboxed
-from local_lambda.environment import Environment
-from local_lambda.functions import FunctionSpec
-from local_lambda.isolation import RESERVED
+from lambda_ml_bench.build.platforms import ARCHITECTURES
+from lambda_ml_bench.local_lambda.environment import Environment
+from lambda_ml_bench.local_lambda.functions import FunctionSpec
+from lambda_ml_bench.sandbox.isolation import RESERVED
+from lambda_ml_bench.sandbox.roots import HOST_ENV, sandboxed
 
 
 def spec(**kw) -> FunctionSpec:
@@ -34,7 +34,7 @@ def test_the_functions_variables_follow_lambdas_and_cannot_be_reserved_ones() ->
 
 
 def test_variables_reach_bubblewrap_as_arguments_and_its_own_environment_is_fixed(monkeypatch) -> None:
-    from layer_build import sandbox
+    from lambda_ml_bench.sandbox import roots as sandbox
 
     monkeypatch.setattr(sandbox, "tool", lambda name: f"/usr/bin/{name}")  # nothing installed is needed here
     command = sandboxed(ARCHITECTURES["arm64"], Path("/root"), ["/usr/bin/python3.13"], {"/opt": Path("/layer")},

@@ -15,9 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from support import REPO
 
-from handlers import model
-from handlers.errors import ModelLoadError
-from layer_build.model import normalised_zip
+from lambda_ml_bench.build.model import normalised_zip
+from lambda_ml_bench.handlers import model
+from lambda_ml_bench.handlers.errors import ModelLoadError
 
 
 @pytest.fixture
@@ -63,14 +63,14 @@ def test_a_missing_model_names_the_folder(tmp_path: Path) -> None:
 def test_the_cold_start_fails_with_the_message(model_copy: Path) -> None:
     (model_copy / "model.skops").write_bytes(b"swapped")
     env = {**os.environ, "MODEL_DIR": str(model_copy)}
-    proc = subprocess.run([sys.executable, "-c", "import handlers.predict"], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-c", "import lambda_ml_bench.handlers.predict"], cwd=REPO, env=env,
                           capture_output=True, text=True)
     assert proc.returncode != 0
-    assert "handlers.errors.ModelLoadError" in proc.stderr and "altered or swapped" in proc.stderr
+    assert "lambda_ml_bench.handlers.errors.ModelLoadError" in proc.stderr and "altered or swapped" in proc.stderr
 
 
 def test_model_files_are_byte_identical_across_trainings(tmp_path: Path) -> None:
-    from layer_build.model import write_model
+    from lambda_ml_bench.build.model import write_model
 
     one = write_model("1", tmp_path / "a")
     two = write_model("1", tmp_path / "b")
@@ -81,7 +81,7 @@ def test_model_files_are_byte_identical_across_trainings(tmp_path: Path) -> None
 def test_the_normalised_file_predicts_exactly_like_the_trained_model(handlers_env: Path) -> None:
     from sklearn.datasets import load_breast_cancer
 
-    from layer_build.model import train
+    from lambda_ml_bench.build.model import train
 
     X, _ = load_breast_cancer(return_X_y=True)
     fresh, _, _ = train()

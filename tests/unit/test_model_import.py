@@ -7,7 +7,6 @@ import io
 import json
 import re
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -17,11 +16,11 @@ import skops.io
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_breast_cancer
 from sklearn.svm import SVC
-from support import REPO
+from support import LMB, REPO
 
-from handlers import model
-from layer_build.model import ModelImportError, import_model, layer_modules, normalised_zip
-from layer_build.platforms import DEFAULT_PYTHON, RUNTIMES
+from lambda_ml_bench.build.model import ModelImportError, import_model, layer_modules, normalised_zip
+from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, RUNTIMES
+from lambda_ml_bench.handlers import model
 
 CALIBRATION = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]
 
@@ -97,7 +96,7 @@ def test_a_model_needing_a_module_the_layer_lacks_is_refused(tmp_path: Path) -> 
 
 
 def test_the_command_line_refuses_with_the_list_and_exit_2(skops_file: Path, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "layer_build", "model", "import", str(skops_file)], cwd=REPO,
+    proc = subprocess.run([*LMB, "model", "import", str(skops_file)], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "name each you trust with --trust" in proc.stderr
     assert all(t in proc.stderr for t in CALIBRATION)
@@ -194,7 +193,7 @@ def test_a_binary_decision_function_is_exported_with_the_column_its_proof_found(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from handlers.contract import from_onnx
+    from lambda_ml_bench.handlers.contract import from_onnx
 
     X, y = load_breast_cancer(return_X_y=True)
     estimator = {"SVC": SVC(), "SGDClassifier": SGDClassifier(random_state=0)}[classifier]

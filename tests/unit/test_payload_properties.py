@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import lambda_context, load_event
 
-from handlers.errors import PayloadError
-from handlers.payload import Workload, as_object, max_cells, parse_workload
+from lambda_ml_bench.handlers.errors import PayloadError
+from lambda_ml_bench.handlers.payload import Workload, as_object, max_cells, parse_workload
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from layer_build.platforms import (
+from lambda_ml_bench.build.platforms import (
     ARCHITECTURES,
     RUNTIMES,
     UnknownChoice,

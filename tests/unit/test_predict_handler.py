@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from support import lambda_context, load_event
 
-from handlers.contract import MAX_ROWS
-from handlers.errors import PayloadError
+from lambda_ml_bench.handlers.contract import MAX_ROWS
+from lambda_ml_bench.handlers.errors import PayloadError
+from lambda_ml_bench.paths import PACKAGE
 
 
 def test_direct_invocation_returns_predictions_probabilities_and_model(predict_module, reference) -> None:
@@ -19,7 +20,7 @@ def test_direct_invocation_returns_predictions_probabilities_and_model(predict_m
     out = predict_module.handler(event, lambda_context())
     X = np.array(event["instances"])
     expected = reference.predict_proba(X)
-    if predict_module.__name__ == "handlers.predict":
+    if predict_module.__name__ == "lambda_ml_bench.handlers.predict":
         assert out["probabilities"] == expected.tolist()
     else:  # the export's proof: within 1e-5 of scikit-learn (model.json records the largest difference)
         assert np.abs(np.array(out["probabilities"]) - expected).max() <= 1e-5
@@ -136,7 +137,8 @@ def test_both_backends_give_the_same_answers(handlers_env, reference) -> None:
 
     from sklearn.datasets import load_breast_cancer
 
-    sklearn_backend, onnx_backend = (importlib.import_module(m) for m in ("handlers.predict", "handlers.predict_onnx"))
+    sklearn_backend, onnx_backend = (importlib.import_module(f"lambda_ml_bench.handlers.{m}")
+                                    for m in ("predict", "predict_onnx"))
     X, _ = load_breast_cancer(return_X_y=True)
     rng = np.random.default_rng(1)
     for rows in (X[::7], X[:50] * rng.uniform(0.5, 1.5, X[:50].shape), np.full((3, 30), 1e100), -X[:5]):
@@ -152,6 +154,7 @@ def test_the_onnx_handler_imports_no_scikit_learn_scipy_or_skops(handlers_env) -
 
     probe = ("import sys, handlers.predict_onnx as h; h.handler({'instances': [[1.0] * 30]}, None); "
              "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'skops', 'skl2onnx'}))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+    # handlers/ as Lambda imports it: a top-level package at the zip root
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=PACKAGE,
                          env={"MODEL_DIR": str(handlers_env), "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "[]"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import pricing
+from lambda_ml_bench.measure import pricing
 
 
 def test_a_10_ms_call_at_1024_mb_on_x86_64() -> None:

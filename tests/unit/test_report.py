@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from support import REPO
 
-from bench import pricing, study
-from bench.recommend import Option, balanced, cheapest, fastest, options, recommend
-from bench.report import local_rows, render
-from bench.sweep import CompareError, Target, Workload, parse_report, plan
+from lambda_ml_bench.measure import pricing, study
+from lambda_ml_bench.measure.recommend import Option, balanced, cheapest, fastest, options, recommend
+from lambda_ml_bench.measure.report import local_rows, render
+from lambda_ml_bench.measure.sweep import CompareError, Target, Workload, parse_report, plan
 
 DATA = REPO / "tests" / "data"
 
@@ -32,7 +32,7 @@ def test_report_line_is_parsed_cold_and_warm() -> None:
 
 
 def test_the_report_line_the_local_lambda_writes_reads_back_the_same() -> None:
-    from local_lambda import logs
+    from lambda_ml_bench.local_lambda import logs
 
     written = logs.report("c", 12.345, 1769, 90, init_ms=250.5)
     assert written.billed_ms == 263 and written.line().endswith("Init Duration: 250.50 ms\t")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_build import slim
+from lambda_ml_bench.build import slim
 
 
 def make_tree(root: Path, files: list[str]) -> None:

@@ -3,25 +3,27 @@
 Terraform's own validate and plan, against the AWS provider schema, are in tests/integration/test_tfcheck.py."""
 from __future__ import annotations
 
-import json
 import re
 
+import pytest
 import tfschema
 from support import REPO
 
-from layer_build.platforms import ARCHITECTURES, RUNTIMES
-from local_lambda import functions
+from lambda_ml_bench import spec
+from lambda_ml_bench.build.platforms import ARCHITECTURES, RUNTIMES
+from lambda_ml_bench.local_lambda import functions
+from lambda_ml_bench.paths import PACKAGE
 
 TF = REPO / "terraform"
 ROOT = tfschema.parse(TF / "main.tf")
-SPEC = json.loads((TF / "functions.json").read_text())
+SPEC = spec.load()
 
 
 # --- structure -----------------------------------------------------------------------------------
 def test_both_architectures_by_default_and_validated() -> None:
     variables = tfschema.parse(TF / "variables.tf")["variable"]
     arch = next(v["architectures"] for v in variables if "architectures" in v)
-    assert arch["default"] == list(ARCHITECTURES) == SPEC["architectures"]
+    assert arch["default"] == list(ARCHITECTURES) == list(SPEC.architectures)
     assert "arm64, x86_64" in arch["validation"][0]["error_message"]
 
 
@@ -43,47 +45,51 @@ def test_validation_messages_name_the_allowed_values() -> None:
 
 
 def test_handlers_name_real_functions() -> None:
-    for h in SPEC["handlers"].values():
-        module_name, attr = h["handler"].rsplit(".", 1)
-        assert (REPO / (module_name.replace(".", "/") + ".py")).exists(), h["handler"]
-        source = (REPO / (module_name.replace(".", "/") + ".py")).read_text()
-        assert re.search(rf"^def {attr}\(event", source, re.M), h["handler"]
+    for h in SPEC.handlers.values():
+        module_name, attr = h.handler.rsplit(".", 1)
+        source = PACKAGE / (module_name.replace(".", "/") + ".py")  # handlers/ is the package's zip root
+        assert source.exists(), h.handler
+        assert re.search(rf"^def {attr}\(event", source.read_text(), re.M), h.handler
 
 
-def test_zip_paths_are_what_make_builds() -> None:
-    from layer_build.platforms import DEFAULT_PYTHON, layer_name
+def test_zip_paths_are_what_the_build_writes_for_every_runtime() -> None:
+    from lambda_ml_bench.build.kinds import KINDS
+    from lambda_ml_bench.build.platforms import layer_name
 
-    rt = RUNTIMES[DEFAULT_PYTHON]
-    assert SPEC["runtime"] == rt.name and SPEC["runtime_tag"] == rt.tag
-    assert SPEC["package"] == f"dist/function/function-{rt.tag}.zip"
-    from layer_build.kinds import KINDS
-
-    assert set(SPEC["layers"]) == set(KINDS)  # every kind the build makes, and no other
-    assert {h["layer"] for h in SPEC["handlers"].values()} == set(KINDS)
-    for kind in KINDS:
-        for arch in ARCHITECTURES.values():
-            zip_path = SPEC["layers"][kind].format(architecture=arch.name)
-            assert zip_path == f"dist/layers/{layer_name(kind, arch, rt)}.zip"
-    makefile = (REPO / "Makefile").read_text()
-    assert "dist/function/function-$(PY_TAG).zip" in makefile
-    assert "dist/layers/%.zip: layer_build/locks/%.txt" in makefile
+    assert set(SPEC.backends) == set(KINDS)  # every backend the build makes a layer for, and no other
+    assert {h.backend for h in SPEC.handlers.values()} == set(KINDS)
+    for rt in RUNTIMES.values():
+        assert SPEC.package_path(rt.python) == REPO / f"dist/function/function-{rt.tag}.zip"
+        for kind in KINDS:
+            for arch in ARCHITECTURES.values():
+                expected = REPO / f"dist/layers/{layer_name(kind, arch, rt)}.zip"
+                assert SPEC.layer_path(kind, arch.name, rt.python) == expected
 
 
 def test_names_are_unique_and_spell_out_handler_runtime_and_architecture() -> None:
-    specs = functions.from_terraform()
-    names = [s.name for s in specs]
-    assert len(set(names)) == len(names) == len(SPEC["handlers"]) * len(SPEC["architectures"])
-    for s in specs:
-        assert re.fullmatch(rf"lambda-ml-bench-(benchmark|predict|predict-onnx)-py313-{s.architecture}", s.name)
-        kind = "onnx" if s.handler == "handlers.predict_onnx.handler" else "sklearn"
-        assert s.layers == (REPO / f"dist/layers/{kind}-py313-{s.architecture}.zip",)
+    for python in ("3.12", "3.13"):
+        specs = functions.from_terraform(python)
+        names = [s.name for s in specs]
+        assert len(set(names)) == len(names) == len(SPEC.handlers) * len(SPEC.architectures)
+        tag = spec.runtime_tag(python)
+        for s in specs:
+            assert re.fullmatch(rf"lambda-ml-bench-(benchmark|predict|predict-onnx)-{tag}-{s.architecture}", s.name)
+            backend = "onnx" if s.handler == "handlers.predict_onnx.handler" else "sklearn"
+            assert s.layers == (REPO / f"dist/layers/{backend}-{tag}-{s.architecture}.zip",)
+            assert s.runtime == f"python{python}" and s.code == REPO / f"dist/function/function-{tag}.zip"
 
 
 def test_memory_timeout_and_runtime_are_within_lambdas_limits() -> None:
-    assert SPEC["handlers"]["benchmark"]["memory_size"] == 10240 and SPEC["handlers"]["benchmark"]["timeout"] == 300
-    for h in SPEC["handlers"].values():
-        assert 128 <= h["memory_size"] <= 10240 and 1 <= h["timeout"] <= 900
-    assert SPEC["runtime"] in {r.name for r in RUNTIMES.values()}
+    assert SPEC.handlers["benchmark"].memory_size == 10240 and SPEC.handlers["benchmark"].timeout == 300
+    for h in SPEC.handlers.values():
+        assert 128 <= h.memory_size <= 10240 and 1 <= h.timeout <= 900
+    assert SPEC.python_version in RUNTIMES
+
+
+def test_a_function_on_a_backend_it_does_not_have_is_refused_by_name() -> None:
+    assert SPEC.handler_for("predict", "onnx").key == "predict-onnx"
+    with pytest.raises(spec.SpecError, match="no onnx backend for the benchmark handler.*it has sklearn"):
+        SPEC.handler_for("benchmark", "onnx")
 
 
 def test_the_artifacts_bucket_is_private_encrypted_and_versioned() -> None:
@@ -104,7 +110,7 @@ def test_every_checkov_skip_says_why() -> None:
 
 
 def test_make_tf_check_plans_every_example() -> None:
-    from tfcheck.check import SCENARIOS
+    from lambda_ml_bench.tfcheck.check import SCENARIOS
 
     examples = {str(p.parent.relative_to(TF)) for p in TF.glob("examples/*/main.tf")}
     assert examples and examples <= {s.folder for s in SCENARIOS}

@@ -7,9 +7,9 @@ import zlib
 import pytest
 from tf.types import Unknown
 
-from tfcheck import policy, schema
-from tfcheck.errors import PolicyError
-from tfcheck.provider import unconfigurable, unknown_computed
+from lambda_ml_bench.tfcheck import policy, schema
+from lambda_ml_bench.tfcheck.errors import PolicyError
+from lambda_ml_bench.tfcheck.provider import unconfigurable, unknown_computed
 
 
 def _doc(**config) -> dict:
@@ -152,7 +152,7 @@ def test_validation_reports_known_bad_values_and_leaves_unknown_ones() -> None:
 
 
 def test_a_damaged_schema_cache_is_rebuilt(tmp_path, monkeypatch) -> None:
-    from tfcheck.provider import StandInProvider, StandInServicer
+    from lambda_ml_bench.tfcheck.provider import StandInProvider, StandInServicer
 
     cache = tmp_path / "aws.pb"
     cache.write_bytes(b"\xff\xff not a protobuf message")

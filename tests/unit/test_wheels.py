@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from layer_build import wheels
-from layer_build.errors import BuildError
-from layer_build.kinds import KINDS
-from layer_build.platforms import ARCHITECTURES, RUNTIMES
+from lambda_ml_bench.build import wheels
+from lambda_ml_bench.build.errors import BuildError
+from lambda_ml_bench.build.kinds import KINDS
+from lambda_ml_bench.build.platforms import ARCHITECTURES, RUNTIMES
 
 ARM, PY313 = ARCHITECTURES["arm64"], RUNTIMES["3.13"]
 
@@ -61,8 +61,8 @@ def test_every_locked_wheel_loads_on_its_runtimes_glibc(kind: str, version: str)
 
 def test_a_kind_a_runtime_cannot_load_has_no_lock_and_no_build() -> None:
     """onnxruntime publishes manylinux_2_28 wheels only: python3.11 (Amazon Linux 2, glibc 2.26) gets no onnx layer."""
-    from layer_build.build import build_layer
-    from layer_build.platforms import FUNCTION_RESERVE
+    from lambda_ml_bench.build.build import build_layer
+    from lambda_ml_bench.build.platforms import FUNCTION_RESERVE
 
     py311 = RUNTIMES["3.11"]
     assert "glibc 2.28" in KINDS["onnx"].available(py311) and KINDS["sklearn"].available(py311) is None
@@ -110,6 +110,6 @@ def test_a_cached_wheel_with_another_hash_is_refused_and_removed(
     ],
 )
 def test_pip_errors_are_explained(stderr: str, expected: str) -> None:
-    from common.pip import explain_pip_error
+    from lambda_ml_bench.build.pip import explain_pip_error
 
     assert explain_pip_error(stderr).startswith(expected)

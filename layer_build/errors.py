@@ -1,8 +1,0 @@
-"""The build's own error type: its message is all a user needs to see."""
-from __future__ import annotations
-
-from common.errors import ProjectError
-
-
-class BuildError(ProjectError):
-    """A build step failed; the message names the file, package or platform at fault."""

@@ -1,0 +1,237 @@
+"""Building one layer: install, slim step by step, check, zip, describe in a manifest."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambda_ml_bench.build import archive, elfcheck, importcheck, slim
+from lambda_ml_bench.build.errors import BuildError
+from lambda_ml_bench.build.interpreters import find_python
+from lambda_ml_bench.build.kinds import LayerKind
+from lambda_ml_bench.build.platforms import (
+    LAMBDA_DIRECT_UPLOAD_LIMIT,
+    LAMBDA_UNZIPPED_LIMIT,
+    LAYER_MOUNT,
+    SANDBOX_PYTHON,
+    Architecture,
+    Runtime,
+    host_architecture,
+    layer_name,
+    manylinux_tags,
+)
+from lambda_ml_bench.build.wheels import download, lock_path, pip_install, read_lock
+from lambda_ml_bench.files import MiB, write_json
+from lambda_ml_bench.paths import DIST
+
+
+@dataclass
+class Step:
+    name: str
+    unzipped: int
+    zipped: int
+
+
+@dataclass
+class LayerBuild:
+    """Everything measured while building one layer; becomes its manifest."""
+
+    kind: LayerKind
+    arch: Architecture
+    rt: Runtime
+    steps: list[Step] = field(default_factory=list)
+    packages: dict[str, dict] = field(default_factory=dict)
+    bytecode: dict = field(default_factory=dict)
+    import_check: dict = field(default_factory=dict)
+    max_glibc: tuple[int, int] | None = None
+    zip_info: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return layer_name(self.kind.name, self.arch, self.rt)
+
+
+def _package_of(site: Path) -> dict[str, str]:
+    """Top-level path component -> distribution name, from each dist-info's RECORD."""
+    owners: dict[str, str] = {}
+    for record in site.glob("*.dist-info/RECORD"):
+        dist = record.parent.name.split("-")[0].replace("_", "-").lower()
+        for line in record.read_text().splitlines():
+            top = line.split(",", 1)[0].split("/", 1)[0]
+            if top and not top.startswith(".."):
+                owners.setdefault(top, dist)
+    return owners
+
+
+def package_sizes(site: Path) -> dict[str, int]:
+    owners = _package_of(site)
+    sizes: dict[str, int] = {}
+    for path in archive.files_of(site):
+        top = path.relative_to(site).parts[0]
+        owner = owners.get(top, "(other)")
+        sizes[owner] = sizes.get(owner, 0) + path.stat().st_size
+    return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
+
+
+def build_layer(
+    kind: LayerKind,
+    arch: Architecture,
+    rt: Runtime,
+    reserve_bytes: int,
+    out_dir: Path = DIST / "layers",
+    work_dir: Path = DIST / "build",
+    say: Callable[[str], None] = print,
+) -> dict:
+    """Build one layer of `kind` for `arch` into out_dir (zip and manifest); returns the manifest."""
+    if kind.available(rt):
+        raise BuildError(f"no {kind.name} layer for {rt.name}: {kind.available(rt)}")
+    result = LayerBuild(kind, arch, rt)
+    name = result.name
+    final_zip, final_manifest = out_dir / f"{name}.zip", out_dir / f"{name}.json"
+    # A failed build must not leave the previous zip looking current.
+    final_zip.unlink(missing_ok=True)
+    final_manifest.unlink(missing_ok=True)
+
+    lock = lock_path(arch, rt, kind.name)
+    pins = read_lock(lock)
+    say(f"[{name}] wheels: {', '.join(f'{p.name} {p.version}' for p in pins)}")
+    wheels = download(arch, rt, pins, lock)
+    wheel_dir = next(iter(wheels.values())).parent
+
+    stage = work_dir / name
+    shutil.rmtree(stage, ignore_errors=True)
+    site = stage / "python"
+    meter = archive.SizeMeter()
+
+    def measure(step: str) -> None:
+        unzipped, zipped = meter.measure(site)
+        result.steps.append(Step(step, unzipped, zipped))
+        say(f"[{name}] {step}: {unzipped / MiB:.0f} MiB unzipped, {zipped / MiB:.0f} MiB zipped")
+
+    say(f"[{name}] installing with pip install --target")
+    pip_install(site, arch, rt, wheel_dir, lock)
+    measure("pip install --target (pip's default, host .pyc)")
+    slim.remove_bytecode(site)
+    slim.remove_scripts(site)
+    measure("--no-compile, no console scripts")
+    slim.remove_tests(site)
+    measure("without test suites")
+    slim.remove_sources(site)
+    measure("without .pyi/.pxd/.pyx/.c/.h")
+    slim.strip_extensions(site, arch.strip)
+    measure(f"extension modules stripped ({arch.strip})")
+    if kind.remove:
+        slim.remove_paths(site, [pattern for pattern, _ in kind.remove])
+        measure(f"{kind.name} only: without {', '.join(p.split('/')[-1] for p, _ in kind.remove)}")
+
+    python = find_python(rt.python)
+    if python:
+        slim.compile_bytecode(site, python, LAYER_MOUNT)
+        version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                                 capture_output=True, text=True).stdout.strip()
+        result.bytecode = {"included": True, "interpreter": version,
+                           "invalidation_mode": "unchecked-hash"}
+        measure(f"plus .pyc (unchecked-hash, Python {version})")
+    else:
+        reason = f"no Python {rt.python} interpreter on the build machine"
+        result.bytecode = {"included": False, "reason": reason}
+        say(f"[{name}] WARNING: {reason}: the layer has no bytecode, so every cold start compiles "
+            f"every imported module (set LAYER_PYTHON_{rt.python.replace('.', '')} to fix)")
+
+    say(f"[{name}] checking ELF objects (architecture {arch.elf_machine}, glibc <= "
+        f"{rt.glibc[0]}.{rt.glibc[1]})")
+    result.max_glibc = elfcheck.check(site, arch.elf_machine, rt.glibc)
+    unzipped = result.steps[-1].unzipped
+    if unzipped + reserve_bytes > LAMBDA_UNZIPPED_LIMIT:
+        raise BuildError(
+            f"{name}: {unzipped:,} bytes unzipped plus the {reserve_bytes:,}-byte reserve for the "
+            f"function code exceed Lambda's {LAMBDA_UNZIPPED_LIMIT:,}-byte limit"
+        )
+    sizes = package_sizes(site)
+    result.packages = {
+        p.name: {"version": p.version, "wheel": p.filename, "wheel_sha256": p.sha256,
+                 "unzipped_bytes": sizes.get(p.name, 0)}
+        for p in pins
+    }
+
+    result.import_check = check_imports(kind, arch, rt, python, stage, say)
+
+    staged_zip = stage / f"{name}.zip"
+    say(f"[{name}] writing zip")
+    archive.write_zip([(site, "python")], staged_zip)
+    sha_hex, sha_b64 = archive.digest(staged_zip)
+    zipped = staged_zip.stat().st_size
+    result.zip_info = {
+        "file": final_zip.name, "sha256": sha_hex, "sha256_base64": sha_b64,
+        "zipped_bytes": zipped, "unzipped_bytes": unzipped,
+        "fits_direct_upload": zipped <= LAMBDA_DIRECT_UPLOAD_LIMIT,
+    }
+    if kind.zipped_budget and zipped > kind.zipped_budget:
+        raise BuildError(f"{name}: {zipped:,} bytes zipped, over the {kind.name} layer's budget of "
+                         f"{kind.zipped_budget:,} bytes ({kind.zipped_budget / MiB:.0f} MiB)")
+    data = manifest(result, reserve_bytes)
+    write_json(final_manifest, data)
+    os.replace(staged_zip, final_zip)  # the zip appears last: its presence means a whole build
+    say(f"[{name}] done: {os.path.relpath(final_zip)} ({zipped / MiB:.1f} MiB)")
+    return data
+
+
+def check_imports(kind: LayerKind, arch: Architecture, rt: Runtime, python: str | None, stage: Path,
+                  say: Callable[[str], None]) -> dict:
+    """The kind's import check on the layer's own architecture: natively on a machine of that architecture, else
+    in the sandbox root of the local Lambda under QEMU (Debian's CPython 3.13, the same minor version as Lambda's).
+    A layer that does not import or computes wrong fails here, before any zip is written."""
+    site, name = stage / "python", layer_name(kind.name, arch, rt)
+    if python and host_architecture() == arch:
+        say(f"[{name}] import check with {python}")
+        check = importcheck.import_check(kind, [python], str(site))
+        how = "native"
+    elif rt.python == SANDBOX_PYTHON:
+        from lambda_ml_bench.sandbox.roots import HOST_ENV, PYTHON, prepare, sandboxed
+
+        root = prepare(arch, say)
+        say(f"[{name}] import check in the {arch.name} sandbox root "
+            f"({' '.join(arch.emulator) or 'native'})")
+        command = sandboxed(arch, root, [PYTHON], binds={"/opt": stage},
+                            environment={"PATH": "/usr/bin", "LANG": "C.UTF-8"})
+        check = importcheck.import_check(kind, command, LAYER_MOUNT, env=HOST_ENV)
+        how = "emulated" if arch.emulator and host_architecture() != arch else "native"
+    else:
+        why = (f"no Python {rt.python} interpreter on the build machine" if host_architecture() == arch else
+               f"the sandbox root has Python {SANDBOX_PYTHON}, not {rt.python}")
+        say(f"[{name}] WARNING: no import check: {why}")
+        return {"ran": False, "reason": why}
+    return {"ran": True, "how": how, "machine": check["machine"], "python": check["python"],
+            "import_s": round(check["import_s"], 3), "versions": check["versions"],
+            **{k: check[k] for k in ("accuracy", "max_abs_difference") if k in check}}
+
+
+def manifest(result: LayerBuild, reserve_bytes: int) -> dict:
+    glibc = result.max_glibc
+    return {
+        "layer": result.name,
+        "kind": result.kind.name,
+        "architecture": result.arch.name,
+        "runtime": result.rt.name,
+        "python_version": result.rt.python,
+        "glibc_runtime": f"{result.rt.glibc[0]}.{result.rt.glibc[1]}",
+        "glibc_max_needed": f"{glibc[0]}.{glibc[1]}" if glibc else None,
+        "platform_tags": manylinux_tags(result.arch, result.rt),
+        "packages": result.packages,
+        "zip": result.zip_info,
+        "bytecode": result.bytecode,
+        "import_check": result.import_check,
+        "limits": {
+            "unzipped_limit_bytes": LAMBDA_UNZIPPED_LIMIT,
+            "direct_upload_limit_bytes": LAMBDA_DIRECT_UPLOAD_LIMIT,
+            "function_reserve_bytes": reserve_bytes,
+            "zipped_budget_bytes": result.kind.zipped_budget,
+        },
+        "steps": [{"step": s.name, "unzipped_bytes": s.unzipped, "zipped_bytes_estimate": s.zipped}
+                  for s in result.steps],
+    }
+
+

@@ -1,0 +1,86 @@
+"""Layer kinds as data: what a layer holds, how it is proven to work, what slimming removes, what it may weigh.
+
+Every kind goes through the same build and the same checks (ELF architecture, glibc cap, Lambda's size limits,
+byte-identical rebuilds, an import check on both architectures); a kind only says what differs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambda_ml_bench.build.platforms import Runtime, UnknownChoice
+from lambda_ml_bench.files import MiB
+
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    name: str
+    summary: str  # what it holds and serves, for the command line's help
+    requirements: Path  # what goes in; `make lock` pins it per runtime and architecture
+    imports: tuple[str, ...]  # imported (and timed) by the import check, from the layer alone
+    check: str  # the working check the probe runs after importing (a branch of layer_build/importcheck.py's _PROBE)
+    # kind-specific deletions after the common slimming: (glob under python/, why it is safe), each proven by the
+    # import check that follows
+    remove: tuple[tuple[str, str], ...] = ()
+    zipped_budget: int | None = None  # bytes; the build fails above it
+    min_glibc: tuple[int, int] | None = None  # the oldest glibc its wheels load on (runtimes below it cannot have it)
+
+    def available(self, rt: Runtime) -> str | None:
+        """None when this kind can be built for `rt`, else why not."""
+        if self.min_glibc and rt.glibc < self.min_glibc:
+            return (f"the {self.name} layer's wheels need glibc {self.min_glibc[0]}.{self.min_glibc[1]}; {rt.name} "
+                    f"runs on {rt.os} (glibc {rt.glibc[0]}.{rt.glibc[1]})")
+        return None
+
+
+KINDS: dict[str, LayerKind] = {
+    "sklearn": LayerKind(
+        name="sklearn",
+        summary="scikit-learn, SciPy, NumPy: trains and serves any scikit-learn model",
+        requirements=ROOT / "sklearn-requirements.in",
+        imports=("numpy", "scipy", "sklearn.svm"),
+        check="svc-fit",
+    ),
+    "onnx": LayerKind(
+        name="onnx",
+        summary="ONNX Runtime and NumPy: serves the model exported to ONNX, no scikit-learn or SciPy",
+        requirements=ROOT / "onnx-requirements.in",
+        imports=("numpy", "onnxruntime"),
+        check="onnx-session",
+        remove=(
+            ("onnxruntime/capi/libonnxruntime.so*",
+             "the C API library; the Python binding does not link it (readelf -d shows no NEEDED entry)"),
+            ("onnxruntime/capi/libonnxruntime_providers_shared.so",
+             "loads only execution providers other than the CPU one, which is built into the binding"),
+            ("onnxruntime/transformers", "offline model optimisation tools, never imported by inference"),
+            ("onnxruntime/quantization", "offline quantisation tools, never imported by inference"),
+            ("onnxruntime/tools", "offline conversion tools, never imported by inference"),
+            ("onnxruntime/datasets", "sample models"),
+        ),
+        # Under Lambda's 50 MB direct upload with room to spare: no S3 round trip for the layer.
+        zipped_budget=45 * MiB,
+        min_glibc=(2, 28),  # onnxruntime 1.32.0 publishes manylinux_2_28 wheels only
+    ),
+}
+
+
+def kind(name: str) -> LayerKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise UnknownChoice(f"unknown LAYER {name!r}; valid values: {', '.join(KINDS)}") from None
+
+
+if __name__ == "__main__":
+    # `python3 -m layer_build.kinds [NAME...]`: every kind's name, or the Makefile's LAYER check (stdlib only).
+    import sys
+
+    if len(sys.argv) == 1:
+        print(" ".join(KINDS))
+    try:
+        for arg in sys.argv[1:]:
+            kind(arg)
+    except UnknownChoice as err:
+        sys.exit(str(err))

@@ -1,0 +1,239 @@
+"""`make model`: the served model as skops (no pickle) with model.json: the built-in one, or a user's, checked."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+from lambda_ml_bench.build import onnx_export
+from lambda_ml_bench.build.archive import FIXED_TIME
+from lambda_ml_bench.build.errors import BuildError
+from lambda_ml_bench.build.platforms import ARCHITECTURES, DEFAULT_PYTHON, RUNTIMES, Runtime
+from lambda_ml_bench.build.wheels import function_lock_path, lock_path, read_lock
+from lambda_ml_bench.files import atomic_write, write_json
+from lambda_ml_bench.paths import DIST
+
+MODEL_DIR = DIST / "model"
+MODEL_NAME = "breast-cancer-svc"
+
+
+def train():
+    """Scaling plus an SVC with calibrated probabilities, on a dataset scikit-learn ships."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    # SVC(probability=True) is deprecated from scikit-learn 1.9; this is its documented replacement.
+    model = make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), ensemble=False))
+    model.fit(X_train, y_train)
+    return model, float(model.score(X_test, y_test)), X_test
+
+
+def normalised_zip(data: bytes) -> bytes:
+    """The same model as the same bytes.
+
+    skops stamps the current time on its zip entries and names array files and object references
+    after id() (memory addresses); entries get a fixed time, and names and references are
+    numbered in order of first appearance in the schema.
+    """
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        schema = src.read("schema.json").decode()
+        names = dict.fromkeys(re.findall(r'"file": "([^"]+)"', schema))
+        renamed = {old: f"{i:04d}{Path(old).suffix}" for i, old in enumerate(names)}
+        schema = re.sub(r'"file": "([^"]+)"', lambda m: f'"file": "{renamed[m[1]]}"', schema)
+        ids = {old: str(i) for i, old in enumerate(dict.fromkeys(re.findall(r'"__id__": (\d+)', schema)))}
+        schema = re.sub(r'"__id__": (\d+)', lambda m: f'"__id__": {ids[m[1]]}', schema)
+        entries = {"schema.json": schema.encode()}
+        entries.update({renamed.get(i.filename, i.filename): src.read(i)
+                        for i in src.infolist() if i.filename != "schema.json"})
+        for name in sorted(entries):
+            fixed = zipfile.ZipInfo(name, FIXED_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o100644 << 16
+            dst.writestr(fixed, entries[name])
+    return out.getvalue()
+
+
+class ModelImportError(BuildError):
+    """A model that cannot be packaged: untrusted types, a module or scikit-learn version the layer lacks."""
+
+
+# Import names of the layer's and the package's distributions, where they differ from the distribution name.
+IMPORT_NAMES = {"scikit-learn": "sklearn"}
+
+
+def layer_modules(rt: Runtime) -> tuple[set[str], str]:
+    """Top-level modules a packaged model may use (the standard library, the layer's and the package's own
+    distributions) and the layer's scikit-learn version (the same on both architectures: one lock each)."""
+    pins = read_lock(lock_path(ARCHITECTURES["x86_64"], rt, "sklearn")) + read_lock(function_lock_path(rt))
+    names = {IMPORT_NAMES.get(p.name, p.name.replace("-", "_")) for p in pins}
+    sklearn = next(p.version for p in pins if p.name == "scikit-learn")
+    return set(sys.stdlib_module_names) | names, sklearn
+
+
+def schema_facts(data: bytes) -> tuple[set[str], set[str]]:
+    """The top-level modules a skops file's objects come from, and the scikit-learn versions they were fitted with."""
+    schema = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("schema.json"))
+    modules, versions = set(), set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("__module__"), str):
+                modules.add(node["__module__"].split(".")[0])
+            version = node.get("_sklearn_version")
+            if isinstance(version, dict) and version.get("__class__") == "str":
+                versions.add(json.loads(version["content"]) if version.get("is_json") else version["content"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return modules, versions
+
+
+def describe(estimator) -> dict:
+    """What the model is, as model.json records it and the handler checks it."""
+    from sklearn.base import is_classifier, is_regressor
+
+    if not (is_classifier(estimator) or is_regressor(estimator)):
+        raise ModelImportError(f"{type(estimator).__name__} is neither a classifier nor a regressor; the predict "
+                               "handler serves those two")
+    n_features = getattr(estimator, "n_features_in_", None)
+    if n_features is None:
+        raise ModelImportError(f"{type(estimator).__name__} has no n_features_in_: is it fitted?")
+    names = getattr(estimator, "feature_names_in_", None)
+    classes = getattr(estimator, "classes_", None)
+    return {
+        "task": "classifier" if is_classifier(estimator) else "regressor", "n_features": int(n_features),
+        "feature_names": [str(n) for n in names] if names is not None else None,
+        "classes": __import__("numpy").asarray(classes).tolist() if classes is not None else None,
+        "outputs": [o for o in ("predict_proba", "decision_function") if hasattr(estimator, o)],
+    }
+
+
+def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: Runtime, out_dir: Path,
+                  extra: dict | None = None, check_rows: tuple | None = None) -> dict:
+    """Check a skops file against the trust list and the layer, export it to ONNX where that is faithful on
+    `check_rows` ((rows, what they are); synthetic rows when None), then write model.skops, model.onnx and
+    model.json into out_dir."""
+    import skops.io
+
+    try:
+        untrusted = sorted(skops.io.get_untrusted_types(data=data))
+    except Exception as err:  # noqa: BLE001 - not a skops file at all
+        source = (extra or {}).get("source", name)
+        raise ModelImportError(f"{source} is not a skops file ({err}); a pickle or joblib file you made "
+                               "yourself converts with --from-pickle") from None
+    refused = [t for t in untrusted if t not in trusted]
+    if refused:
+        raise ModelImportError("the model holds types beyond skops' safe defaults; name each you trust with --trust "
+                               f"(TRUST=\"...\" through make): {' '.join(refused)}")
+    modules, versions = schema_facts(data)
+    allowed, layer_sklearn = layer_modules(rt)
+    missing = sorted(modules - allowed)
+    if missing:
+        raise ModelImportError(f"the model needs modules the layer does not hold: {', '.join(missing)}")
+    if versions and versions != {layer_sklearn}:
+        raise ModelImportError(f"the model was fitted with scikit-learn {', '.join(sorted(versions))}; the layer has "
+                               f"scikit-learn {layer_sklearn}: refit it with {layer_sklearn}, or lock the layer to "
+                               f"its version (layer_build/sklearn-requirements.in, make lock)")
+    estimator = skops.io.loads(data, trusted=untrusted)
+    from lambda_ml_bench.handlers.model import MANIFEST_FILE, MODEL_FILE
+
+    manifest = {"name": name, "version": version, "sha256": hashlib.sha256(data).hexdigest(), "format": "skops",
+                "trusted_types": untrusted, **describe(estimator),
+                "sklearn": next(iter(versions)) if versions else layer_sklearn, **(extra or {})}
+    onnx_data, manifest["onnx"] = _export_onnx(estimator, manifest, check_rows)
+    files = {MODEL_FILE: data, onnx_export.ONNX_FILE: onnx_data}
+    if _unchanged(out_dir, files, manifest):
+        return manifest  # the same model and manifest: nothing rewritten, so nothing downstream rebuilds
+    for file, content in files.items():
+        if content is None:
+            (out_dir / file).unlink(missing_ok=True)  # a previous model's export must not ship beside this one
+        else:
+            atomic_write(out_dir / file, content)
+    write_json(out_dir / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def _export_onnx(estimator, manifest: dict, check_rows: tuple | None) -> tuple[bytes | None, dict]:
+    """(model.onnx, model.json's "onnx" entry): the export with its proof, or no file and the reason."""
+    import numpy as np
+
+    try:
+        rows, checked_on = check_rows if check_rows is not None else onnx_export.synthetic_rows(
+            estimator, manifest["n_features"])
+        export = onnx_export.export(estimator, manifest, np.asarray(rows, dtype=np.float64), checked_on)
+    except onnx_export.NotConvertible as err:
+        return None, {"exported": False, "reason": f"not exported to ONNX: {err}; the scikit-learn backend serves it"}
+    return export.data, {"exported": True, **export.facts}
+
+
+def _unchanged(out_dir: Path, files: dict[str, bytes | None], manifest: dict) -> bool:
+    from lambda_ml_bench.handlers.model import MANIFEST_FILE
+
+    try:
+        return (all((out_dir / f).read_bytes() == data if data is not None else not (out_dir / f).exists()
+                    for f, data in files.items())
+                and json.loads((out_dir / MANIFEST_FILE).read_text()) == json.loads(json.dumps(manifest)))
+    except (OSError, ValueError):
+        return False
+
+
+def write_model(version: str, out_dir: Path = MODEL_DIR, rt: Runtime | None = None) -> dict:
+    """`make model`: the built-in model, trained here."""
+    import skops.io
+
+    from lambda_ml_bench.handlers.model import BUILTIN_TRUSTED_TYPES
+
+    model, accuracy, held_out = train()
+    data = normalised_zip(skops.io.dumps(model))
+    return package_model(data, MODEL_NAME, version, BUILTIN_TRUSTED_TYPES, rt or RUNTIMES[DEFAULT_PYTHON], out_dir,
+                         {"test_accuracy": round(accuracy, 4), "dataset": "sklearn.datasets.load_breast_cancer"},
+                         check_rows=(held_out, f"the {len(held_out)} held-out rows of load_breast_cancer"))
+
+
+def import_model(source: Path, trusted: list[str], version: str, out_dir: Path = MODEL_DIR,
+                 from_pickle: bool = False, name: str | None = None, rt: Runtime | None = None,
+                 check_data: Path | None = None) -> dict:
+    """`python -m layer_build model import FILE`: a user's skops file (or, with from_pickle, a pickle or joblib
+    file the user made, converted to skops here) checked and packaged into out_dir."""
+    import skops.io
+
+    if not source.is_file():
+        raise ModelImportError(f"{source} is not a file")
+    if from_pickle:
+        import joblib  # reads plain pickles too; this unpickles: only for files you made yourself
+
+        data = normalised_zip(skops.io.dumps(joblib.load(source)))
+    else:
+        data = source.read_bytes()
+    return package_model(data, name or source.stem, version, trusted, rt or RUNTIMES[DEFAULT_PYTHON], out_dir,
+                         {"source": source.name}, check_rows=_read_rows(check_data) if check_data else None)
+
+
+def _read_rows(path: Path) -> tuple:
+    """Held-out rows to prove the ONNX export on: a CSV of numbers, one row per line (a header line is skipped)."""
+    import numpy as np
+
+    try:
+        lines = path.read_text().splitlines()
+        skip = 1 if lines and any(c.isalpha() and c not in "eE" for c in lines[0]) else 0
+        rows = np.loadtxt(lines, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
+    except (OSError, ValueError) as err:
+        raise ModelImportError(f"cannot read check rows from {path}: {err}") from None
+    if len(rows) == 0:
+        raise ModelImportError(f"{path} holds no rows")
+    return rows, f"the {len(rows)} rows of {path.name}"

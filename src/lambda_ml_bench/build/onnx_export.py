@@ -1,0 +1,159 @@
+"""The model exported to ONNX with skl2onnx (a build-time dependency only) and proven against scikit-learn.
+
+`model.onnx` is shipped only when, on rows the model did not see, its labels equal scikit-learn's and every
+probability (or score, or regression value) is within `TOLERANCE` of scikit-learn's. The input is float64, the
+contract's own type, so no value the scikit-learn backend accepts overflows or rounds differently on the way in.
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+TOLERANCE = 1e-5  # largest difference from scikit-learn a shipped export may show
+ONNX_FILE = "model.onnx"
+
+
+class NotConvertible(Exception):
+    """skl2onnx cannot convert the model faithfully; the reason says why, the scikit-learn backend still serves."""
+
+
+@dataclass(frozen=True)
+class Export:
+    data: bytes  # the serialised ONNX model
+    facts: dict  # what model.json records under "onnx"
+
+
+def _convert(estimator: Any, n_features: int) -> bytes:
+    import skl2onnx
+    from skl2onnx.common.data_types import DoubleTensorType
+    from sklearn.base import is_classifier
+
+    # no ZipMap: it takes float only and turns a tensor into a list of dicts; the handler reads tensors
+    options = {id(estimator): {"zipmap": False}} if is_classifier(estimator) else None
+    try:
+        with warnings.catch_warnings():
+            # skl2onnx reads SVC's probA_/probB_, which scikit-learn 1.9 flags as deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            onx = skl2onnx.to_onnx(estimator, initial_types=[("X", DoubleTensorType([None, n_features]))],
+                                   options=options)
+    except Exception as err:  # noqa: BLE001 - skl2onnx raises many types for what it cannot convert
+        raise NotConvertible(f"skl2onnx {skl2onnx.__version__} cannot convert it: {str(err).splitlines()[0][:300]}")
+    # Producer metadata names the converting library's version only: the same model gives the same bytes.
+    return onx.SerializeToString(deterministic=True)
+
+
+def outputs(data: bytes, X: np.ndarray) -> list[np.ndarray]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(X, dtype=np.float64)})
+
+
+def differences(estimator: Any, spec: dict, got: list[np.ndarray], X: np.ndarray) -> tuple[int, float, str, int | None]:
+    """(rows whose label differs, largest difference of the compared values, what was compared, the column of a
+    binary decision function's two that is its score)."""
+    with warnings.catch_warnings():
+        # rows arrive as arrays, in the model's column order, as the handlers give them
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return _differences(estimator, spec, got, X)
+
+
+def _differences(estimator: Any, spec: dict, got: list[np.ndarray],
+                 X: np.ndarray) -> tuple[int, float, str, int | None]:
+    from lambda_ml_bench.handlers.contract import from_onnx
+
+    task, outputs = spec["task"], tuple(spec["outputs"])
+    if task == "regressor":
+        predictions = from_onnx(task, outputs, got)[0]
+        want = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1)
+        scale = np.maximum(1.0, np.abs(want))  # relative beyond 1: a regression's values have the target's units
+        return 0, float(np.max(np.abs(predictions - want) / scale)), "predictions (relative beyond 1)", None
+    columns: list[int | None] = [None]
+    if "predict_proba" not in outputs and "decision_function" in outputs:
+        want = np.asarray(estimator.decision_function(X), dtype=np.float64)
+        if want.ndim == 1 and len(got) > 1 and got[1].ndim == 2 and got[1].shape[1] == 2:
+            columns = [0, 1]  # a binary decision function: the proof finds which column is the score
+    results = []
+    for column in columns:
+        predictions, probabilities, scores = from_onnx(task, outputs, got, column)
+        labels = np.asarray(predictions).reshape(-1)
+        mismatched = int(np.sum(labels.astype(str) != np.asarray(estimator.predict(X)).astype(str)))
+        if probabilities is not None:
+            value, want, what = probabilities, estimator.predict_proba(X), "probabilities"
+        elif scores is not None:
+            value, want, what = scores, estimator.decision_function(X), "scores"
+        else:
+            return mismatched, 0.0, "labels", None
+        value, want = np.asarray(value, dtype=np.float64), np.asarray(want, dtype=np.float64)
+        if value.shape != want.shape:
+            raise NotConvertible(f"the ONNX model gives {what} of shape {value.shape}, scikit-learn {want.shape}")
+        results.append((mismatched, float(np.max(np.abs(value - want))), what, column))
+    return min(results, key=lambda r: r[1])
+
+
+def export(estimator: Any, spec: dict, X_check: np.ndarray, checked_on: str) -> Export:
+    """Convert, then prove on X_check; NotConvertible when either fails."""
+    import onnx
+    import onnxruntime
+    import skl2onnx
+
+    data = _convert(estimator, spec["n_features"])
+    try:
+        got = outputs(data, X_check)
+    except Exception as err:  # noqa: BLE001 - onnxruntime refuses what it cannot run
+        raise NotConvertible(f"onnxruntime cannot run the converted model: {str(err).splitlines()[0][:300]}")
+    mismatched, worst, what, score_column = differences(estimator, spec, got, X_check)
+    if mismatched:
+        raise NotConvertible(f"{mismatched} of {len(X_check)} labels differ from scikit-learn's ({checked_on})")
+    if not worst <= TOLERANCE:
+        hint = "; isotonic calibration is a known cause" if what == "probabilities" else ""
+        raise NotConvertible(f"its {what} differ from scikit-learn's by up to {worst:.2g} (at most {TOLERANCE:g} "
+                             f"is faithful; {checked_on}){hint}")
+    return Export(data, {
+        "file": ONNX_FILE, "sha256": hashlib.sha256(data).hexdigest(), "input": "float64",
+        "max_abs_difference": worst, "compared": what, "tolerance": TOLERANCE, "checked_rows": len(X_check),
+        "checked_on": checked_on, "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        **({"score_column": score_column} if score_column is not None else {}),
+    })
+
+
+def synthetic_rows(estimator: Any, n_features: int, n: int = 1000) -> tuple[np.ndarray, str]:
+    """Rows to prove an export on when no held-out data is given, drawn (seeded, so the proof repeats) from what the
+    model's first step learnt of its data: a StandardScaler's means and scales, a MinMaxScaler's ranges. Without such
+    a step nothing says where the data lies, and rows from nowhere prove nothing: NotConvertible, asking for data."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    rng = np.random.default_rng(0)
+    first = estimator[0] if isinstance(estimator, Pipeline) else estimator
+    if isinstance(first, StandardScaler) and first.mean_ is not None and first.scale_ is not None:
+        return (rng.standard_normal((n, n_features)) * first.scale_ + first.mean_,
+                f"{n} synthetic rows from the model's StandardScaler statistics")
+    if isinstance(first, MinMaxScaler):
+        return (rng.uniform(first.data_min_, first.data_max_, (n, n_features)),
+                f"{n} synthetic rows within the model's MinMaxScaler ranges")
+    raise NotConvertible("no rows to prove it on: the model does not start with a scaler whose statistics say where "
+                         "its data lies; pass held-out rows with --check-data FILE.csv (CHECK_DATA= through make)")
+
+
+def probe_case() -> dict:
+    """What the onnx layer's import check runs: a small scaled, calibrated SVC as ONNX, rows, and scikit-learn's
+    probabilities for them (the build compares the layer's answer with these)."""
+    import base64
+
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.datasets import make_classification
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    X, y = make_classification(n_samples=200, n_features=8, random_state=0)
+    model = make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), ensemble=False)).fit(X[:150], y[:150])
+    data = _convert(model, 8)
+    return {"model": base64.b64encode(data).decode(), "rows": X[150:].tolist(),
+            "expected": model.predict_proba(X[150:]).tolist()}

@@ -1,0 +1,192 @@
+"""One request and response contract for any model: what `model.json` must say, how instances are read, what
+an answer holds.
+
+Request: `{"instances": [[...], ...]}`, or, when the model knows its feature names,
+`{"instances": [{"name": value, ...}, ...]}`. Answer: `predictions` (class labels as the model's
+`classes_` hold them, or floats for a regressor), `probabilities` with `classes` when the model has
+`predict_proba`, `scores` when it only has `decision_function`, and `model` (name, version, sha256).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelLoadError, PayloadError
+from .payload import json_type, reject_unknown
+
+MAX_ROWS = 10_000  # rows per prediction request
+MAX_ABS_VALUE = 1e100  # larger values overflow scalers and kernels into NaN
+TASKS = ("classifier", "regressor")
+OUTPUTS = ("predict_proba", "decision_function")
+# model.json: every key, and the type its value must have
+MANIFEST_KEYS = {"name": str, "version": str, "sha256": str, "format": str, "trusted_types": list, "task": str,
+                 "n_features": int, "feature_names": (list, type(None)), "classes": (list, type(None)),
+                 "outputs": list, "sklearn": str, "onnx": dict}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What model.json says the model is; the handler checks the loaded model against it at INIT."""
+
+    name: str
+    version: str
+    sha256: str
+    task: str
+    n_features: int
+    feature_names: tuple[str, ...] | None
+    classes: tuple | None
+    outputs: tuple[str, ...]
+    trusted_types: tuple[str, ...]
+    sklearn: str
+    onnx: dict  # {"exported": True, "file", "sha256", ...} or {"exported": False, "reason"}
+
+    @classmethod
+    def from_manifest(cls, manifest: Any) -> ModelSpec:
+        if not isinstance(manifest, dict):
+            raise ModelLoadError(f"model.json must hold an object, not {json_type(manifest)}")
+        for key, kind in MANIFEST_KEYS.items():
+            if key not in manifest:
+                raise ModelLoadError(f"model.json has no {key!r}: rebuild the package (make package)")
+            if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
+                raise ModelLoadError(f"model.json's {key!r} must be {getattr(kind, '__name__', 'a list or null')}, "
+                                     f"not {json_type(manifest[key])}")
+        if manifest["task"] not in TASKS:
+            raise ModelLoadError(f"model.json's 'task' must be one of {', '.join(TASKS)}, not {manifest['task']!r}")
+        if manifest["n_features"] < 1:
+            raise ModelLoadError(f"model.json's 'n_features' must be at least 1, not {manifest['n_features']}")
+        names = manifest["feature_names"]
+        if names is not None and (len(names) != manifest["n_features"] or not all(isinstance(n, str) for n in names)):
+            raise ModelLoadError(f"model.json's 'feature_names' must be {manifest['n_features']} strings")
+        if not set(manifest["outputs"]) <= set(OUTPUTS):
+            raise ModelLoadError(f"model.json's 'outputs' may only name {', '.join(OUTPUTS)}")
+        onnx = manifest["onnx"]
+        if onnx.get("exported") and not (isinstance(onnx.get("file"), str) and "/" not in onnx["file"]
+                                         and isinstance(onnx.get("sha256"), str)):
+            raise ModelLoadError("model.json's 'onnx' must name its file (in the model folder) and sha256")
+        if onnx.get("score_column", 0) not in (0, 1) or isinstance(onnx.get("score_column"), bool):
+            raise ModelLoadError("model.json's 'onnx' 'score_column' must be 0 or 1")
+        return cls(manifest["name"], manifest["version"], manifest["sha256"], manifest["task"],
+                   manifest["n_features"], tuple(names) if names is not None else None,
+                   tuple(manifest["classes"]) if manifest["classes"] is not None else None,
+                   tuple(manifest["outputs"]), tuple(manifest["trusted_types"]), manifest["sklearn"], onnx)
+
+    def identity(self) -> dict:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+    def check(self, estimator: Any) -> None:
+        """The loaded model agrees with model.json, or INIT fails saying where they differ."""
+        found = {"n_features": getattr(estimator, "n_features_in_", None)}
+        names = getattr(estimator, "feature_names_in_", None)
+        found["feature_names"] = tuple(str(n) for n in names) if names is not None else None
+        classes = getattr(estimator, "classes_", None)
+        found["classes"] = tuple(np.asarray(classes).tolist()) if classes is not None else None
+        found["outputs"] = tuple(o for o in OUTPUTS if hasattr(estimator, o))
+        for key, value in found.items():
+            if value != getattr(self, key):
+                raise ModelLoadError(f"model.json says {key} is {getattr(self, key)!r}, but the model has {value!r}: "
+                                     "the manifest and the model disagree; rebuild the package (make package)")
+
+
+    def check_onnx(self, session: Any) -> None:
+        """The ONNX model takes what model.json says (float64 rows of n_features) and gives what the answer needs."""
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        width = inputs[0].shape[1] if len(inputs) == 1 and len(inputs[0].shape) == 2 else None
+        if len(inputs) != 1 or inputs[0].type != "tensor(double)" or width != self.n_features:
+            found = [(i.name, i.type, i.shape) for i in inputs]
+            raise ModelLoadError(f"model.json says the ONNX model takes float64 rows of {self.n_features} features, "
+                                 f"but its inputs are {found}: rebuild the model (make model)")
+        wanted = 2 if self.task == "classifier" and self.outputs else 1
+        if len(outputs) < wanted:
+            raise ModelLoadError(f"the ONNX model gives {len(outputs)} outputs; a {self.task} with "
+                                 f"{', '.join(self.outputs) or 'predict'} needs {wanted}: rebuild the model")
+
+
+def parse_instances(data: dict, spec: ModelSpec) -> np.ndarray:
+    """{"instances": rows} -> float64 array (rows x n_features), every value finite."""
+    reject_unknown(data, {"instances"})
+    if "instances" not in data:
+        raise PayloadError("instances", "is required: an array of rows, each an array of numbers"
+                           + (" or an object of named features" if spec.feature_names else ""))
+    rows = data["instances"]
+    if not isinstance(rows, list):
+        raise PayloadError("instances", f"must be an array of rows, not {json_type(rows)}")
+    if not rows:
+        raise PayloadError("instances", "must hold at least one row")
+    if len(rows) > MAX_ROWS:
+        raise PayloadError("instances", f"holds {len(rows)} rows; at most {MAX_ROWS} per request")
+    if spec.feature_names and set(map(type, rows)) == {dict}:
+        rows = _named_rows(rows, spec.feature_names)
+    # Checked with C-level passes over the whole batch; the slow per-row search runs only to
+    # name the first offending row once something is known to be wrong.
+    if set(map(type, rows)) != {list}:
+        bad = next(i for i, row in enumerate(rows) if not isinstance(row, list))
+        kind = "an array of numbers" + (" or an object of named features" if spec.feature_names else "")
+        raise PayloadError(f"instances[{bad}]", f"must be {kind}, not {json_type(rows[bad])}")
+    if set(map(len, rows)) != {spec.n_features}:
+        bad = next(i for i, row in enumerate(rows) if len(row) != spec.n_features)
+        raise PayloadError(f"instances[{bad}]", f"has {len(rows[bad])} values; the model takes {spec.n_features}")
+    if not set(map(type, itertools.chain.from_iterable(rows))) <= {float, int}:
+        _raise_first_non_number(rows)
+    try:
+        array = np.array(rows, dtype=np.float64)
+    except OverflowError:
+        raise PayloadError("instances", "holds an integer too large for a 64-bit float") from None
+    if not np.isfinite(array).all():
+        row, col = map(int, np.argwhere(~np.isfinite(array))[0])
+        raise PayloadError(f"instances[{row}][{col}]", "must be a finite number (no NaN or infinity)")
+    if np.abs(array).max() > MAX_ABS_VALUE:
+        row, col = map(int, np.argwhere(np.abs(array) > MAX_ABS_VALUE)[0])
+        raise PayloadError(f"instances[{row}][{col}]", f"must be at most {MAX_ABS_VALUE:g} in magnitude")
+    return array
+
+
+def _named_rows(rows: list[dict], names: tuple[str, ...]) -> list[list]:
+    """Objects of named features, in the model's column order; missing or unknown names are named."""
+    wanted = set(names)
+    out = []
+    for i, row in enumerate(rows):
+        if row.keys() != wanted:
+            missing, unknown = sorted(wanted - row.keys()), sorted(row.keys() - wanted)
+            problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                [f"unknown {', '.join(unknown)}"] if unknown else [])
+            raise PayloadError(f"instances[{i}]", f"{'; '.join(problems)} (the model's features: {', '.join(names)})")
+        out.append([row[n] for n in names])
+    return out
+
+
+def _raise_first_non_number(rows: list[list]) -> None:
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if type(value) not in (float, int):
+                raise PayloadError(f"instances[{i}][{j}]", f"must be a number, not {json_type(value)}")
+
+
+def from_onnx(task: str, outputs: tuple[str, ...], got: list, score_column: int | None = None) -> tuple:
+    """(predictions, probabilities, scores) from an ONNX export's outputs, as `answer` takes them: what the onnx
+    handler answers, and what the export's proof compares with scikit-learn. A binary decision function is one
+    score per row; skl2onnx gives two columns, and which one is the score depends on the converter (SVC's first,
+    SGDClassifier's second): the export's proof finds it and model.json records it as `score_column`."""
+    if task == "regressor":
+        return np.asarray(got[0], dtype=np.float64).reshape(-1), None, None
+    labels, second = got[0], (got[1] if len(got) > 1 else None)
+    if "predict_proba" in outputs:
+        return labels, second, None
+    if "decision_function" in outputs and second is not None:
+        return labels, None, second if score_column is None else second[:, score_column]
+    return labels, None, None
+
+
+def answer(spec: ModelSpec, predictions: np.ndarray, probabilities: np.ndarray | None = None,
+           scores: np.ndarray | None = None) -> dict:
+    """The response body: labels (or floats), probabilities with their classes, or scores; the model's identity."""
+    out: dict = {"predictions": np.asarray(predictions).tolist()}
+    if probabilities is not None:
+        out["probabilities"] = np.asarray(probabilities).tolist()
+        out["classes"] = list(spec.classes or [])
+    elif scores is not None:
+        out["scores"] = np.asarray(scores).tolist()
+    out["model"] = spec.identity()
+    return out

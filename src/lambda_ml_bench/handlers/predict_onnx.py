@@ -1,0 +1,24 @@
+"""Lambda handler: predictions from the model's ONNX export with ONNX Runtime.
+
+The predict handler's request, answer and errors (handlers/contract.py), with no scikit-learn, SciPy or skops on
+its path: it runs on the onnx layer."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import config, contract
+from .edge import serve
+from .model import load_onnx
+
+MODEL = load_onnx(config.model_dir(), threads=config.vcpus())  # once per cold start; a bad model fails INIT
+
+
+def predict(request: dict) -> dict:
+    spec = MODEL.spec
+    X = contract.parse_instances(request, spec)
+    outputs = MODEL.session.run(None, {MODEL.input: X})
+    return contract.answer(spec, *contract.from_onnx(spec.task, spec.outputs, outputs, spec.onnx.get("score_column")))
+
+
+def handler(event: Any, context: Any) -> dict:
+    return serve(event, predict)

@@ -1,0 +1,135 @@
+"""Function definitions of the local Lambda: from terraform/functions.json, or a definition file."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambda_ml_bench import spec
+from lambda_ml_bench.aws import ACCOUNT, REGION
+from lambda_ml_bench.build.platforms import RUNTIMES, SANDBOX_PYTHON, architecture
+from lambda_ml_bench.errors import ProjectError
+from lambda_ml_bench.files import sha256_file_base64
+
+# How a client tells the local Lambda from Lambda, how it runs, and whether CPU and memory are allotted.
+LOCAL_DESCRIPTION = "local Lambda (lambda-ml-bench), runs {run}; {allotment}"
+
+
+def _host() -> str | None:
+    from lambda_ml_bench.build.platforms import host_architecture
+
+    host = host_architecture()
+    return host.name if host else None
+
+
+class DefinitionError(ProjectError, ValueError):
+    """A function definition the local Lambda cannot serve."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    handler: str
+    architecture: str
+    memory_size: int
+    timeout: int
+    code: Path  # a zip or a folder: what /var/task shows
+    layers: tuple[Path, ...] = ()
+    environment: dict = field(default_factory=dict)
+    runtime: str = "python3.13"
+    reserved_concurrency: int | None = None
+    snapstart: bool = False  # SnapStart on published versions: configuration only here (no snapshot is taken)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}"
+
+    def configuration(self, description: str, revision_id: str, last_modified: str, listing: bool = False,
+                      version: str = "$LATEST", qualifier: str | None = None) -> dict:
+        """The function's configuration in the shape AWS records (LocalStack's test_lambda_api snapshot,
+        TestLambdaFunction::test_function_lifecycle, get_function_response): `Environment` only when there
+        are variables, `Layers` only with layers. Listings (ListFunctions, ListVersionsByFunction) leave out `State`,
+        `LastUpdateStatus` and `RuntimeVersionConfig` (TestLambdaVersions::test_publish_version_on_create,
+        list_versions_result). A qualified request answers with the qualified ARN (get_function_version_result)."""
+        code_sha, code_size = _code_digest(self.code)
+        config = {
+            "Architectures": [self.architecture], "CodeSha256": code_sha, "CodeSize": code_size,
+            "Description": description, "EphemeralStorage": {"Size": 512},
+            "FunctionArn": self.arn + (f":{qualifier}" if qualifier else ""),
+            "FunctionName": self.name, "Handler": self.handler, "LastModified": last_modified,
+            "LastUpdateStatus": "Successful",
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
+            "MemorySize": self.memory_size, "PackageType": "Zip", "RevisionId": revision_id,
+            "Role": f"arn:aws:iam::{ACCOUNT}:role/{self.name}", "Runtime": self.runtime,
+            "RuntimeVersionConfig": {"RuntimeVersionArn": f"arn:aws:lambda:{REGION}::runtime:local-{self.runtime}"},
+            "SnapStart": {"ApplyOn": "PublishedVersions" if self.snapstart else "None",
+                          "OptimizationStatus": "On" if self.snapstart and version != "$LATEST" else "Off"},
+            "State": "Active",
+            "Timeout": self.timeout, "TracingConfig": {"Mode": "PassThrough"}, "Version": version,
+        }
+        if self.environment:
+            config["Environment"] = {"Variables": dict(self.environment)}
+        if self.layers:
+            config["Layers"] = [{"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{p.stem}:1",
+                                 "CodeSize": p.stat().st_size if p.exists() else 0} for p in self.layers]
+        if listing:
+            del config["State"], config["LastUpdateStatus"], config["RuntimeVersionConfig"]
+        return dict(sorted(config.items()))
+
+    def description(self, allotment: str) -> str:
+        return LOCAL_DESCRIPTION.format(run="natively" if self.architecture == _host() else "emulated under QEMU",
+                                        allotment=allotment)
+
+
+def _code_digest(code: Path) -> tuple[str, int]:
+    if code.is_file():  # answered on every GetFunction and every poll of a sweep: hashed once per file version
+        return sha256_file_base64(code), code.stat().st_size
+    return "", 0
+
+
+def from_terraform(python_version: str | None = None) -> list[FunctionSpec]:
+    """One function per handler and architecture, as the Terraform configuration declares them, each on its
+    backend's layer built for its architecture."""
+    s = spec.load()
+    python_version = python_version or s.python_version
+    return [
+        FunctionSpec(name=s.function_name(key, arch, python_version), handler=h.handler, architecture=arch,
+                     memory_size=h.memory_size, timeout=h.timeout, code=s.package_path(python_version),
+                     layers=(s.layer_path(h.backend, arch, python_version),), environment=dict(h.environment),
+                     runtime=f"python{python_version}")
+        for arch in s.architectures for key, h in s.handlers.items()
+    ]
+
+
+def from_file(path: Path) -> list[FunctionSpec]:
+    """A small definition file: {"functions": [{"name", "handler", "architecture", ...}]}."""
+    base = path.resolve().parent
+    specs = []
+    for entry in json.loads(path.read_text())["functions"]:
+        specs.append(FunctionSpec(
+            name=entry["name"], handler=entry["handler"], architecture=entry["architecture"],
+            memory_size=int(entry.get("memory_size", 128)), timeout=int(entry.get("timeout", 3)),
+            code=(base / entry["code"]).resolve(), layers=tuple((base / p).resolve() for p in entry.get("layers", [])),
+            environment=entry.get("environment", {}), runtime=entry.get("runtime", "python3.13"),
+            reserved_concurrency=entry.get("reserved_concurrency"), snapstart=bool(entry.get("snapstart", False)),
+        ))
+    return specs
+
+
+def validate(specs: list[FunctionSpec]) -> None:
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise DefinitionError(f"function names must be unique: {names}")
+    for s in specs:
+        architecture(s.architecture)
+        if s.runtime != RUNTIMES[SANDBOX_PYTHON].name:
+            raise DefinitionError(f"{s.name}: the local Lambda runs {RUNTIMES[SANDBOX_PYTHON].name} only")
+        if len(s.layers) > 1:
+            raise DefinitionError(f"{s.name}: the local Lambda mounts one layer at /opt, not {len(s.layers)}")
+        if not 128 <= s.memory_size <= 10_240 or not 1 <= s.timeout <= 900:
+            raise DefinitionError(f"{s.name}: memory 128-10240 MB and timeout 1-900 s")
+        for p in (s.code, *s.layers):
+            if not p.exists():
+                raise DefinitionError(f"{s.name}: {os.path.relpath(p)} does not exist; build it first "
+                                      "(make layers package)")

@@ -1,0 +1,422 @@
+"""The local Lambda's API front on 127.0.0.1: Invoke, ListFunctions, GetFunction(Configuration),
+UpdateFunctionConfiguration, PublishVersion, ListVersionsByFunction, Create/Get/Update/Delete/ListAliases
+and DeleteFunction (a version, or the function), answered in AWS's shapes (local_lambda/api.py).
+
+Requests are bounded: at most MAX_CONNECTIONS served at once, a connection that sends nothing for
+IDLE_TIMEOUT_S is closed, a body must have a valid Content-Length (or be chunked) within the
+operation's limit, and a malformed request gets an error answer while serving goes on.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import socket
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote
+
+from lambda_ml_bench.local_lambda import api
+from lambda_ml_bench.local_lambda.api import ApiError
+from lambda_ml_bench.local_lambda.functions import FunctionSpec
+from lambda_ml_bench.local_lambda.pools import Function, FunctionPool
+from lambda_ml_bench.sandbox.allotment import open_hierarchy
+
+log = logging.getLogger("local_lambda")
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limit for RequestResponse invocations
+MAX_ASYNC_PAYLOAD = 1024 * 1024  # ... and for Event invocations
+MAX_CONFIG_BODY = 64 * 1024  # an UpdateFunctionConfiguration body (Lambda's variables total 4 KB)
+MAX_CONNECTIONS = 64
+IDLE_TIMEOUT_S = 30.0
+LOG_TAIL_BYTES = 4096
+_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+_FUNCTION = re.compile(r"^/2015-03-31/functions/([^/]+)/?$")
+_LIST = re.compile(r"^/2015-03-31/functions/?$")
+_CONFIGURATION = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$")
+_VERSIONS = re.compile(r"^/2015-03-31/functions/([^/]+)/versions$")
+_ALIASES = re.compile(r"^/2015-03-31/functions/([^/]+)/aliases$")
+_ALIAS = re.compile(r"^/2015-03-31/functions/([^/]+)/aliases/([^/]+)$")
+UPDATABLE = {"MemorySize": ("memory_size", 128, 10_240), "Timeout": ("timeout", 1, 900)}
+
+
+class LocalLambda(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = MAX_CONNECTIONS
+
+    def __init__(self, port: int, specs: list[FunctionSpec], rie: Path, concurrency: int = 2,
+                 idle_seconds: float = 600.0, memory_quota: int = 10_240, allot: bool = True,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.idle_timeout_s = idle_timeout_s
+        self.hierarchy, why = open_hierarchy(f"lambda-ml-bench-{port}") if allot else (None, "switched off")
+        if self.hierarchy is not None:
+            self.allotment_note = "CPU and memory allotted as Lambda allots them"
+        else:
+            self.allotment_note = f"CPU and memory NOT allotted ({why})"
+            log.warning("CPU and memory are not allotted to environments: %s", why)
+        self.functions = {s.name: Function(s, rie, concurrency, self.hierarchy, self.allotment_note) for s in specs}
+        self.idle_seconds = idle_seconds
+        self.memory_quota = memory_quota  # a new account's is 3,008 MB
+        self.stopping = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        threading.Thread(target=self._reaper, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def process_request(self, request, client_address) -> None:
+        """One thread per connection, at most MAX_CONNECTIONS at once (the rest wait in the backlog)."""
+        self._slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _reaper(self) -> None:
+        while not self.stopping.wait(min(30.0, self.idle_seconds / 2)):
+            for function in list(self.functions.values()):
+                for pool in function.pools():
+                    pool.retire_idle(self.idle_seconds)
+
+    def shutdown_all(self) -> None:
+        """Stop serving, end every environment (busy ones too) and remove the control groups."""
+        self.stopping.set()
+        self.shutdown()
+        self.stop_environments()
+
+    def stop_environments(self) -> None:
+        for function in list(self.functions.values()):
+            function.stop()
+        if self.hierarchy is not None:
+            self.hierarchy.remove()
+
+    def function(self, function_name: str, qualifier: str | None = None,
+                 invoking: bool = False) -> tuple[Function, str | None]:
+        """The function a name or ARN names, and the qualifier asked for (from the ARN or `Qualifier`)."""
+        name, qualifier = api.resolve(unquote(function_name), qualifier)
+        function = self.functions.get(name)
+        if function is None:
+            raise api.not_found(name, api.LATEST if invoking and qualifier is None else qualifier)
+        return function, qualifier
+
+    def pool(self, function_name: str, qualifier: str | None = None, invoking: bool = False) -> FunctionPool:
+        function, qualifier = self.function(function_name, qualifier, invoking)
+        return function.pool(qualifier)
+
+
+class _Headers(dict):
+    """Request headers, looked up without regard to case."""
+
+    def get(self, key: str, default=None):
+        return super().get(key.lower(), default)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: LocalLambda
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout_s  # a half-sent request is dropped after this long
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.request_id = str(uuid.uuid4())
+
+    def log_message(self, fmt: str, *args) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", self.address_string(), fmt % args)
+
+    def parse_request(self) -> bool:
+        """Request line and headers, parsed without the email package (a warm invoke is ~1 ms)."""
+        self.request_id = str(uuid.uuid4())
+        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = line
+        parts = line.split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            self.close_connection = True
+            self._error(api.bad_request(f"Bad request line {line[:200]!r}"))
+            return False
+        self.command, self.path, self.request_version = parts
+        self.headers = _Headers()
+        for _ in range(100):
+            raw = self.rfile.readline(65537)
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = str(raw, "iso-8859-1").partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        else:
+            self.close_connection = True
+            self._error(api.bad_request("too many header lines"))
+            return False
+        conn = self.headers.get("connection", "").lower()
+        self.close_connection = conn == "close" or (self.request_version == "HTTP/1.0" and conn != "keep-alive")
+        return True
+
+    # --- answers ----------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        """Status line, headers and body in one write: one packet for small answers."""
+        self.log_request(status, len(body))
+        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}", "Content-Type: application/json",
+                 f"Content-Length: {len(body)}", f"x-amzn-RequestId: {self.request_id}"]
+        if self.close_connection:
+            lines.append("Connection: close")
+        lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    def _error(self, err: ApiError) -> None:
+        self._send(err.status, err.body(), {"x-amzn-ErrorType": err.code})
+
+    def _body(self, limit: int, operation: str = "InvokeFunction") -> bytes:
+        """The request body within `limit` bytes: Content-Length checked, or chunked read as it comes. A body
+        over the limit is not read: the answer closes the connection."""
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            body = b""
+            while True:
+                size_line = self.rfile.readline(1024)
+                try:
+                    size = int(size_line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise api.bad_request("malformed chunked body") from None
+                if size < 0 or len(body) + size > limit:
+                    self.close_connection = True
+                    raise api.too_large(limit, operation)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline(1024)
+        raw = self.headers.get("content-length")
+        if raw is None:
+            return b""
+        if not raw.isdigit():  # negative, signed or not a number: the length cannot be trusted
+            self.close_connection = True
+            raise api.bad_request(f"Content-Length must be a non-negative integer, not {raw[:40]!r}")
+        length = int(raw)
+        if length > limit:
+            self.close_connection = True
+            raise api.too_large(limit, operation)
+        body = self.rfile.read(length)
+        if len(body) != length:
+            self.close_connection = True
+            raise api.bad_request(f"the body ended after {len(body)} of {length} bytes")
+        return body
+
+    def _route(self, handler) -> None:
+        try:
+            handler(self.path.split("?", 1)[0], parse_qs(self.path.partition("?")[2]))
+        except ApiError as err:
+            self._error(err)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as err:  # the service keeps serving; the caller learns what failed
+            log.exception("request failed")
+            self._error(ApiError(500, "ServiceException", f"the local Lambda failed: {err}"))
+
+    def do_GET(self) -> None:
+        self._route(self._get)
+
+    def do_PUT(self) -> None:
+        self._route(self._put)
+
+    def do_POST(self) -> None:
+        self._route(self._post)
+
+    def do_DELETE(self) -> None:
+        self._route(self._delete)
+
+    def _json_body(self, operation: str) -> dict:
+        body = self._body(MAX_CONFIG_BODY, operation)
+        try:
+            request = json.loads(body or b"{}")
+        except (ValueError, RecursionError):
+            raise api.bad_request("Could not parse request body into json") from None
+        if not isinstance(request, dict):
+            raise api.bad_request("Could not parse request body into json: expected an object")
+        return request
+
+    # --- routes -----------------------------------------------------------------------------
+    def _get(self, path: str, query: dict) -> None:
+        self._body(MAX_CONFIG_BODY, "GetFunction")
+        qualifier = query.get("Qualifier", [None])[0]
+        if _LIST.match(path):
+            functions = [f.latest.configuration(listing=True) for f in self.server.functions.values()]
+            return self._send(200, json.dumps({"Functions": functions}).encode())
+        if match := _CONFIGURATION.match(path):
+            function, qualifier = self.server.function(match[1], qualifier)
+            config = function.pool(qualifier).configuration(qualifier=qualifier)
+            return self._send(200, json.dumps(config).encode())
+        if match := _FUNCTION.match(path):
+            function, qualifier = self.server.function(match[1], qualifier)
+            pool = function.pool(qualifier)
+            body = {"Code": {"Location": pool.spec.code.as_uri(), "RepositoryType": "S3"},
+                    "Configuration": pool.configuration(qualifier=qualifier)}
+            if pool.spec.reserved_concurrency:
+                body["Concurrency"] = {"ReservedConcurrentExecutions": pool.spec.reserved_concurrency}
+            return self._send(200, json.dumps(body).encode())
+        if match := _VERSIONS.match(path):  # ListVersionsByFunction: $LATEST first
+            function, _ = self.server.function(match[1])
+            versions = [p.configuration(listing=True, qualifier=p.version) for p in function.pools()]
+            return self._send(200, json.dumps({"Versions": versions}).encode())
+        if match := _ALIASES.match(path):
+            function, _ = self.server.function(match[1])
+            wanted = query.get("FunctionVersion", [None])[0]
+            aliases = [function.alias_configuration(a) for a in sorted(function.aliases)
+                       if wanted is None or function.aliases[a]["FunctionVersion"] == wanted]
+            return self._send(200, json.dumps({"Aliases": aliases}).encode())
+        if match := _ALIAS.match(path):
+            function, _ = self.server.function(match[1])
+            if unquote(match[2]) not in function.aliases:
+                raise api.alias_not_found(function.name, unquote(match[2]))
+            return self._send(200, json.dumps(function.alias_configuration(unquote(match[2]))).encode())
+        raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
+
+    def _delete(self, path: str, query: dict) -> None:
+        """DeleteAlias, or DeleteFunction of a version (a qualifier) or of the whole function."""
+        self._body(MAX_CONFIG_BODY, "DeleteFunction")
+        if match := _ALIAS.match(path):
+            function, _ = self.server.function(match[1])
+            function.delete_alias(unquote(match[2]))
+            return self._send(204, b"")
+        if match := _FUNCTION.match(path):
+            function, qualifier = self.server.function(match[1], query.get("Qualifier", [None])[0])
+            if qualifier is None:
+                self.server.functions.pop(function.name, None)
+                function.stop()
+            else:
+                function.delete_version(qualifier)
+            return self._send(204, b"")
+        raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
+
+    def _put(self, path: str, query: dict) -> None:
+        """UpdateFunctionConfiguration: MemorySize, Timeout and Environment."""
+        if match := _ALIAS.match(path):  # UpdateAlias
+            request = self._json_body("UpdateAlias")
+            function, _ = self.server.function(match[1])
+            answer = function.put_alias(unquote(match[2]), request.get("FunctionVersion"), request.get("Description"),
+                                        create=False)
+            return self._send(200, json.dumps(answer).encode())
+        match = _CONFIGURATION.match(path)
+        if not match:
+            raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
+        request = self._json_body("UpdateFunctionConfiguration")
+        function, _ = self.server.function(match[1])
+        pool = function.latest
+        changes = {}
+        for key, (attr, low, high) in UPDATABLE.items():
+            if key in request:
+                value = request[key]
+                if type(value) is not int:
+                    raise api.bad_request(f"{key} must be an integer")
+                if not low <= value <= high:
+                    raise api.validation(key, value, low, high)
+                if key == "MemorySize" and value > self.server.memory_quota:  # AWS's words for an account's quota
+                    raise api.validation(key, value, low, self.server.memory_quota)
+                changes[attr] = value
+        if "Environment" in request:
+            environment = request["Environment"]
+            variables = environment.get("Variables", {}) if isinstance(environment, dict) else None
+            if not isinstance(variables, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
+                raise api.bad_request("Environment must be an object whose Variables map names to strings")
+            if len(json.dumps(variables)) > 4096:
+                raise api.invalid("Lambda was unable to configure your environment variables because the "
+                                  "environment variables you have provided exceeded the 4KB limit.")
+            reserved = api.reserved_variables(variables)
+            if reserved:
+                raise reserved
+            changes["environment"] = dict(variables)
+        unknown = set(request) - set(UPDATABLE) - {"Environment"}
+        if unknown:
+            raise api.invalid(api.clip(f"the local Lambda updates MemorySize, Timeout and Environment only, not "
+                                        f"{sorted(unknown)}"))
+        pool.update(changes)
+        answer = pool.configuration()
+        # AWS's answer while the update applies (test_function_lifecycle, update_func_conf_response)
+        answer.update(LastUpdateStatus="InProgress", LastUpdateStatusReason="The function is being created.",
+                      LastUpdateStatusReasonCode="Creating")
+        self._send(200, json.dumps(dict(sorted(answer.items()))).encode())
+
+    def _post(self, path: str, query: dict) -> None:
+        if match := _VERSIONS.match(path):  # PublishVersion: 201 with the version's configuration
+            self._json_body("PublishVersion")
+            function, _ = self.server.function(match[1])
+            pool, _ = function.publish()
+            return self._send(201, json.dumps(pool.configuration(qualifier=pool.version)).encode())
+        if match := _ALIASES.match(path):  # CreateAlias
+            request = self._json_body("CreateAlias")
+            function, _ = self.server.function(match[1])
+            if not isinstance(request.get("Name"), str) or not isinstance(request.get("FunctionVersion"), str):
+                raise api.invalid("CreateAlias needs Name and FunctionVersion")
+            answer = function.put_alias(request["Name"], request["FunctionVersion"], request.get("Description", ""),
+                                        create=True)
+            return self._send(201, json.dumps(answer).encode())
+        kind = self.headers.get("x-amz-invocation-type", "RequestResponse")
+        limit = MAX_ASYNC_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
+        payload = self._body(limit) or b"{}"
+        match = _INVOKE.match(path)
+        if not match:
+            raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
+        pool = self.server.pool(match[1], query.get("Qualifier", [None])[0], invoking=True)
+        if kind not in ("RequestResponse", "Event", "DryRun"):
+            raise api.invalid(f"1 validation error detected: Value '{kind[:40]}' at 'invocationType' failed to "
+                              "satisfy constraint: Member must satisfy enum value set: "
+                              "[Event, RequestResponse, DryRun]")
+        if kind == "DryRun":
+            return self._send(204, b"")
+        try:
+            json.loads(payload)
+        except (ValueError, RecursionError):
+            raise api.bad_request("Could not parse request body into json: Could not parse payload into json") from None
+        if kind == "Event":
+            threading.Thread(target=self._invoke_quietly, args=(pool, payload), daemon=True).start()
+            return self._send(202, b"")
+        env = pool.acquire()  # may raise TooManyRequestsException
+        try:
+            result = env.invoke(payload, want_log=self.headers.get("x-amz-log-type") == "Tail")
+        except Exception as err:
+            env.stop()
+            raise ApiError(502, "ServiceException", f"the execution environment failed: {err}") from err
+        finally:
+            pool.release(env)
+        if result.request_id:
+            self.request_id = result.request_id
+        headers = {"X-Amz-Executed-Version": pool.version}
+        if result.function_error:
+            headers["X-Amz-Function-Error"] = result.function_error
+        if self.headers.get("x-amz-log-type") == "Tail":
+            tail = result.log.encode()[-LOG_TAIL_BYTES:]
+            headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
+        self._send(200, result.payload, headers)
+
+    @staticmethod
+    def _invoke_quietly(pool: FunctionPool, payload: bytes) -> None:
+        for _ in range(60):  # an Event waits for a free environment instead of failing
+            try:
+                env = pool.acquire()
+                break
+            except ApiError:
+                time.sleep(1)
+            except RuntimeError:  # the service is stopping
+                return
+        else:
+            log.warning("event for %s dropped: throttled for a minute", pool.spec.name)
+            return
+        try:
+            env.invoke(payload)
+        except Exception as err:
+            log.warning("event for %s failed: %s", pool.spec.name, err)
+        finally:
+            pool.release(env)

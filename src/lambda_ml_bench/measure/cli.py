@@ -1,0 +1,193 @@
+"""lmb compare | report | deploy | destroy | credentials: measuring, and putting the functions on AWS."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from lambda_ml_bench import spec
+from lambda_ml_bench.build.platforms import ARCHITECTURES
+from lambda_ml_bench.measure.study import FEATURES
+from lambda_ml_bench.terminal import say
+
+
+def _lambda_client(args: argparse.Namespace, region: str | None = None):
+    """boto3 against AWS, an endpoint (--endpoint-url or AWS_ENDPOINT_URL), or LocalStack."""
+    from botocore.config import Config
+
+    config = Config(retries={"total_max_attempts": 1}, read_timeout=960, connect_timeout=10)
+    if args.localstack:
+        import localstack_client.session
+
+        return localstack_client.session.Session().client("lambda", config=config)
+    import boto3
+
+    if args.endpoint_url:
+        region = region or os.environ.get("AWS_REGION", "us-east-1")
+        return boto3.client("lambda", endpoint_url=args.endpoint_url, region_name=region, aws_access_key_id="local",
+                            aws_secret_access_key="local", config=config)
+    return boto3.client("lambda", region_name=region, config=config)
+
+
+def _interrupt(*_) -> None:
+    """SIGTERM stops a sweep as Ctrl-C does: the running invocations finish, then everything is put back."""
+    from lambda_ml_bench.measure.sweep import Interrupted
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Interrupted("SIGTERM")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from lambda_ml_bench.measure import study
+    from lambda_ml_bench.measure.report import render
+    from lambda_ml_bench.measure.sweep import (
+        CompareError,
+        Interrupted,
+        Sweep,
+        Target,
+        Workload,
+        default_parallel,
+        handler_for,
+        plan,
+        region_of,
+        restore_from,
+        targets_from_listing,
+        targets_from_terraform,
+        terraform_targets,
+    )
+
+    endpoint = args.endpoint_url or args.localstack or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        region = args.region or os.environ.get("AWS_REGION", "us-east-1")
+        client = _lambda_client(args, region)
+    else:  # the region the functions were deployed in, from Terraform, unless --region says otherwise
+        outputs = terraform_targets(Path(args.terraform_dir))
+        region = args.region or region_of(outputs)
+        say(f"functions in {region}")
+        client = _lambda_client(args, region)
+    out = Path(args.out or f"results/compare-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
+    sweep = Sweep(client, out, say, warm=args.warm, region=region)
+    if args.restore:
+        failed = restore_from(sweep, Path(args.restore))
+        if failed:
+            raise CompareError(f"could not put back: {failed}")
+        say(f"restored from {args.restore}")
+        return
+    function = args.function or ("predict" if args.payload else "benchmark")
+    targets = []
+    for backend in args.backend:
+        key, handler = handler_for(function, backend)
+        names = (
+            targets_from_listing(client, args.pattern or key, handler) if endpoint
+            else targets_from_terraform(outputs, key)
+        )
+        targets += [Target(a, n, backend) for a, n in sorted(names.items()) if a in (args.arch or list(ARCHITECTURES))]
+    if args.payload:
+        workloads = [Workload(Path(f).name, json.loads(Path(f).read_text())) for f in args.payload]
+    else:
+        workloads = [Workload(f"{n:,} features", study.event(n, args.cycles), n) for n in args.features]
+    configurations = [client.get_function_configuration(FunctionName=t.name) for t in targets]
+    memory = args.memory or sorted({c["MemorySize"] for c in configurations})
+    cells = plan(targets, memory, workloads, args.rounds)
+    local = configurations[0].get("Description", "").startswith("local Lambda")
+    sweep.parallel = args.parallel or default_parallel(client, len(cells), local)
+    say(
+        f"{len(cells)} cells ({len(targets)} functions ({', '.join(args.backend)}) x {len(memory)} memory sizes x "
+        f"{len(workloads)} workloads x "
+        f"{args.rounds} rounds), {sweep.parallel} at a time; results go to {out} as they arrive; the configurations "
+        f"to restore are in {sweep.restore_file}"
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    problem = None
+    try:
+        sweep.run(cells)
+    except (CompareError, Interrupted, KeyboardInterrupt) as err:
+        problem = err
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if sweep.retries:
+            say(f"retried calls: {sweep.retries}")
+    if out.exists() and out.stat().st_size:
+        try:
+            report = render(out, out.parent, args.balance, args.allow_emulated)
+            say(f"report: {report} and {report.with_suffix('.png')}")
+            for line in report.read_text().split("## Every configuration")[0].splitlines():
+                if line.startswith("- "):
+                    print(line[2:])
+        except ValueError as err:
+            say(f"no report: {err}")
+    if problem is not None:
+        raise CompareError(
+            f"{'stopped' if isinstance(problem, (Interrupted, KeyboardInterrupt)) else 'failed'}: "
+            f"{problem}; every function is back as it was"
+        ) from problem
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from lambda_ml_bench.measure.report import render
+
+    path = render(
+        Path(args.result),
+        Path(args.out_dir) if args.out_dir else Path(args.result).parent,
+        args.balance,
+        args.allow_emulated,
+    )
+    print(path.read_text())
+
+
+def register(sub) -> None:
+    """Add the measuring and deploying commands to the command line."""
+    p = sub.add_parser("compare", help="sweep architecture x memory x workload on deployed (or local) functions")
+    p.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL"),
+        help="a Lambda API endpoint (the local Lambda: http://127.0.0.1:3001)",
+    )
+    p.add_argument("--localstack", action="store_true", help="target LocalStack through localstack-client")
+    p.add_argument("--terraform-dir", default="terraform", help="where `terraform output` names the functions")
+    p.add_argument("--pattern", help="with an endpoint: functions whose name contains this (default: the handler)")
+    p.add_argument(
+        "--region",
+        help="default: the functions' region from `terraform output` (an endpoint: AWS_REGION, else us-east-1)",
+    )
+    p.add_argument("--arch", action="append", choices=list(ARCHITECTURES))
+    p.add_argument("--features", type=int, nargs="+", default=list(FEATURES))
+    p.add_argument(
+        "--function",
+        choices=["benchmark", "predict"],
+        help="which handler's functions (default: predict with --payload, else benchmark)",
+    )
+    p.add_argument(
+        "--backend",
+        nargs="+",
+        default=["sklearn"],
+        choices=list(spec.load().backends),
+        help="serving backends to sweep side by side (predict: sklearn and onnx; default sklearn)",
+    )
+    p.add_argument(
+        "--payload",
+        nargs="+",
+        help="request files (JSON events) for the predict functions: each is a "
+        "workload of its own, instead of the study",
+    )
+    p.add_argument("--memory", type=int, nargs="+", help="memory sizes (MB) to sweep; default: as deployed")
+    p.add_argument("--cycles", type=int, default=40, help="cycles per invocation (the study's 40)")
+    p.add_argument("--rounds", type=int, default=2, help="repetitions of every cell, spread over the run")
+    p.add_argument("--warm", type=int, default=3, help="warm invocations after each cell's cold start")
+    p.add_argument(
+        "--parallel", type=int, help="cells at once (default: 1 locally, else the account's unreserved concurrency)"
+    )
+    p.add_argument("--balance", type=float, default=0.5, help="the balanced pick's weight: 0 fastest .. 1 cheapest")
+    p.add_argument("--allow-emulated", action="store_true", help="let emulated arm64 figures into the recommendation")
+    p.add_argument("--restore", metavar="FILE", help="put back the configurations a sweep saved, delete its leftovers")
+    p.add_argument("--out", help="result file (JSONL), default results/compare-<time>.jsonl")
+    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("report", help="render the Markdown table and PNG chart of a result file")
+    p.add_argument("result", help="results/*.json (pytest-benchmark) or results/*.jsonl (bench compare)")
+    p.add_argument("--out-dir", help="default: beside the result file")
+    p.add_argument("--balance", type=float, default=0.5, help="the balanced pick's weight: 0 fastest .. 1 cheapest")
+    p.add_argument("--allow-emulated", action="store_true", help="let emulated arm64 figures into the recommendation")
+    p.set_defaults(func=cmd_report)

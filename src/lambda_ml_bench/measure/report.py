@@ -1,0 +1,284 @@
+"""Reports from result files: tables whose columns mean the same thing everywhere, the recommendation, charts.
+
+"USD per 1M" is always one million invocations as deployed (bench/pricing.py): for a sweep, the
+invocations measured; for the local benchmarks, the study's 40-cycle invocation at 10,240 MB, warm.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from statistics import median
+
+from lambda_ml_bench.measure import markdown, pricing, study
+from lambda_ml_bench.measure.recommend import Option, options, recommend
+
+EMULATED_NOTE = ("Emulated rows ran arm64 code under QEMU on an x86_64 host: they show that the code works, not how "
+                 "fast Graviton is. No ratio or cost is given for them.")
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- the local benchmarks (pytest-benchmark JSON) ----------------------------------------------
+def local_rows(data: dict) -> list[dict]:
+    rows = []
+    for m in study.measurements(data):
+        rows.append({"n_features": m.n_features, "architecture": m.architecture,
+                     "environment": "emulated (QEMU)" if m.emulated else "native, whole host",
+                     "emulated": m.emulated, "fit_ms": m.fit_ms, "predict_ms": m.predict_ms,
+                     "invocation_ms": m.invocation_ms(),
+                     "cost_per_million": None if m.emulated else pricing.per_million_of(
+                         m.architecture, study.MEMORY_MB, m.invocation_ms())})
+    return rows
+
+
+def local_table(rows: list[dict]) -> str:
+    headers = ["features", "architecture", "environment", "train ms per cycle", "inference ms per cycle",
+               f"invocation ms ({study.CYCLES} cycles)", "USD per 1M", "arm64/x86_64 time", "arm64/x86_64 cost"]
+    native = {(r["n_features"], r["architecture"]): r for r in rows if not r["emulated"]}
+    cells = []
+    for r in rows:
+        time_ratio = cost_ratio = "—"
+        x86 = native.get((r["n_features"], "x86_64"))
+        if r["architecture"] == "arm64" and not r["emulated"] and x86:
+            time_ratio = f"{r['invocation_ms'] / x86['invocation_ms']:.2f}"
+            cost_ratio = f"{r['cost_per_million'] / x86['cost_per_million']:.2f}"
+        cells.append([f"{r['n_features']:,}", r["architecture"], r["environment"], _fmt(r["fit_ms"]),
+                      _fmt(r["predict_ms"]), _fmt(r["invocation_ms"]), _fmt(r["cost_per_million"], 2), time_ratio,
+                      cost_ratio])
+    return markdown.table(headers, cells, right={0, 3, 4, 5, 6, 7, 8})
+
+
+def backend_rows(data: dict) -> list[dict]:
+    """The scikit-learn against ONNX Runtime benchmarks (tests/benchmarks/test_backends.py): per measure and
+    architecture, both medians, their ratio and its target."""
+    rows = []
+    for b in data["benchmarks"]:
+        info = b.get("extra_info", {})
+        if not (info.get("backend") and info.get("baseline") and b["group"].startswith("backend-")):
+            continue
+        if "baseline_per_call_ms" in info:
+            measured, baseline = median(info["per_call_ms"]), median(info["baseline_per_call_ms"])
+            what = f"warm call, {info['rows']:,} row{'s' if info['rows'] > 1 else ''}"
+        else:
+            measured, baseline = b["stats"]["median"] * 1e3, median(info["interleaved_baseline_ms"])
+            what = "cold start"
+        rows.append({"measure": what, "architecture": info["architecture"], "emulated": info["emulated"],
+                     "backend": info["backend"], "baseline": info["baseline"], "ms": measured,
+                     "baseline_ms": baseline, "ratio": measured / baseline, "target": info["target_ratio"],
+                     "layers": info.get("layers")})
+    return sorted(rows, key=lambda r: (r["measure"] != "cold start", r["measure"], r["emulated"]))
+
+
+def backend_table(rows: list[dict]) -> str:
+    headers = ["measure", "architecture", "onnx ms (median)", "sklearn ms (median)", "onnx / sklearn", "target"]
+    cells = [[r["measure"], r["architecture"] + (" (emulated)" if r["emulated"] else ""), _fmt(r["ms"], 3),
+              _fmt(r["baseline_ms"], 3), f"{r['ratio']:.3f}",
+              f"≤ {r['target']:g}: {'met' if r['ratio'] <= r['target'] else 'NOT met'}"] for r in rows]
+    sizes = {r["architecture"]: r["layers"] for r in rows if r["layers"]}
+    size_cells = [[kind, arch, f"{s['zipped_mib']:.1f}", f"{s['unzipped_mib']:.1f}",
+                   f"≤ {s['budget_mib']:g}: {'met' if s['zipped_mib'] <= s['budget_mib'] else 'NOT met'}"
+                   if s.get("budget_mib") else "—"]
+                  for arch, layers in sorted(sizes.items()) for kind, s in sorted(layers.items())]
+    return (markdown.table(headers, cells, right={2, 3, 4}) + "\n\n"
+            + markdown.table(["layer", "architecture", "zipped MiB", "unzipped MiB", "budget (zipped MiB)"],
+                             size_cells, right={2, 3}))
+
+
+def local_chart(rows: list[dict], path: Path, title: str) -> None:
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        series[f"{r['architecture']} ({r['environment']})"].append(r)
+    for label, rs in sorted(series.items()):
+        style = "--" if "emulated" in label else "-"
+        x = [r["n_features"] for r in rs]
+        left.plot(x, [r["fit_ms"] for r in rs], style, marker="o", label=f"train, {label}")
+        left.plot(x, [r["predict_ms"] for r in rs], style, marker="s", label=f"inference, {label}")
+        costs = [(r["n_features"], r["cost_per_million"]) for r in rs if r["cost_per_million"] is not None]
+        if costs:
+            right.plot(*zip(*costs), style, marker="o", label=label)
+    for ax, ylabel in ((left, "median ms per cycle (log)"), (right, "USD per million invocations (log)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("features")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    left.set_title(f"SVM train ({study.TRAIN_SAMPLES} samples) and inference ({study.TEST_SAMPLES} samples)")
+    right.set_title(f"one {study.CYCLES}-cycle invocation at {study.MEMORY_MB:,} MB")
+    _save(fig, path, title)
+
+
+# --- a sweep (bench compare JSONL) -------------------------------------------------------------
+def sweep_table(opts: list[Option]) -> str:
+    headers = ["workload", "architecture", "memory MB", "warm n", "duration ms, median (IQR)", "cold start: init ms",
+               "USD per 1M", "arm64/x86_64 time", "arm64/x86_64 cost", "early stops left out"]
+    by = {(o.workload, o.architecture, o.memory_mb, o.backend): o for o in opts}
+    cells = []
+    for o in sorted(opts, key=_order):
+        time_ratio = cost_ratio = "—"
+        x86 = by.get((o.workload, "x86_64", o.memory_mb, o.backend))
+        if o.architecture == "arm64" and x86 and not o.emulated and not x86.emulated:
+            time_ratio = f"{o.duration_ms / x86.duration_ms:.2f}"
+            cost_ratio = f"{o.cost_per_million / x86.cost_per_million:.2f}"
+        backend = "" if o.backend == "sklearn" else f" {o.backend}"
+        arch = o.architecture + (" (emulated)" if o.emulated else "") + backend
+        cells.append([o.workload, arch, f"{o.memory_mb:,}", str(o.samples),
+                      f"{_fmt(o.duration_ms)} ({_fmt(o.duration_q1_ms)}–{_fmt(o.duration_q3_ms)})", _fmt(o.init_ms),
+                      "—" if o.emulated else _fmt(o.cost_per_million, 2), time_ratio, cost_ratio, str(o.early_stops)])
+    return markdown.table(headers, cells, right=set(range(2, 10)))
+
+
+def _order(o: Option) -> tuple:
+    try:
+        workload_key = (0, int(o.workload.split()[0].replace(",", "")))
+    except ValueError:
+        workload_key = (1, o.workload)
+    return workload_key, o.memory_mb, o.architecture, o.backend
+
+
+def sweep_chart(opts: list[Option], path: Path, title: str, allow_emulated: bool) -> None:
+    """Cost per million against duration, one curve per architecture over memory sizes, one panel per workload;
+    error bars are the interquartile range of the duration."""
+    plt = _pyplot()
+    workloads = sorted({o.workload for o in opts}, key=lambda w: _order(next(o for o in opts if o.workload == w)))
+    fig, axes = plt.subplots(1, len(workloads), figsize=(5.5 * len(workloads), 4.5), squeeze=False)
+    for ax, workload in zip(axes[0], workloads):
+        curves: dict[str, list[Option]] = defaultdict(list)
+        for o in opts:
+            if o.workload == workload and (allow_emulated or not o.emulated):
+                curves[o.architecture + ("" if o.backend == "sklearn" else f" {o.backend}")].append(o)
+        for label, os_ in sorted(curves.items()):
+            os_.sort(key=lambda o: o.memory_mb)
+            x = [o.duration_ms for o in os_]
+            y = [o.cost_per_million for o in os_]
+            xerr = [[o.duration_ms - o.duration_q1_ms for o in os_], [o.duration_q3_ms - o.duration_ms for o in os_]]
+            ax.errorbar(x, y, xerr=xerr, marker="o", capsize=3, label=label)
+            for o in os_:
+                ax.annotate(
+                    f"{o.memory_mb} MB",
+                    (o.duration_ms, o.cost_per_million),
+                    fontsize=7,
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                )
+        ax.set_xlabel("warm duration, median ms (bars: IQR)")
+        ax.set_ylabel("USD per million invocations")
+        ax.set_title(workload)
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    _save(fig, path, title)
+
+
+# --- shared ------------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path, title: str) -> None:
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    fig.clf()
+    _pyplot().close(fig)
+
+
+def render(result: Path, out_dir: Path, balance: float = 0.5, allow_emulated: bool = False) -> Path:
+    """The Markdown report and its PNG chart beside each other in out_dir; returns the Markdown path."""
+    stem = result.name.split(".")[0]
+    png, md = out_dir / f"{stem}.png", out_dir / f"{stem}.md"
+    if result.suffix == ".jsonl":
+        body, title = _sweep_report(records(result), png, balance, allow_emulated)
+    else:
+        body, title = _local_report(json.loads(result.read_text()), png)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md.write_text(f"# {title}\n\nSource: `{result.name}`\n\n{body}\n\n![chart]({png.name})\n")
+    return md
+
+
+def _local_report(data: dict, png: Path) -> tuple[str, str]:
+    rows, backends = local_rows(data), backend_rows(data)
+    if not rows:
+        raise ValueError("the result file holds no study results")
+    title = "lambda-ml-bench: local benchmarks"
+    local_chart(rows, png, title)
+    _, p = pricing.prices()
+    notes = [
+        f"USD per 1M: one million invocations as deployed, each {study.CYCLES} cycles (train + inference) at "
+        f"{study.MEMORY_MB:,} MB, warm, billed to the next millisecond, plus the request fee; "
+        f"{pricing.DEFAULT_REGION} prices as of {p.as_of} (bench/pricing.py).",
+        "Native rows ran in this process on the whole host (no Lambda CPU share).",
+        EMULATED_NOTE if any(r["emulated"] for r in rows) else "",
+    ]
+    body = local_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes if n)
+    if backends:
+        body += ("\n\n## scikit-learn against ONNX Runtime\n\n" + backend_table(backends) + "\n\n- Each handler in a "
+                 "fresh interpreter with only its layer and the function package; every onnx round follows a "
+                 "scikit-learn round. Cold start: interpreter, import and model load (wall). Warm call: the handler's "
+                 "whole work on a direct event, timed in its process." + ("\n- " + EMULATED_NOTE.split(":")[0] + "."
+                                                                       if any(r["emulated"] for r in backends) else ""))
+    return body, title
+
+
+def _sweep_report(recs: list[dict], png: Path, balance: float, allow_emulated: bool) -> tuple[str, str]:
+    opts = options(recs)
+    if not opts:
+        raise ValueError("the result file holds no complete warm invocation")
+    local = any(r["environment"] == "local Lambda" for r in recs)
+    title = "lambda-ml-bench: " + ("the local Lambda" if local else "deployed Lambda functions")
+    sweep_chart(opts, png, title, allow_emulated)
+    region = recs[0].get("region", pricing.DEFAULT_REGION)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        priced_region, p = pricing.prices(region)
+    recommendations, notes = recommend(recs, balance, allow_emulated)
+    lines = ["## Recommendation", ""]
+    for r in recommendations:
+        lines.append(f"- {r.line()}")
+        if r.ratios:
+            lines.append(
+                "  - arm64/x86_64 (time, cost): "
+                + "; ".join(f"{m:,} MB {t:.2f}, {c:.2f}" for m, (t, c) in sorted(r.ratios.items()))
+            )
+    if not recommendations:
+        lines.append("- none: no configuration qualifies (see the notes)")
+    lines += ["", "## Every configuration", "", sweep_table(opts), "", "## Notes", ""]
+    retried = max((r.get("retries_so_far", 0) for r in recs), default=0)
+    notes = [
+        "USD per 1M: one million invocations like the warm ones measured, each billed as its REPORT line says "
+        f"(duration rounded up to the millisecond) at the architecture's rate, plus the request fee; {priced_region} "
+        f"prices as of {p.as_of} (bench/pricing.py)." + (f" {caught[0].message}." if caught else ""),
+        "Duration: median of the warm invocations that ran the whole workload, with the interquartile range; cold "
+        "starts (each cell's first invocation, on a fresh version) give the init column.",
+        *notes,
+        EMULATED_NOTE if any(o.emulated for o in opts) else "",
+        (
+            "This run targeted the local Lambda, not AWS: durations are this machine's"
+            + (
+                ", with CPU and memory allotted as Lambda allots them."
+                if all(r.get("allotment") == "allotted" for r in recs)
+                else "; some ran on the whole host (CPU not allotted)."
+            )
+        )
+        if local
+        else "",
+        f"Calls retried after throttling or transient errors: {retried}.",
+    ]
+    return "\n".join(lines) + "\n" + "\n".join(f"- {n}" for n in notes if n), title

@@ -1,0 +1,212 @@
+"""CPU and memory per execution environment, as Lambda allots them, in control groups (v1 or v2).
+
+Lambda gives a function CPU in proportion to its memory: one vCPU at 1,769 MB, at most six; memory is
+a hard limit. Each environment's sandbox runs in a group of its own below the service's group:
+CPU quota = memory / 1,769 MB of one CPU per period (capped at the host's cores), memory limit = the
+function's memory size, no swap. The kernel's own out-of-memory kill is counted by the group, and
+the group's peak usage is the REPORT line's Max Memory Used.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambda_ml_bench.files import MiB
+
+MB_PER_VCPU = 1769  # Lambda: 1,769 MB is one vCPU
+MAX_VCPUS = 6
+PERIOD_US = 100_000
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class AllotmentError(RuntimeError):
+    """A control group could not be made or written."""
+
+
+def vcpus(memory_mb: int) -> float:
+    """Lambda's CPU share for a memory size, before any host cap: one vCPU per 1,769 MB up to five at
+    8,845 MB, then up to six at the 10,240 MB maximum (AWS documents both ends, not the curve between)."""
+    five = 5 * MB_PER_VCPU
+    if memory_mb <= five:
+        return memory_mb / MB_PER_VCPU
+    return min(MAX_VCPUS, 5 + (memory_mb - five) / (10_240 - five))
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one environment gets, and how that compares with Lambda's share."""
+
+    memory_mb: int
+    vcpus: float  # what the environment gets
+    lambda_vcpus: float  # what Lambda would give
+
+    @property
+    def capped(self) -> bool:
+        return self.vcpus < self.lambda_vcpus - 1e-9
+
+    def describe(self) -> str:
+        text = f"{self.vcpus:.2f} vCPU, {self.memory_mb} MB"
+        return text + (f" (Lambda gives {self.lambda_vcpus:.2f} vCPU; this host has {os.cpu_count()} cores)"
+                       if self.capped else "")
+
+
+def _own_group(controller: str | None) -> str:
+    """This process's group path in a v1 hierarchy (`controller`) or in v2 (None)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if (controller is None and controllers == "") or (controller and controller in controllers.split(",")):
+            return path
+    raise AllotmentError(f"this process is in no {controller or 'cgroup v2'} group")
+
+
+class Hierarchy:
+    """Where the service's groups live: v1 (`cpu` and `memory` mounted apart) or v2 (one tree)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        v1 = {c: CGROUP_ROOT / c for c in ("cpu", "memory")}
+        if all((p / "cgroup.procs").exists() for p in v1.values()):
+            self.version = 1
+            self.parents = {c: p / _own_group(c).lstrip("/") / name for c, p in v1.items()}
+        elif (CGROUP_ROOT / "cgroup.controllers").exists():
+            self.version = 2
+            base = CGROUP_ROOT / _own_group(None).lstrip("/")
+            self.parents = {"unified": base / name}
+        else:
+            raise AllotmentError("no cgroup v1 cpu and memory hierarchies and no cgroup v2 tree under /sys/fs/cgroup")
+        for parent in self.parents.values():
+            parent.mkdir(exist_ok=True)
+        if self.version == 2:
+            wanted = {"cpu", "memory"}
+            available = set((self.parents["unified"].parent / "cgroup.controllers").read_text().split())
+            if not wanted <= available:
+                raise AllotmentError(f"cgroup v2 controllers {sorted(wanted - available)} are not delegated here")
+            (self.parents["unified"] / "cgroup.subtree_control").write_text("+cpu +memory")
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def new(self, memory_mb: int) -> Allotment:
+        with self._lock:
+            self._count += 1
+            name = f"env-{self._count}"
+        return Allotment(self, name, memory_mb)
+
+    def remove(self) -> None:
+        """The service's own groups (each environment removes its own first)."""
+        for parent in self.parents.values():
+            for child in parent.glob("env-*"):
+                _rmdir(child)
+            _rmdir(parent)
+
+
+def _rmdir(group: Path) -> None:
+    try:
+        group.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError:  # still has processes: they are being killed; the kernel frees it when empty
+        pass
+
+
+class Allotment:
+    """One environment's group: CPU quota and memory limit; processes join it by their pid."""
+
+    def __init__(self, hierarchy: Hierarchy, name: str, memory_mb: int) -> None:
+        self.hierarchy = hierarchy
+        cores = os.cpu_count() or 1
+        self.grant = Grant(memory_mb, min(vcpus(memory_mb), cores), vcpus(memory_mb))
+        self.groups = {c: p / name for c, p in hierarchy.parents.items()}
+        self._fds: dict[str, int] = {}  # memory files read on every invocation, opened once
+        quota = max(1000, round(self.grant.vcpus * PERIOD_US))
+        limit = memory_mb * MiB
+        try:
+            for group in self.groups.values():
+                group.mkdir()
+            if hierarchy.version == 1:
+                cpu, memory = self.groups["cpu"], self.groups["memory"]
+                (cpu / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                (cpu / "cpu.cfs_quota_us").write_text(str(quota))
+                (memory / "memory.limit_in_bytes").write_text(str(limit))
+                if (memory / "memory.memsw.limit_in_bytes").exists():  # Lambda has no swap
+                    (memory / "memory.memsw.limit_in_bytes").write_text(str(limit))
+            else:
+                group = self.groups["unified"]
+                (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+                (group / "memory.max").write_text(str(limit))
+                (group / "memory.swap.max").write_text("0")
+        except OSError as err:
+            self.remove()
+            raise AllotmentError(f"cannot set up {self.groups}: {err}") from err
+
+    def procs_files(self) -> list[str]:
+        """The files a process writes its pid into to join this group (one per hierarchy)."""
+        return [str(g / "cgroup.procs") for g in self.groups.values()]
+
+    def _memory_file(self, v1: str, v2: str) -> Path:
+        return self.groups["memory"] / v1 if self.hierarchy.version == 1 else self.groups["unified"] / v2
+
+    def _read(self, v1: str, v2: str) -> str:
+        """A memory file's current text: opened once, re-read from offset 0 (the kernel renders it anew), so an
+        invocation costs two reads instead of two opens."""
+        fd = self._fds.get(v1)
+        if fd is None:
+            fd = self._fds[v1] = os.open(self._memory_file(v1, v2), os.O_RDONLY | os.O_CLOEXEC)
+        return os.pread(fd, 65536, 0).decode()
+
+    def oom_kills(self) -> int:
+        """How often the kernel has killed a process of this group for want of memory."""
+        try:
+            fields = dict(line.split() for line in self._read("memory.oom_control", "memory.events").splitlines())
+        except (OSError, ValueError):  # the group is being removed
+            return 0
+        return int(fields.get("oom_kill", 0))
+
+    def peak_bytes(self) -> int:
+        """The group's highest memory use so far."""
+        try:
+            return int(self._read("memory.max_usage_in_bytes", "memory.peak"))
+        except (OSError, ValueError):
+            return 0
+
+    def remove(self) -> None:
+        """Kill whatever is left in the groups, then remove them (the kernel frees a group once it is empty)."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        for _ in range(100):
+            left = False
+            for group in self.groups.values():
+                try:
+                    pids = (group / "cgroup.procs").read_text().split()
+                except OSError:
+                    continue
+                for pid in pids:
+                    left = True
+                    try:
+                        os.kill(int(pid), 9)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                _rmdir(group)
+            if not left and not any(g.exists() for g in self.groups.values()):
+                return
+            time.sleep(0.02)
+
+
+def join_command(allotment: Allotment | None, command: list[str]) -> list[str]:
+    """`command`, started inside the allotment's groups (a shell joins them, then execs it)."""
+    if allotment is None:
+        return command
+    files = allotment.procs_files()
+    script = " && ".join(f'echo $$ > "${i + 1}"' for i in range(len(files))) + f' && shift {len(files)} && exec "$@"'
+    return ["/bin/sh", "-c", script, "sh", *files, *command]
+
+
+def open_hierarchy(name: str) -> tuple[Hierarchy | None, str]:
+    """The service's hierarchy, or None with the reason when groups cannot be written here."""
+    try:
+        return Hierarchy(name), ""
+    except (AllotmentError, OSError) as err:
+        return None, str(err)
