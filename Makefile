@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DELETE_ON_ERROR:
 
-PYTHON_VERSION ?= 3.13
+PYTHON_VERSION ?= $(shell PYTHONPATH=src python3 -m lambda_ml_bench.spec python_version)
 ARCH ?= arm64 x86_64
 # stdlib-only modules the Makefile asks before the development environment exists
 BOOT := PYTHONPATH=src python3 -m lambda_ml_bench.build
@@ -123,11 +123,11 @@ compare: $(VENV_DEP)
 
 .PHONY: deploy  ## deploy: build what is missing, then terraform init and apply in terraform/ (needs AWS credentials)
 deploy: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip
-	$(LMB) deploy
+	$(LMB) deploy --python $(PYTHON_VERSION)
 
 .PHONY: destroy  ## deploy: terraform destroy in terraform/
 destroy: $(VENV_DEP)
-	$(LMB) destroy
+	$(LMB) destroy --python $(PYTHON_VERSION)
 
 .PHONY: tf-lint  ## deploy: terraform fmt -check and checkov (in its own environment) over terraform/
 tf-lint: .venv-checkov/.installed

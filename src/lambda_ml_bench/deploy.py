@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lambda_ml_bench.build.platforms import DEFAULT_PYTHON
 from lambda_ml_bench.errors import ProjectError
 from lambda_ml_bench.terminal import say
 
@@ -65,15 +66,33 @@ def check_credentials() -> None:
     say("AWS credentials found")
 
 
+def runtime_zips(python_version: str) -> list[Path]:
+    """The zips a deployment of this runtime ships: refused by name when one is missing, so that Terraform never
+    ships another runtime's build."""
+    from lambda_ml_bench import spec
+
+    s = spec.load()
+    wanted = [s.package_path(python_version)] + sorted({s.layer_path(h.backend, a, python_version)
+                                                         for h in s.handlers.values() for a in s.architectures})
+    missing = [p for p in wanted if not p.exists()]
+    if missing:
+        names = ", ".join(p.name for p in missing)
+        raise AccountError(f"no {names} for Python {python_version}: build them first "
+                           f"(make layers package PYTHON_VERSION={python_version})")
+    return wanted
+
+
 def cmd_deploy(args: argparse.Namespace) -> None:
     check_credentials()
-    if apply(Path(args.terraform_dir), *args.terraform_args) != 0:
+    runtime_zips(args.python)
+    if apply(Path(args.terraform_dir), f"-var=python_version={args.python}", *args.terraform_args) != 0:
         raise SystemExit(1)
 
 
 def cmd_destroy(args: argparse.Namespace) -> None:
     check_credentials()
-    raise SystemExit(subprocess.call(["terraform", f"-chdir={args.terraform_dir}", "destroy", *args.terraform_args]))
+    raise SystemExit(subprocess.call(["terraform", f"-chdir={args.terraform_dir}", "destroy",
+                                      f"-var=python_version={args.python}", *args.terraform_args]))
 
 
 def register(sub) -> None:
@@ -83,6 +102,7 @@ def register(sub) -> None:
                              ("destroy", cmd_destroy, "terraform destroy: remove everything deploy made")):
         p = sub.add_parser(name, help=what)
         p.add_argument("--terraform-dir", default="terraform")
+        p.add_argument("--python", default=DEFAULT_PYTHON, help="the runtime to deploy (its zips must be built)")
         p.add_argument("terraform_args", nargs="*", help="passed to terraform (after --)")
         p.set_defaults(func=func)
     p = sub.add_parser("credentials", help="check that AWS credentials are configured (before deploying)")

@@ -55,6 +55,12 @@ def test_make_deploy_ends_a_memory_quota_refusal_in_one_line(tmp_path: Path) -> 
         "CreateFunction, https response error StatusCode: 400, RequestID: 1, api error ValidationException: 'Memory\n"
         "│ Size' value failed to satisfy constraint: Member must have value less than or equal to 3008\n╵\n"
     )
+    from lambda_ml_bench.deploy import AccountError, runtime_zips
+
+    try:
+        runtime_zips("3.13")
+    except AccountError as err:
+        pytest.skip(f"deploy refuses before Terraform here: {err}")
     env = _fake_terraform(tmp_path, framed, 1)
     proc = subprocess.run(
         [*LMB, "deploy", "--", "-auto-approve"],
@@ -65,7 +71,17 @@ def test_make_deploy_ends_a_memory_quota_refusal_in_one_line(tmp_path: Path) -> 
     )
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1].startswith("error: this account allows functions of at most 3008 MB")
-    assert (tmp_path / "calls").read_text().splitlines()[-1] == "-chdir=terraform apply -auto-approve"
+    assert (tmp_path / "calls").read_text().splitlines()[-1] == (
+        "-chdir=terraform apply -var=python_version=3.13 -auto-approve")
+
+
+def test_a_deployment_for_a_runtime_whose_zips_are_not_built_is_refused_by_name(tmp_path: Path) -> None:
+    env = _fake_terraform(tmp_path, "", 0)
+    proc = subprocess.run([*LMB, "deploy", "--python", "3.14"], cwd=REPO, env=env, capture_output=True, text=True)
+    if proc.returncode == 0:
+        pytest.skip("the 3.14 zips are built here")
+    assert proc.returncode == 2 and not (tmp_path / "calls").exists()
+    assert proc.stderr.splitlines()[-1].startswith("error: no function-py314.zip") and "PYTHON_VERSION=3.14" in proc.stderr
 
 
 def test_deploy_stops_before_terraform_without_credentials(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lambda_ml_bench import spec
 from lambda_ml_bench.errors import ProjectError
 
 # --- Lambda limits (AWS documentation, checked 2026) -------------------------------------------
@@ -86,7 +87,7 @@ RUNTIMES: dict[str, Runtime] = {
     "3.13": Runtime("python3.13", "3.13", "Amazon Linux 2023", (2, 34)),
     "3.14": Runtime("python3.14", "3.14", "Amazon Linux 2023", (2, 34)),
 }
-DEFAULT_PYTHON = "3.13"
+DEFAULT_PYTHON = spec.load().python_version  # terraform/functions.json says which runtime is the default
 SANDBOX_PYTHON = "3.13"  # the local Lambda runs Debian trixie's CPython 3.13 (no suite has 3.12)
 
 
