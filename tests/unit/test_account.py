@@ -81,7 +81,8 @@ def test_a_deployment_for_a_runtime_whose_zips_are_not_built_is_refused_by_name(
     if proc.returncode == 0:
         pytest.skip("the 3.14 zips are built here")
     assert proc.returncode == 2 and not (tmp_path / "calls").exists()
-    assert proc.stderr.splitlines()[-1].startswith("error: no function-py314.zip") and "PYTHON_VERSION=3.14" in proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("error: no function-py314.zip") and "PYTHON_VERSION=3.14" in last
 
 
 def test_deploy_stops_before_terraform_without_credentials(tmp_path: Path) -> None:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from lambda_ml_bench.sandbox import allotment
+from lambda_ml_bench import lambda_facts
 
 
 @pytest.mark.parametrize("memory_mb, vcpus", [(128, 128 / 1769), (885, 885 / 1769), (1769, 1.0), (3538, 2.0),
                                               (8845, 5.0),
                                               (10240, 6.0)])
 def test_lambdas_share_of_cpu_follows_memory(memory_mb: int, vcpus: float) -> None:
-    assert allotment.vcpus(memory_mb) == pytest.approx(vcpus)
+    assert lambda_facts.vcpus(memory_mb) == pytest.approx(vcpus)

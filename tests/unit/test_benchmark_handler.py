@@ -6,7 +6,8 @@ import json
 import pytest
 from support import lambda_context, load_event
 
-from lambda_ml_bench.handlers import config, runtime
+from lambda_ml_bench import lambda_facts
+from lambda_ml_bench.handlers import runtime
 from lambda_ml_bench.handlers.errors import PayloadError
 from lambda_ml_bench.handlers.payload import MAX_CELLS, Workload, parse_workload
 
@@ -64,7 +65,7 @@ def test_cold_is_true_once_per_environment(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize(("memory", "threads"), [(128, 1), (1769, 1), (1770, 2), (3008, 2), (5307, 3),
                                                  (10240, 6)])
 def test_blas_threads_follow_the_memory_size(memory: int, threads: int) -> None:
-    assert config.vcpus_for(memory) == threads
+    assert lambda_facts.whole_vcpus(memory) == threads
 
 
 BAD_WORKLOADS = [

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from lambda_ml_bench.lambda_facts import PRICES
 from lambda_ml_bench.measure import pricing
 
 
@@ -20,12 +21,14 @@ def test_arm64_duration_is_20_percent_cheaper() -> None:
     assert pricing.cost(x86) == pytest.approx(0.0004166675 + 2e-7, rel=1e-9)
     assert pricing.cost(arm) == pytest.approx(25 * 0.0000133334 + 2e-7, rel=1e-9)
     assert pricing.cost(arm) / pricing.cost(x86) == pytest.approx((0.000333335 + 2e-7) / (0.0004166675 + 2e-7))
+    fee = PRICES["us-east-1"].request
+    assert (pricing.cost(arm) - fee) / (pricing.cost(x86) - fee) == pytest.approx(0.8, rel=1e-4)
 
 
 def test_the_request_fee_dominates_millisecond_predictions() -> None:
     inv = pricing.Invocation("arm64", 128, 1)  # 0.125 GB x 0.001 s x 0.0000133334 = 1.666675e-9
     assert pricing.cost(inv) == pytest.approx(2e-7 + 1.666675e-9, rel=1e-9)
-    assert pricing.PRICES["us-east-1"].request / pricing.cost(inv) > 0.99
+    assert PRICES["us-east-1"].request / pricing.cost(inv) > 0.99
 
 
 def test_billed_duration_rounds_up_and_includes_init() -> None:
@@ -42,5 +45,5 @@ def test_slower_arm64_can_still_be_cheaper() -> None:
 
 def test_a_region_without_prices_warns_and_uses_us_east_1s() -> None:
     inv = pricing.Invocation("arm64", 1024, 100)
-    with pytest.warns(pricing.PriceWarning, match="prices for ap-south-2 are not in bench/pricing.py"):
+    with pytest.warns(pricing.PriceWarning, match="prices for ap-south-2 are not in lambda_facts.py"):
         assert pricing.cost(inv, "ap-south-2") == pricing.cost(inv, "us-east-1")

@@ -32,7 +32,7 @@ def test_report_line_is_parsed_cold_and_warm() -> None:
 
 
 def test_the_report_line_the_local_lambda_writes_reads_back_the_same() -> None:
-    from lambda_ml_bench.local_lambda import logs
+    from lambda_ml_bench import lambda_facts as logs
 
     written = logs.report("c", 12.345, 1769, 90, init_ms=250.5)
     assert written.billed_ms == 263 and written.line().endswith("Init Duration: 250.50 ms\t")

@@ -13,9 +13,6 @@ from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.interpreters import find_python
 from lambda_ml_bench.build.kinds import LayerKind
 from lambda_ml_bench.build.platforms import (
-    LAMBDA_DIRECT_UPLOAD_LIMIT,
-    LAMBDA_UNZIPPED_LIMIT,
-    LAYER_MOUNT,
     SANDBOX_PYTHON,
     Architecture,
     Runtime,
@@ -25,6 +22,7 @@ from lambda_ml_bench.build.platforms import (
 )
 from lambda_ml_bench.build.wheels import download, lock_path, pip_install, read_lock
 from lambda_ml_bench.files import MiB, write_json
+from lambda_ml_bench.lambda_facts import DIRECT_UPLOAD_LIMIT, LAYER_MOUNT, UNZIPPED_LIMIT
 from lambda_ml_bench.paths import DIST
 
 
@@ -145,10 +143,10 @@ def build_layer(
         f"{rt.glibc[0]}.{rt.glibc[1]})")
     result.max_glibc = elfcheck.check(site, arch.elf_machine, rt.glibc)
     unzipped = result.steps[-1].unzipped
-    if unzipped + reserve_bytes > LAMBDA_UNZIPPED_LIMIT:
+    if unzipped + reserve_bytes > UNZIPPED_LIMIT:
         raise BuildError(
             f"{name}: {unzipped:,} bytes unzipped plus the {reserve_bytes:,}-byte reserve for the "
-            f"function code exceed Lambda's {LAMBDA_UNZIPPED_LIMIT:,}-byte limit"
+            f"function code exceed Lambda's {UNZIPPED_LIMIT:,}-byte limit"
         )
     sizes = package_sizes(site)
     result.packages = {
@@ -167,7 +165,7 @@ def build_layer(
     result.zip_info = {
         "file": final_zip.name, "sha256": sha_hex, "sha256_base64": sha_b64,
         "zipped_bytes": zipped, "unzipped_bytes": unzipped,
-        "fits_direct_upload": zipped <= LAMBDA_DIRECT_UPLOAD_LIMIT,
+        "fits_direct_upload": zipped <= DIRECT_UPLOAD_LIMIT,
     }
     if kind.zipped_budget and zipped > kind.zipped_budget:
         raise BuildError(f"{name}: {zipped:,} bytes zipped, over the {kind.name} layer's budget of "
@@ -225,8 +223,8 @@ def manifest(result: LayerBuild, reserve_bytes: int) -> dict:
         "bytecode": result.bytecode,
         "import_check": result.import_check,
         "limits": {
-            "unzipped_limit_bytes": LAMBDA_UNZIPPED_LIMIT,
-            "direct_upload_limit_bytes": LAMBDA_DIRECT_UPLOAD_LIMIT,
+            "unzipped_limit_bytes": UNZIPPED_LIMIT,
+            "direct_upload_limit_bytes": DIRECT_UPLOAD_LIMIT,
             "function_reserve_bytes": reserve_bytes,
             "zipped_budget_bytes": result.kind.zipped_budget,
         },

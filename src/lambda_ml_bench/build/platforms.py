@@ -6,11 +6,7 @@ from dataclasses import dataclass
 from lambda_ml_bench import spec
 from lambda_ml_bench.errors import ProjectError
 
-# --- Lambda limits (AWS documentation, checked 2026) -------------------------------------------
-LAMBDA_UNZIPPED_LIMIT = 262_144_000  # bytes: function code plus all layers, unzipped
-LAMBDA_DIRECT_UPLOAD_LIMIT = 52_428_800  # bytes: a zip passed in the API call instead of via S3
 FUNCTION_RESERVE = 25_000_000  # bytes the layer leaves under the limit for the function package
-LAYER_MOUNT = "/opt/python"  # where Lambda puts a layer's python/ folder on sys.path
 
 
 @dataclass(frozen=True)

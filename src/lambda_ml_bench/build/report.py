@@ -15,14 +15,13 @@ from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.interpreters import find_python
 from lambda_ml_bench.build.kinds import KINDS, LayerKind
 from lambda_ml_bench.build.platforms import (
-    LAMBDA_DIRECT_UPLOAD_LIMIT,
-    LAYER_MOUNT,
     Runtime,
     architecture,
     host_architecture,
     layer_name,
 )
 from lambda_ml_bench.files import MiB
+from lambda_ml_bench.lambda_facts import DIRECT_UPLOAD_LIMIT, LAYER_MOUNT
 from lambda_ml_bench.paths import DIST
 
 DIST_LAYERS = DIST / "layers"
@@ -167,4 +166,4 @@ def _mib(n: int) -> str:
 
 
 def _fits(n: int) -> str:
-    return "yes" if n <= LAMBDA_DIRECT_UPLOAD_LIMIT else "no"
+    return "yes" if n <= DIRECT_UPLOAD_LIMIT else "no"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lambda_ml_bench.build.platforms import ARCHITECTURES
 from lambda_ml_bench.errors import ProjectError
+from lambda_ml_bench.lambda_facts import MEMORY_MB
 from lambda_ml_bench.paths import DIST, REPO
 from lambda_ml_bench.terminal import say
 
@@ -124,7 +125,7 @@ def register(sub) -> None:
     p.add_argument("--functions", help="definition file (default: terraform/functions.json)")
     p.add_argument("--concurrency", type=int, default=2, help="environments per function (default 2)")
     p.add_argument("--idle-seconds", type=float, default=600, help="retire environments idle this long")
-    p.add_argument("--memory-quota", type=int, default=10_240,
+    p.add_argument("--memory-quota", type=int, default=MEMORY_MB[1],
                    help="the account's memory limit in MB, refused beyond as AWS refuses it (a new account: 3008)")
     p.add_argument("--no-allot", dest="allot", action="store_false",
                    help="give environments the whole machine (no control groups); the configuration says so")

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psutil
 
+from lambda_ml_bench import lambda_facts
 from lambda_ml_bench.build.platforms import ARCHITECTURES
 from lambda_ml_bench.files import MiB
-from lambda_ml_bench.local_lambda import logs
 from lambda_ml_bench.local_lambda.codecache import unpacked
 from lambda_ml_bench.local_lambda.functions import REGION, FunctionSpec
 from lambda_ml_bench.sandbox.allotment import Allotment, Hierarchy, join_command
@@ -227,7 +227,7 @@ class Environment:
         if duration is None:  # killed or timed out: the runtime never reported a duration
             duration = self.spec.timeout * 1000.0 if b"timed out" in payload_out else max(0.0, wall_ms - (init or 0))
         max_mb = self._max_memory_mb()
-        report = logs.report(request_id, duration, self.spec.memory_size, max_mb, init)
+        report = lambda_facts.report(request_id, duration, self.spec.memory_size, max_mb, init)
         log_lines = [ln for ln in lines if not _RIE_LINE.match(ln)]
         log = "".join(log_lines) + f"END RequestId: {request_id}\n{report.line()}\n"
         return Invocation(payload_out, error, request_id, log, duration, init, max_mb)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambda_ml_bench import spec
+from lambda_ml_bench import lambda_facts, spec
 from lambda_ml_bench.aws import ACCOUNT, REGION
 from lambda_ml_bench.build.platforms import RUNTIMES, SANDBOX_PYTHON, architecture
 from lambda_ml_bench.errors import ProjectError
@@ -127,8 +127,9 @@ def validate(specs: list[FunctionSpec]) -> None:
             raise DefinitionError(f"{s.name}: the local Lambda runs {RUNTIMES[SANDBOX_PYTHON].name} only")
         if len(s.layers) > 1:
             raise DefinitionError(f"{s.name}: the local Lambda mounts one layer at /opt, not {len(s.layers)}")
-        if not 128 <= s.memory_size <= 10_240 or not 1 <= s.timeout <= 900:
-            raise DefinitionError(f"{s.name}: memory 128-10240 MB and timeout 1-900 s")
+        (mem_low, mem_high), (t_low, t_high) = lambda_facts.MEMORY_MB, lambda_facts.TIMEOUT_S
+        if not mem_low <= s.memory_size <= mem_high or not t_low <= s.timeout <= t_high:
+            raise DefinitionError(f"{s.name}: memory {mem_low}-{mem_high} MB and timeout {t_low}-{t_high} s")
         for p in (s.code, *s.layers):
             if not p.exists():
                 raise DefinitionError(f"{s.name}: {os.path.relpath(p)} does not exist; build it first "

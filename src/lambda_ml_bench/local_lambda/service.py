@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
+from lambda_ml_bench import lambda_facts
 from lambda_ml_bench.local_lambda import api
 from lambda_ml_bench.local_lambda.api import ApiError
 from lambda_ml_bench.local_lambda.functions import FunctionSpec
@@ -40,7 +41,7 @@ _CONFIGURATION = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$")
 _VERSIONS = re.compile(r"^/2015-03-31/functions/([^/]+)/versions$")
 _ALIASES = re.compile(r"^/2015-03-31/functions/([^/]+)/aliases$")
 _ALIAS = re.compile(r"^/2015-03-31/functions/([^/]+)/aliases/([^/]+)$")
-UPDATABLE = {"MemorySize": ("memory_size", 128, 10_240), "Timeout": ("timeout", 1, 900)}
+UPDATABLE = {"MemorySize": ("memory_size", *lambda_facts.MEMORY_MB), "Timeout": ("timeout", *lambda_facts.TIMEOUT_S)}
 
 
 class LocalLambda(ThreadingHTTPServer):
@@ -48,7 +49,7 @@ class LocalLambda(ThreadingHTTPServer):
     request_queue_size = MAX_CONNECTIONS
 
     def __init__(self, port: int, specs: list[FunctionSpec], rie: Path, concurrency: int = 2,
-                 idle_seconds: float = 600.0, memory_quota: int = 10_240, allot: bool = True,
+                 idle_seconds: float = 600.0, memory_quota: int = lambda_facts.MEMORY_MB[1], allot: bool = True,
                  idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.idle_timeout_s = idle_timeout_s

@@ -1,7 +1,7 @@
 """Lambda's prices and the one cost definition every report uses.
 
 Cost per million = one million invocations as deployed: billed GB-seconds of each invocation at the
-architecture's rate, plus the request fee. Billed duration is Lambda's rule (local_lambda/logs.py):
+architecture's rate, plus the request fee. Billed duration is Lambda's rule (lambda_facts.py):
 the handler duration plus the INIT phase of a cold start (billed since 1 August 2025), rounded up to
 the millisecond.
 """
@@ -10,24 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-from lambda_ml_bench.local_lambda.logs import billed_ms
-
-MB_PER_GB = 1024  # Lambda bills memory in GB of 1,024 MB
-
-
-@dataclass(frozen=True)
-class Prices:
-    as_of: str
-    gb_second: dict[str, float]  # USD per GB-second of billed duration, by architecture
-    request: float  # USD per request, both architectures
-
-
-# On-demand prices as published by AWS, true on the date given. Change here and nowhere else; add a
-# region only with its published prices.
-PRICES = {
-    "us-east-1": Prices("2026-11-01", {"x86_64": 0.0000166667, "arm64": 0.0000133334}, 0.20 / 1_000_000),
-}
-DEFAULT_REGION = "us-east-1"
+from lambda_ml_bench.lambda_facts import DEFAULT_REGION, MB_PER_GB, PRICES, Prices, billed_ms
 
 
 class PriceWarning(UserWarning):
@@ -38,7 +21,7 @@ def prices(region: str = DEFAULT_REGION) -> tuple[str, Prices]:
     """The prices of `region`, or us-east-1's with a PriceWarning when the table lacks it."""
     if region in PRICES:
         return region, PRICES[region]
-    warnings.warn(f"Lambda prices for {region} are not in bench/pricing.py; {DEFAULT_REGION}'s "
+    warnings.warn(f"Lambda prices for {region} are not in lambda_facts.py; {DEFAULT_REGION}'s "
                   f"(as of {PRICES[DEFAULT_REGION].as_of}) are used", PriceWarning, stacklevel=2)
     return DEFAULT_REGION, PRICES[DEFAULT_REGION]
 

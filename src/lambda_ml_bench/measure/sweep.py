@@ -26,11 +26,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambda_ml_bench import spec
+from lambda_ml_bench import lambda_facts, spec
 from lambda_ml_bench.deploy import explain
 from lambda_ml_bench.errors import ProjectError
 from lambda_ml_bench.files import atomic_write
-from lambda_ml_bench.local_lambda import logs
 from lambda_ml_bench.measure import pricing
 
 RETRYABLE = {"TooManyRequestsException", "ServiceException", "ThrottlingException", "ResourceConflictException",
@@ -50,8 +49,8 @@ class Interrupted(Exception):
 def parse_report(log: str) -> dict:
     """The figures of Lambda's REPORT line (the last one in a LogType=Tail log)."""
     try:
-        return logs.parse_report(log).as_dict()
-    except logs.ReportLineError as err:
+        return lambda_facts.parse_report(log).as_dict()
+    except lambda_facts.ReportLineError as err:
         raise CompareError(str(err)) from err
 
 

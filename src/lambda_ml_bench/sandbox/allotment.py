@@ -15,24 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambda_ml_bench.files import MiB
+from lambda_ml_bench.lambda_facts import vcpus
 
-MB_PER_VCPU = 1769  # Lambda: 1,769 MB is one vCPU
-MAX_VCPUS = 6
 PERIOD_US = 100_000
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class AllotmentError(RuntimeError):
     """A control group could not be made or written."""
-
-
-def vcpus(memory_mb: int) -> float:
-    """Lambda's CPU share for a memory size, before any host cap: one vCPU per 1,769 MB up to five at
-    8,845 MB, then up to six at the 10,240 MB maximum (AWS documents both ends, not the curve between)."""
-    five = 5 * MB_PER_VCPU
-    if memory_mb <= five:
-        return memory_mb / MB_PER_VCPU
-    return min(MAX_VCPUS, 5 + (memory_mb - five) / (10_240 - five))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,118 @@
+"""Every fact about AWS Lambda the project relies on, in one place: limits, ranges, the vCPU curve, the REPORT line
+(format, parsing, billed-duration rounding) and prices with their date and source.
+
+Standard library only, and importing nothing of the project: the function package carries this file as
+handlers/lambda_facts.py (a link in the source tree), so the handlers read the vCPU curve from here too.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+# --- limits (AWS Lambda quotas page, checked 2026-11) ------------------------------------------------
+UNZIPPED_LIMIT = 262_144_000  # bytes: function code plus all layers, unzipped
+DIRECT_UPLOAD_LIMIT = 52_428_800  # bytes: a zip passed in the API call instead of via S3
+LAYER_MOUNT = "/opt/python"  # where Lambda puts a layer's python/ folder on sys.path
+MEMORY_MB = (128, 10_240)  # MemorySize, inclusive
+TIMEOUT_S = (1, 900)  # Timeout, inclusive
+EPHEMERAL_STORAGE_MB = (512, 10_240)  # EphemeralStorage.Size, inclusive; 512 by default
+DEFAULT_EPHEMERAL_STORAGE_MB = 512
+INIT_ALLOWANCE_S = 10  # INIT runs outside the function's timeout for up to this long
+
+# --- CPU: in proportion to memory ------------------------------------------------------------------
+MB_PER_VCPU = 1769  # one vCPU at 1,769 MB
+MAX_VCPUS = 6  # at 10,240 MB
+
+
+def vcpus(memory_mb: int) -> float:
+    """Lambda's CPU share for a memory size: one vCPU per 1,769 MB up to five at 8,845 MB, then up to six at the
+    10,240 MB maximum (AWS documents both ends, not the curve between)."""
+    five = 5 * MB_PER_VCPU
+    if memory_mb <= five:
+        return memory_mb / MB_PER_VCPU
+    return min(MAX_VCPUS, 5 + (memory_mb - five) / (MEMORY_MB[1] - five))
+
+
+def whole_vcpus(memory_mb: int) -> int:
+    """The vCPUs a process sees at this memory size (threads worth running): the share, rounded up."""
+    return max(1, math.ceil(vcpus(memory_mb) - 1e-9))
+
+
+# --- the REPORT line ------------------------------------------------------------------------------------
+# The billed duration is the handler duration plus (since 1 August 2025, for zip functions on managed runtimes)
+# the INIT phase, rounded up to the next millisecond.
+_REPORT = re.compile(r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+"
+                     r"Billed Duration: (?P<billed>\d+) ms\s+Memory Size: (?P<memory>\d+) MB\s+"
+                     r"Max Memory Used: (?P<used>\d+) MB(\s+Init Duration: (?P<init>[\d.]+) ms)?"
+                     r"(\s+Restore Duration: (?P<restore>[\d.]+) ms)?")
+
+
+class ReportLineError(ValueError):
+    """A log without a REPORT line."""
+
+
+def billed_ms(duration_ms: float, init_ms: float | None = None) -> int:
+    """Lambda rounds the (INIT plus) handler duration up to the next millisecond."""
+    return math.ceil(duration_ms + (init_ms or 0.0))
+
+
+@dataclass(frozen=True)
+class Report:
+    """The figures of one REPORT line."""
+
+    request_id: str
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_used_mb: int
+    init_ms: float | None = None
+    restore_ms: float | None = None
+
+    def line(self) -> str:
+        """The line as Lambda writes it (tab-separated, a trailing tab)."""
+        return (f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms\t"
+                f"Billed Duration: {self.billed_ms} ms\tMemory Size: {self.memory_mb} MB\t"
+                f"Max Memory Used: {self.max_memory_used_mb} MB\t"
+                + (f"Init Duration: {self.init_ms:.2f} ms\t" if self.init_ms is not None else ""))
+
+    def as_dict(self) -> dict:
+        return {"request_id": self.request_id, "duration_ms": self.duration_ms, "billed_ms": self.billed_ms,
+                "memory_mb": self.memory_mb, "max_memory_used_mb": self.max_memory_used_mb,
+                "init_ms": self.init_ms, "restore_ms": self.restore_ms}
+
+
+def report(request_id: str, duration_ms: float, memory_mb: int, max_memory_used_mb: int,
+           init_ms: float | None = None) -> Report:
+    return Report(request_id, duration_ms, billed_ms(duration_ms, init_ms), memory_mb, max_memory_used_mb, init_ms)
+
+
+def parse_report(log: str) -> Report:
+    """The last REPORT line of a log (a LogType=Tail log ends with it)."""
+    matches = list(_REPORT.finditer(log))
+    if not matches:
+        raise ReportLineError(f"no REPORT line in the log tail: {log[-300:]!r}")
+    m = matches[-1]
+    return Report(m["id"], float(m["duration"]), int(m["billed"]), int(m["memory"]), int(m["used"]),
+                  float(m["init"]) if m["init"] else None, float(m["restore"]) if m["restore"] else None)
+
+
+# --- prices --------------------------------------------------------------------------------------------
+MB_PER_GB = 1024  # Lambda bills memory in GB of 1,024 MB
+
+
+@dataclass(frozen=True)
+class Prices:
+    as_of: str
+    source: str
+    gb_second: dict[str, float]  # USD per GB-second of billed duration, by architecture
+    request: float  # USD per request, both architectures
+
+
+# On-demand prices as published by AWS, true on the date given. Change here and nowhere else; add a region only
+# with its published prices.
+PRICES = {
+    "us-east-1": Prices("2026-11-01", "https://aws.amazon.com/lambda/pricing/",
+                        {"x86_64": 0.0000166667, "arm64": 0.0000133334}, 0.20 / 1_000_000),
+}
+DEFAULT_REGION = "us-east-1"
