@@ -72,10 +72,16 @@ def test_without_writable_groups_the_service_runs_and_says_nothing_is_allotted(l
     with local_service(list(SPECS.values())) as (_, client):
         description = client.get_function_configuration(FunctionName="probe-events")["Description"]
         assert "CPU and memory NOT allotted" in description and "no cgroup v1" in description
+        tags = client.get_function(FunctionName="probe-events")["Tags"]
+        assert tags[functions.TAG_ALLOTMENT] == "not-allotted" and tags[functions.TAG_ENVIRONMENT] == "local"
         out = json.loads(client.invoke(FunctionName="probe-events", Payload=b"{}")["Payload"].read())
         assert out["echo"] == {}
 
 
-def test_the_served_description_says_the_allotment(lambda_client) -> None:
+def test_the_served_tags_and_description_say_where_it_runs_and_the_allotment(lambda_client) -> None:
     for fn in lambda_client.list_functions()["Functions"]:
         assert fn["Description"].endswith("CPU and memory allotted as Lambda allots them")
+        tags = lambda_client.list_tags(Resource=fn["FunctionArn"])["Tags"]  # the same facts, as data
+        assert tags == lambda_client.get_function(FunctionName=fn["FunctionName"])["Tags"]
+        assert functions.where_it_runs(tags) == {"environment": "local Lambda", "allotment": "allotted",
+                                                 "emulated": fn["Architectures"] != ["x86_64"]}

@@ -58,7 +58,7 @@ def test_a_sweep_of_two_memory_sizes_two_rounds_both_architectures(lambda_client
         assert r["allotment"] == "allotted" and r["cost_usd"] > 2e-7
     assert len({(r["function"], r["version"]) for r in records}) == 8
     assert {t.name: state(lambda_client, t.name) for t in TARGETS} == before
-    md = render(out, tmp_path).read_text()
+    md = render(out, tmp_path).markdown.read_text()
     assert "10 features: cheapest x86_64" in md and "| 10 features | arm64 (emulated) | 1,769 |" in md
 
 
@@ -204,5 +204,5 @@ def test_with_snapstart_each_cell_measures_its_version_beside_latest(sandbox: Pa
             (1024, False, True), (1024, False, False), (1024, True, True), (1024, True, False)]
         assert {r["backend"] for r in records} == {"sklearn, SnapStart", "sklearn, $LATEST without SnapStart"}
         assert state(client, "p") == before
-        md = render(tmp_path / "s.jsonl", tmp_path).read_text()
+        md = render(tmp_path / "s.jsonl", tmp_path).markdown.read_text()
         assert "x86_64 sklearn, SnapStart" in md and "x86_64 sklearn, $LATEST without SnapStart" in md

@@ -159,8 +159,12 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_a_recorded_sweep_renders_with_a_recommendation_and_spread(tmp_path: Path) -> None:
-    md = render(DATA / "compare-local-lambda.jsonl", tmp_path).read_text()
+    rendered = render(DATA / "compare-local-lambda.jsonl", tmp_path)
+    md = rendered.markdown.read_text()
     assert "## Recommendation" in md and "cheapest" in md and "balanced (0.5)" in md
+    # what was printed is returned as objects, and it is what the report says
+    assert rendered.recommendations and all(f"- {r.line()}" in md for r in rendered.recommendations)
+    assert all(not r.cheapest.emulated for r in rendered.recommendations)
     assert "| workload | architecture | memory MB | warm n | duration ms, median (IQR) |" in md
     assert "Emulated arm64 figures are left out of the recommendation" in md
     assert "as of 2026-11-01" in md
@@ -169,7 +173,7 @@ def test_a_recorded_sweep_renders_with_a_recommendation_and_spread(tmp_path: Pat
 
 
 def test_the_recorded_local_benchmarks_render_with_the_same_cost_column(tmp_path: Path) -> None:
-    md = render(DATA / "local-benchmarks.json", tmp_path).read_text()
+    md = render(DATA / "local-benchmarks.json", tmp_path).markdown.read_text()
     assert f"| invocation ms ({study.CYCLES} cycles) | USD per 1M |" in md
     for line in md.splitlines():
         if "emulated" in line and line.startswith("|"):
@@ -194,7 +198,7 @@ def test_the_local_report_shows_the_two_backends_side_by_side(tmp_path: Path) ->
                                                                              "local-backends.json"))
     joined = tmp_path / "local-joined.json"
     joined.write_text(json.dumps({**study_run, "benchmarks": study_run["benchmarks"] + backends_run["benchmarks"]}))
-    md = render(joined, tmp_path).read_text()
+    md = render(joined, tmp_path).markdown.read_text()
     assert "## scikit-learn against ONNX Runtime" in md
     section = md.split("## scikit-learn against ONNX Runtime")[1]
     warm = next(b for b in backends_run["benchmarks"] if b["group"] == "backend-warm-1-rows-x86_64")["extra_info"]

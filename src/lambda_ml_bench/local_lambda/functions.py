@@ -12,7 +12,11 @@ from lambda_ml_bench.build.platforms import RUNTIMES, SANDBOX_PYTHON, architectu
 from lambda_ml_bench.errors import ProjectError
 from lambda_ml_bench.files import sha256_file_base64
 
-# How a client tells the local Lambda from Lambda, how it runs, and whether CPU and memory are allotted.
+# How a client tells the local Lambda from Lambda, how it runs, and whether CPU and memory are allotted: as data in
+# the function's Tags (GetFunction, ListTags), which AWS has too; the Description says the same for people.
+TAG_ENVIRONMENT = "lambda-ml-bench:environment"  # local (absent on AWS: Lambda)
+TAG_RUN = "lambda-ml-bench:run"  # native | emulated
+TAG_ALLOTMENT = "lambda-ml-bench:allotment"  # allotted | not-allotted
 LOCAL_DESCRIPTION = "local Lambda (lambda-ml-bench), runs {run}; {allotment}"
 
 
@@ -77,9 +81,22 @@ class FunctionSpec:
             del config["State"], config["LastUpdateStatus"], config["RuntimeVersionConfig"]
         return dict(sorted(config.items()))
 
+    def tags(self, allotted: bool) -> dict[str, str]:
+        return {TAG_ENVIRONMENT: "local", TAG_RUN: "native" if self.architecture == _host() else "emulated",
+                TAG_ALLOTMENT: "allotted" if allotted else "not-allotted"}
+
     def description(self, allotment: str) -> str:
         return LOCAL_DESCRIPTION.format(run="natively" if self.architecture == _host() else "emulated under QEMU",
                                         allotment=allotment)
+
+
+def where_it_runs(tags: dict[str, str]) -> dict:
+    """What a function's Tags say about where it runs: Lambda itself, or the local Lambda (natively or emulated,
+    with CPU and memory allotted or not)."""
+    if tags.get(TAG_ENVIRONMENT) != "local":
+        return {"environment": "Lambda", "emulated": False, "allotment": "Lambda"}
+    return {"environment": "local Lambda", "emulated": tags.get(TAG_RUN) == "emulated",
+            "allotment": "allotted" if tags.get(TAG_ALLOTMENT) == "allotted" else "not allotted"}
 
 
 def _code_digest(code: Path) -> tuple[str, int]:

@@ -63,6 +63,9 @@ class FunctionPool:
         return self.spec.configuration(self.spec.description(self.allotment_note), self.revision_id,
                                        self.last_modified, listing, self.version, qualifier)
 
+    def tags(self) -> dict[str, str]:
+        return self.spec.tags(allotted=self.hierarchy is not None)
+
     def acquire(self) -> Environment:
         with self.lock:
             if self.closed:

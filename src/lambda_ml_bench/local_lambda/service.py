@@ -41,6 +41,7 @@ _CONFIGURATION = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$")
 _VERSIONS = re.compile(r"^/2015-03-31/functions/([^/]+)/versions$")
 _ALIASES = re.compile(r"^/2015-03-31/functions/([^/]+)/aliases$")
 _ALIAS = re.compile(r"^/2015-03-31/functions/([^/]+)/aliases/([^/]+)$")
+_TAGS = re.compile(r"^/2017-03-31/tags/([^/]+)/?$")
 UPDATABLE = {"MemorySize": ("memory_size", *lambda_facts.MEMORY_MB), "Timeout": ("timeout", *lambda_facts.TIMEOUT_S)}
 
 
@@ -263,10 +264,13 @@ class _Handler(BaseHTTPRequestHandler):
             function, qualifier = self.server.function(match[1], qualifier)
             pool = function.pool(qualifier)
             body = {"Code": {"Location": pool.spec.code.as_uri(), "RepositoryType": "S3"},
-                    "Configuration": pool.configuration(qualifier=qualifier)}
+                    "Configuration": pool.configuration(qualifier=qualifier), "Tags": pool.tags()}
             if pool.spec.reserved_concurrency:
                 body["Concurrency"] = {"ReservedConcurrentExecutions": pool.spec.reserved_concurrency}
             return self._send(200, json.dumps(body).encode())
+        if match := _TAGS.match(path):  # ListTags, by the function's ARN
+            function, _ = self.server.function(match[1])
+            return self._send(200, json.dumps({"Tags": function.latest.tags()}).encode())
         if match := _VERSIONS.match(path):  # ListVersionsByFunction: $LATEST first
             function, _ = self.server.function(match[1])
             versions = [p.configuration(listing=True, qualifier=p.version) for p in function.pools()]

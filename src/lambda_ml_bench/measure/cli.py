@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lambda_ml_bench import spec
 from lambda_ml_bench.build.platforms import ARCHITECTURES
+from lambda_ml_bench.local_lambda.functions import where_it_runs
 from lambda_ml_bench.measure.study import FEATURES
 from lambda_ml_bench.terminal import say
 
@@ -92,7 +93,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     configurations = [client.get_function_configuration(FunctionName=t.name) for t in targets]
     memory = args.memory or sorted({c["MemorySize"] for c in configurations})
     cells = plan(targets, memory, workloads, args.rounds)
-    local = configurations[0].get("Description", "").startswith("local Lambda")
+    local = where_it_runs(client.get_function(FunctionName=targets[0].name).get("Tags", {}))["environment"] != "Lambda"
     sweep.parallel = args.parallel or default_parallel(client, len(cells), local)
     say(
         f"{len(cells)} cells ({len(targets)} functions ({', '.join(args.backend)}) x {len(memory)} memory sizes x "
@@ -113,10 +114,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if out.exists() and out.stat().st_size:
         try:
             report = render(out, out.parent, args.balance, args.allow_emulated)
-            say(f"report: {report} and {report.with_suffix('.png')}")
-            for line in report.read_text().split("## Every configuration")[0].splitlines():
-                if line.startswith("- "):
-                    print(line[2:])
+            say(f"report: {report.markdown} and {report.chart}")
+            for recommendation in report.recommendations:
+                print(recommendation.line())
         except ValueError as err:
             say(f"no report: {err}")
     if problem is not None:
@@ -129,13 +129,13 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from lambda_ml_bench.measure.report import render
 
-    path = render(
+    report = render(
         Path(args.result),
         Path(args.out_dir) if args.out_dir else Path(args.result).parent,
         args.balance,
         args.allow_emulated,
     )
-    print(path.read_text())
+    print(report.markdown.read_text())
 
 
 def register(sub) -> None:

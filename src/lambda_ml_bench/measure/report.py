@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
 from lambda_ml_bench.measure import markdown, pricing, study
-from lambda_ml_bench.measure.recommend import Option, options, recommend
+from lambda_ml_bench.measure.recommend import Option, Recommendation, options, recommend
 
 EMULATED_NOTE = ("Emulated rows ran arm64 code under QEMU on an x86_64 host: they show that the code works, not how "
                  "fast Graviton is. No ratio or cost is given for them.")
@@ -200,17 +201,27 @@ def _save(fig, path: Path, title: str) -> None:
     _pyplot().close(fig)
 
 
-def render(result: Path, out_dir: Path, balance: float = 0.5, allow_emulated: bool = False) -> Path:
-    """The Markdown report and its PNG chart beside each other in out_dir; returns the Markdown path."""
+@dataclass(frozen=True)
+class Rendered:
+    """What render() wrote, and the recommendations it printed there (as objects: nothing re-reads the Markdown)."""
+
+    markdown: Path
+    chart: Path
+    recommendations: list[Recommendation]
+
+
+def render(result: Path, out_dir: Path, balance: float = 0.5, allow_emulated: bool = False) -> Rendered:
+    """The Markdown report and its PNG chart beside each other in out_dir."""
     stem = result.name.split(".")[0]
     png, md = out_dir / f"{stem}.png", out_dir / f"{stem}.md"
+    recommendations: list[Recommendation] = []
     if result.suffix == ".jsonl":
-        body, title = _sweep_report(records(result), png, balance, allow_emulated)
+        body, title, recommendations = _sweep_report(records(result), png, balance, allow_emulated)
     else:
         body, title = _local_report(json.loads(result.read_text()), png)
     out_dir.mkdir(parents=True, exist_ok=True)
     md.write_text(f"# {title}\n\nSource: `{result.name}`\n\n{body}\n\n![chart]({png.name})\n")
-    return md
+    return Rendered(md, png, recommendations)
 
 
 def _local_report(data: dict, png: Path) -> tuple[str, str]:
@@ -237,7 +248,8 @@ def _local_report(data: dict, png: Path) -> tuple[str, str]:
     return body, title
 
 
-def _sweep_report(recs: list[dict], png: Path, balance: float, allow_emulated: bool) -> tuple[str, str]:
+def _sweep_report(recs: list[dict], png: Path, balance: float,
+                  allow_emulated: bool) -> tuple[str, str, list[Recommendation]]:
     opts = options(recs)
     if not opts:
         raise ValueError("the result file holds no complete warm invocation")
@@ -281,4 +293,4 @@ def _sweep_report(recs: list[dict], png: Path, balance: float, allow_emulated: b
         else "",
         f"Calls retried after throttling or transient errors: {retried}.",
     ]
-    return "\n".join(lines) + "\n" + "\n".join(f"- {n}" for n in notes if n), title
+    return "\n".join(lines) + "\n" + "\n".join(f"- {n}" for n in notes if n), title, recommendations

@@ -30,6 +30,7 @@ from lambda_ml_bench import lambda_facts, spec
 from lambda_ml_bench.deploy import explain
 from lambda_ml_bench.errors import ProjectError
 from lambda_ml_bench.files import atomic_write
+from lambda_ml_bench.local_lambda.functions import where_it_runs
 from lambda_ml_bench.measure import pricing
 
 RETRYABLE = {"TooManyRequestsException", "ServiceException", "ThrottlingException", "ResourceConflictException",
@@ -113,6 +114,7 @@ class Sweep:
         self._locks: dict[str, threading.Lock] = {}
         self._created: set[tuple[str, str, str]] = set()  # (function, alias, version) still to delete
         self._snapstart: dict[str, bool] = {}
+        self._runs: dict[str, dict] = {}  # where each function runs, from its Tags
         self._lock = threading.Lock()
         self.restore_file = self.out.with_suffix(".restore.json")
 
@@ -160,6 +162,7 @@ class Sweep:
             c = self.call("get_function_configuration", FunctionName=t.name)
             originals[t.name] = {**settings(c), "Description": c.get("Description", "")}
             self._snapstart[t.name] = c.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions"
+            self._runs[t.name] = where_it_runs(self.call("get_function", FunctionName=t.name).get("Tags", {}))
         atomic_write(self.restore_file, json.dumps({"sweep": self.sweep_id, "functions": originals}, indent=2))
         return originals
 
@@ -234,35 +237,33 @@ class Sweep:
     def measure(self, cell: Cell, original: dict) -> list[dict]:
         """Prepare, one cold and `warm` warm invocations in order, delete: the records of one cell."""
         version = self._prepare(cell, original)
-        description = original.get("Description", "")
-        local = description.startswith("local Lambda")
         try:
-            records = self._invocations(cell, cell.alias, version, local, description)
+            records = self._invocations(cell, cell.alias, version)
             if self._snapstart.get(cell.target.name):
-                records += self._measure_latest(cell, original, local, description)
+                records += self._measure_latest(cell, original)
         finally:
             self._delete_cell(cell.target.name, cell.alias, version)
         return records
 
-    def _measure_latest(self, cell: Cell, original: dict, local: bool, description: str) -> list[dict]:
+    def _measure_latest(self, cell: Cell, original: dict) -> list[dict]:
         """With SnapStart on published versions, the cell's version starts from a snapshot (Restore Duration);
         `$LATEST` of the same configuration starts with a full INIT. Measured side by side, one function at a time
         ($LATEST is shared by the function's cells)."""
         with self._locks.setdefault(cell.target.name, threading.Lock()):
             self._configure_latest(cell, original, f"{cell.alias}/latest")
-            return self._invocations(cell, "$LATEST", "$LATEST", local, description)
+            return self._invocations(cell, "$LATEST", "$LATEST")
 
-    def _invocations(self, cell: Cell, qualifier: str, version: str, local: bool, description: str) -> list[dict]:
+    def _invocations(self, cell: Cell, qualifier: str, version: str) -> list[dict]:
         """One cold and `warm` warm invocations of `qualifier`, in order, until the sweep is stopped."""
         records = []
         for _ in range(1 + self.warm):
             if self.stop.is_set():
                 break
             payload, report = self.invoke(cell.target.name, qualifier, cell.workload.event)
-            records.append(self._record(cell, version, payload, report, local, description))
+            records.append(self._record(cell, version, payload, report))
         return records
 
-    def _record(self, cell: Cell, version: str, payload: dict, report: dict, local: bool, description: str) -> dict:
+    def _record(self, cell: Cell, version: str, payload: dict, report: dict) -> dict:
         arch = cell.target.architecture
         cold = bool(payload.get("cold", report["init_ms"] is not None or report["restore_ms"] is not None))
         snapstart = self._snapstart.get(cell.target.name, False)
@@ -280,9 +281,7 @@ class Sweep:
             "round": cell.round,
             "version": version,
             "cold": cold,
-            "environment": "local Lambda" if local else "Lambda",
-            "emulated": "emulated" in description,
-            "allotment": "Lambda" if not local else ("not allotted" if "NOT allotted" in description else "allotted"),
+            **self._runs.get(cell.target.name, where_it_runs({})),
             "region": self.region,
             **report,
             "cost_usd": pricing.cost(pricing.Invocation(arch, report["memory_mb"], report["billed_ms"]), self.region),
