@@ -116,20 +116,3 @@ def test_make_tf_check_plans_every_example() -> None:
     assert examples and examples <= {s.folder for s in SCENARIOS}
     assert {".", "examples/single-architecture"} <= {s.folder for s in SCENARIOS}
     assert any("-var-file=terraform.tfvars.example" in s.options for s in SCENARIOS)
-
-
-def test_no_checkov_skip_for_what_the_configuration_now_does() -> None:
-    """The lifecycle rule exists (CKV2_AWS_61 passes unskipped); async retries are bounded in code, so the
-    CKV_AWS_116 skip points at that config; no skip claims a key charge the AWS-managed KMS key does not have."""
-    text = "".join(p.read_text() for p in tfschema.tf_files())
-    assert "checkov:skip=CKV2_AWS_61" not in text
-    assert "aws_lambda_function_event_invoke_config" in text and "event_invoke_config below" in text
-    skip_145 = next(line for line in text.splitlines() if "checkov:skip=CKV_AWS_145" in line)
-    assert "would add cost" not in skip_145 and "request charges" in skip_145
-
-
-def test_the_lock_file_advice_is_what_a_user_can_do() -> None:
-    """No lock file can be written offline: the README says to commit the one `terraform init` writes."""
-    readme = (TF / "README.md").read_text()
-    assert "keeps the real provider's hashes" not in readme
-    assert "terraform providers lock" in readme and not (TF / ".terraform.lock.hcl").exists()
