@@ -1,6 +1,7 @@
 """The real layers: `make layers` builds every kind for both architectures; complete, slim, checked, reproducible."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import replace
@@ -10,7 +11,7 @@ import pytest
 from support import REPO
 
 from lambda_ml_bench.build import archive, elfcheck, wheels
-from lambda_ml_bench.build.build import build_layer
+from lambda_ml_bench.build.build import NO_CACHE_ENV, build_layer
 from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.kinds import KINDS
 from lambda_ml_bench.build.pip import PipError
@@ -115,11 +116,40 @@ def test_every_layer_was_imported_and_checked_on_its_own_architecture(built: dic
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_rebuild_elsewhere_gives_byte_identical_zip(built: dict, tmp_path: Path, kind: str) -> None:
+def test_rebuild_elsewhere_gives_byte_identical_zip(built: dict, tmp_path: Path, kind: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(NO_CACHE_ENV, "1")  # built from the wheels again, not copied
     arch = host_architecture()
     again = build_layer(KINDS[kind], arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
                         work_dir=tmp_path / "work", say=lambda _: None)
     assert again["zip"]["sha256"] == built[kind][arch.name]["zip"]["sha256"]
+
+
+def test_unchanged_inputs_are_copied_from_the_build_cache_and_a_damaged_copy_is_rebuilt(
+        built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lambda_ml_bench.build import build as build_module
+
+    kind, arch = KINDS["onnx"], ARCHITECTURES["arm64"]
+    said: list[str] = []
+    again = build_layer(kind, arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
+                        work_dir=tmp_path / "work", say=said.append)
+    assert again == built["onnx"]["arm64"] and "copied from" in said[-1]
+    assert archive.digest(tmp_path / "out" / again["zip"]["file"])[0] == again["zip"]["sha256"]
+    assert not (tmp_path / "work").exists()  # nothing was built
+    # a cached zip that no longer matches its manifest is never handed out: the layer is built again
+    cached = next((build_module.cache_dir() / "layers" / again["layer"]).glob("*.zip"))
+    original = cached.read_bytes()
+    monkeypatch.setattr(build_module, "_to_cache", lambda *args: None)
+    monkeypatch.setattr(build_module, "_build", lambda *args: {"rebuilt": True})
+    try:
+        cached.write_bytes(b"damaged")
+        assert build_layer(kind, arch, PY313, 25_000_000, tmp_path / "out2", tmp_path / "w2", say=said.append) == {
+            "rebuilt": True}
+        assert "damaged" in said[-1]
+    finally:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(original)
+        (cached.with_suffix(".json")).write_text(json.dumps(again, indent=2) + "\n")
 
 
 def test_a_broken_arm64_layer_fails_its_build(built: dict, tmp_path: Path) -> None:

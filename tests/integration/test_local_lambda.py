@@ -306,13 +306,13 @@ def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path
 
 
 def test_idle_environments_are_reused_then_retired(sandbox: Path) -> None:
-    from lambda_ml_bench.local_lambda.pools import FunctionPool
+    from lambda_ml_bench.local_lambda.pools import Concurrency, FunctionPool
     from lambda_ml_bench.sandbox.roots import rie_binary
 
     spec = next(
         s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == "probe-events"
     )
-    pool = FunctionPool(spec, rie_binary(lambda _: None), limit=2)
+    pool = FunctionPool(spec, rie_binary(lambda _: None), Concurrency(2))
     first = pool.acquire()
     first.invoke(b"{}")
     pool.release(first)

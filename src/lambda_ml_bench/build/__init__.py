@@ -1,1 +1,2 @@
-"""Builds the Lambda layers, the function package and their manifests."""
+"""Building: the layers (kinds as data, wheels with hashes, slimming, checks, deterministic zips), the model with its
+import and ONNX proof, and the function package."""

@@ -1,6 +1,9 @@
 """Building one layer: install, slim step by step, check, zip, describe in a manifest."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -23,7 +26,7 @@ from lambda_ml_bench.build.platforms import (
 from lambda_ml_bench.build.wheels import download, lock_path, pip_install, read_lock
 from lambda_ml_bench.files import MiB, write_json
 from lambda_ml_bench.lambda_facts import DIRECT_UPLOAD_LIMIT, LAYER_MOUNT, UNZIPPED_LIMIT
-from lambda_ml_bench.paths import DIST
+from lambda_ml_bench.paths import DIST, PACKAGE, cache_dir
 
 
 @dataclass
@@ -74,6 +77,21 @@ def package_sizes(site: Path) -> dict[str, int]:
     return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
 
 
+NO_CACHE_ENV = "LMB_NO_BUILD_CACHE"  # set (to anything) to build every layer from its wheels
+
+
+def build_key(kind: LayerKind, arch: Architecture, rt: Runtime, reserve_bytes: int) -> str:
+    """What a layer is made of: its kind's data, architecture, runtime, reserve, lock file, the build's own sources
+    and the interpreter that compiles its bytecode. Equal keys build byte-identical zips."""
+    data = {f.name: getattr(kind, f.name) for f in dataclasses.fields(kind) if f.name != "requirements"}
+    digest = hashlib.sha256(repr((data, arch.name, rt.python, reserve_bytes, find_python(rt.python))).encode())
+    sources = [kind.requirements, lock_path(arch, rt, kind.name), *sorted(Path(__file__).parent.glob("*.py")),
+               PACKAGE / "sandbox" / "roots.py", PACKAGE / "lambda_facts.py", PACKAGE / "files.py"]
+    for path in sources:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
 def build_layer(
     kind: LayerKind,
     arch: Architecture,
@@ -83,7 +101,60 @@ def build_layer(
     work_dir: Path = DIST / "build",
     say: Callable[[str], None] = print,
 ) -> dict:
-    """Build one layer of `kind` for `arch` into out_dir (zip and manifest); returns the manifest."""
+    """One layer of `kind` for `arch` into out_dir (zip and manifest); returns the manifest. A layer whose inputs
+    (build_key) were built before on this machine is copied from the build cache, its zip checked against the
+    manifest's sha256, so `make test` builds each layer once for Terraform's checks and the tests alike."""
+    if kind.available(rt):
+        raise BuildError(f"no {kind.name} layer for {rt.name}: {kind.available(rt)}")
+    name = layer_name(kind.name, arch, rt)
+    key = build_key(kind, arch, rt, reserve_bytes)
+    cached = cache_dir() / "layers" / name
+    if not os.environ.get(NO_CACHE_ENV) and (reused := _from_cache(cached, key, out_dir, say)) is not None:
+        return reused
+    data = _build(kind, arch, rt, reserve_bytes, out_dir, work_dir, say)
+    _to_cache(cached, key, out_dir / data["zip"]["file"], out_dir / f"{name}.json")
+    return data
+
+
+def _from_cache(cached: Path, key: str, out_dir: Path, say: Callable[[str], None]) -> dict | None:
+    zip_path, manifest_path = cached / f"{key}.zip", cached / f"{key}.json"
+    if not (zip_path.exists() and manifest_path.exists()):
+        return None
+    data = json.loads(manifest_path.read_text())
+    if archive.digest(zip_path)[0] != data["zip"]["sha256"]:
+        say(f"[{data['layer']}] the cached build is damaged: building again")
+        shutil.rmtree(cached, ignore_errors=True)
+        return None
+    final_zip = out_dir / data["zip"]["file"]
+    final_zip.unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / f"{data['layer']}.json", data)
+    staged = out_dir / f".{final_zip.name}.partial"
+    shutil.copyfile(zip_path, staged)
+    os.replace(staged, final_zip)  # the zip appears last, as after a build
+    say(f"[{data['layer']}] inputs unchanged since a build on this machine: copied from {cached} "
+        f"({NO_CACHE_ENV}=1 builds it again)")
+    return data
+
+
+def _to_cache(cached: Path, key: str, zip_path: Path, manifest_path: Path) -> None:
+    shutil.rmtree(cached, ignore_errors=True)  # one build per layer name: the newest
+    cached.mkdir(parents=True, exist_ok=True)
+    staged = cached / f".{key}.zip.partial"
+    shutil.copyfile(zip_path, staged)
+    shutil.copyfile(manifest_path, cached / f"{key}.json")
+    os.replace(staged, cached / f"{key}.zip")
+
+
+def _build(
+    kind: LayerKind,
+    arch: Architecture,
+    rt: Runtime,
+    reserve_bytes: int,
+    out_dir: Path,
+    work_dir: Path,
+    say: Callable[[str], None],
+) -> dict:
     if kind.available(rt):
         raise BuildError(f"no {kind.name} layer for {rt.name}: {kind.available(rt)}")
     result = LayerBuild(kind, arch, rt)

@@ -6,7 +6,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.pip import run_pip
@@ -37,10 +37,6 @@ class Pin:
     version: str
     sha256: str
     filename: str
-
-
-def canonical(name: str) -> str:
-    return canonicalize_name(name)
 
 
 def _wheel(path: Path) -> tuple[str, str]:

@@ -43,11 +43,10 @@ class Concurrency:
 class FunctionPool:
     """The execution environments of one function version: reused warm, started up to the function's limit."""
 
-    def __init__(self, spec: FunctionSpec, rie: Path, limit: int, hierarchy: Hierarchy | None = None,
-                 allotment_note: str = "", version: str = api.LATEST, concurrency: Concurrency | None = None) -> None:
+    def __init__(self, spec: FunctionSpec, rie: Path, concurrency: Concurrency, hierarchy: Hierarchy | None = None,
+                 allotment_note: str = "", version: str = api.LATEST) -> None:
         self.spec, self.rie, self.hierarchy, self.version = spec, rie, hierarchy, version
-        self.limit = spec.reserved_concurrency or limit
-        self.concurrency = concurrency or Concurrency(self.limit)
+        self.concurrency = concurrency  # the function's: shared by $LATEST and every version
         self.allotment_note = allotment_note
         self.idle: list[Environment] = []
         self.every: set[Environment] = set()
@@ -133,7 +132,7 @@ class Function:
         self.name = spec.name
         self.rie, self.hierarchy, self.allotment_note = rie, hierarchy, allotment_note
         self.concurrency = Concurrency(spec.reserved_concurrency or limit)
-        self.latest = FunctionPool(spec, rie, limit, hierarchy, allotment_note, api.LATEST, self.concurrency)
+        self.latest = FunctionPool(spec, rie, self.concurrency, hierarchy, allotment_note, api.LATEST)
         self.versions: dict[str, FunctionPool] = {}
         self.aliases: dict[str, dict] = {}
         self.next_version = 1
@@ -165,8 +164,8 @@ class Function:
                 return newest, False
             version = str(self.next_version)
             self.next_version += 1
-            pool = FunctionPool(self.latest.spec, self.rie, self.latest.limit, self.hierarchy, self.allotment_note,
-                                version, self.concurrency)
+            pool = FunctionPool(self.latest.spec, self.rie, self.concurrency, self.hierarchy, self.allotment_note,
+                                version)
             self.versions[version] = pool
             return pool, True
 

@@ -1,1 +1,2 @@
-"""Runs on your machine: the local Lambda for both architectures, the benchmark driver, reports."""
+"""Measuring: the sweep over architecture, memory size, workload and backend, pricing, the recommendation and the
+reports (one renderer for tables and charts)."""

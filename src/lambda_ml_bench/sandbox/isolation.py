@@ -9,7 +9,7 @@ runtime must reach the emulator's Runtime API on 127.0.0.1 (see the README's lim
 
 Every value reaches the runtime as an argument (`--setenv`), never through the environment of a
 host-side process: bubblewrap itself and the emulator start from a fixed environment. The command is built by
-`layer_build.sandbox.sandboxed`, which the layer build also uses to check arm64 layers under emulation; this module
+`sandbox.roots.sandboxed`, which the layer build also uses to check arm64 layers under emulation; this module
 holds what Lambda refuses in a function's own environment.
 """
 from __future__ import annotations
