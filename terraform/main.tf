@@ -28,7 +28,7 @@ locals {
     for pair in setproduct(distinct([for h in values(local.handlers) : h.backend]), var.architectures) : "${pair[0]}-${pair[1]}" => {
       backend = pair[0]
       zip     = templatestring(local.spec.layer, { backend = pair[0], runtime_tag = local.runtime_tag, architecture = pair[1] })
-      name = "${local.spec.project}-${pair[0]}-${local.runtime_tag}-${pair[1]}"
+      name    = "${local.spec.project}-${pair[0]}-${local.runtime_tag}-${pair[1]}"
     }
   }
 }
