@@ -190,3 +190,11 @@ def lambda_client(local_lambda: str):
     return boto3.client("lambda", endpoint_url=local_lambda, region_name="us-east-1",
                         aws_access_key_id="local", aws_secret_access_key="local",
                         config=Config(retries={"total_max_attempts": 1}, read_timeout=600))
+
+
+@pytest.fixture(scope="session")
+def sweep_client(local_lambda: str):
+    """The client a sweep gets from the command line (botocore's standard retries), against the local Lambda."""
+    from lambda_ml_bench.measure.client import lambda_client
+
+    return lambda_client(endpoint_url=local_lambda)

@@ -11,7 +11,8 @@ import pytest
 from support import REPO, local_service
 
 from lambda_ml_bench.local_lambda import functions
-from lambda_ml_bench.measure.sweep import Sweep, Target, Workload, plan
+from lambda_ml_bench.measure.sweep.cells import Target, Workload, plan
+from lambda_ml_bench.measure.sweep.driver import Sweep
 
 pytestmark = pytest.mark.integration
 

@@ -13,17 +13,11 @@ import pytest
 from support import LMB, REPO, local_service, probe_definition
 
 from lambda_ml_bench.measure.report import render
-from lambda_ml_bench.measure.sweep import (
-    CELL_VARIABLE,
-    CompareError,
-    Sweep,
-    Target,
-    Workload,
-    handler_for,
-    plan,
-    restore_from,
-    targets_from_listing,
-)
+from lambda_ml_bench.measure.sweep import initializer
+from lambda_ml_bench.measure.sweep.cells import CELL_VARIABLE, CompareError, Target, Workload, plan
+from lambda_ml_bench.measure.sweep.cleaner import restore_from
+from lambda_ml_bench.measure.sweep.driver import Sweep
+from lambda_ml_bench.measure.targets import handler_for, targets_from_listing
 
 pytestmark = pytest.mark.integration
 TARGETS = [Target("arm64", "benchmark-arm64"), Target("x86_64", "benchmark-x86_64")]
@@ -38,11 +32,11 @@ def state(client, name: str) -> dict:
             "Variables": c.get("Environment", {}).get("Variables", {}), "versions": versions, "aliases": aliases}
 
 
-def test_a_sweep_of_two_memory_sizes_two_rounds_both_architectures(lambda_client, tmp_path: Path) -> None:
+def test_a_sweep_of_two_memory_sizes_two_rounds_both_architectures(sweep_client, lambda_client, tmp_path: Path) -> None:
     before = {t.name: state(lambda_client, t.name) for t in TARGETS}
     out = tmp_path / "compare.jsonl"
     cells = plan(TARGETS, [1769, 3538], [Workload("10 features", {"n_features": 10, "cycles": 2}, 10)], rounds=2)
-    records = Sweep(lambda_client, out, say=lambda _: None, warm=1).run(cells)
+    records = Sweep(sweep_client, out, say=lambda _: None, warm=1).run(cells)
     assert len(records) == 16 and [json.loads(line) for line in out.read_text().splitlines()] == records
     for cell, pair in zip(cells, [records[i:i + 2] for i in range(0, 16, 2)]):
         cold, warm = pair
@@ -62,12 +56,12 @@ def test_a_sweep_of_two_memory_sizes_two_rounds_both_architectures(lambda_client
     assert "10 features: cheapest x86_64" in md and "| 10 features | arm64 (emulated) | 1,769 |" in md
 
 
-def test_an_error_puts_everything_back_and_leaves_no_version(lambda_client, tmp_path: Path) -> None:
+def test_an_error_puts_everything_back_and_leaves_no_version(sweep_client, lambda_client, tmp_path: Path) -> None:
     name = "benchmark-x86_64"
     before = state(lambda_client, name)
     cells = plan([Target("x86_64", name)], [2048, 3538], [Workload("1 feature", {"n_features": 1, "cycles": 1}, 1)], 1)
     with pytest.raises(CompareError, match="failed"):  # n_features=1 is refused by the handler
-        Sweep(lambda_client, tmp_path / "c.jsonl", say=lambda _: None, warm=0).run(cells)
+        Sweep(sweep_client, tmp_path / "c.jsonl", say=lambda _: None, warm=0).run(cells)
     assert state(lambda_client, name) == before
     assert not (tmp_path / "c.restore.json").exists()
 
@@ -95,27 +89,27 @@ def test_sigterm_in_the_middle_of_a_sweep_puts_every_function_back(local_lambda:
     assert "## Recommendation" in (tmp_path / "sweep.md").read_text()  # the report of what was measured
 
 
-def test_restore_from_a_saved_file_deletes_leftovers(lambda_client, tmp_path: Path) -> None:
+def test_restore_from_a_saved_file_deletes_leftovers(sweep_client, lambda_client, tmp_path: Path) -> None:
     """A sweep killed outright (no cleanup) leaves a version and an alias: --restore finds them by name."""
     name = "probe-events"
     before = state(lambda_client, name)
-    sweep = Sweep(lambda_client, tmp_path / "k.jsonl", say=lambda _: None)
-    sweep.save_originals([Target("x86_64", name)])
+    sweep = Sweep(sweep_client, tmp_path / "k.jsonl", say=lambda _: None)
+    initializer.save_originals(sweep, [Target("x86_64", name)])
     lambda_client.update_function_configuration(FunctionName=name, MemorySize=256,
                                                 Environment={"Variables": {CELL_VARIABLE: "killed"}})
     version = lambda_client.publish_version(FunctionName=name)["Version"]
     lambda_client.create_alias(FunctionName=name, Name="bench-256-w0-r1", FunctionVersion=version)
     assert state(lambda_client, name) != before
-    assert restore_from(Sweep(lambda_client, tmp_path / "other.jsonl", say=lambda _: None),
+    assert restore_from(Sweep(sweep_client, tmp_path / "other.jsonl", say=lambda _: None),
                         tmp_path / "k.restore.json") == []
     assert state(lambda_client, name) == before
 
 
-def test_parallel_cells_and_a_cell_at_a_time_leave_nothing(lambda_client, tmp_path: Path) -> None:
+def test_parallel_cells_and_a_cell_at_a_time_leave_nothing(sweep_client, lambda_client, tmp_path: Path) -> None:
     name = "probe-events"
     before = state(lambda_client, name)
     cells = plan([Target("x86_64", name)], [128, 256], [Workload("sleep", {"sleep": 0.2}), Workload("echo", {})], 2)
-    records = Sweep(lambda_client, tmp_path / "p.jsonl", say=lambda _: None, warm=1, parallel=2).run(cells)
+    records = Sweep(sweep_client, tmp_path / "p.jsonl", say=lambda _: None, warm=1, parallel=2).run(cells)
     assert len(records) == 16 and {r["workload"] for r in records} == {"sleep", "echo"}
     assert state(lambda_client, name) == before
 

@@ -10,7 +10,8 @@ import pytest
 from support import LMB, REPO
 
 from lambda_ml_bench.deploy import explain
-from lambda_ml_bench.measure.sweep import CompareError, region_of, targets_from_terraform
+from lambda_ml_bench.measure.sweep.cells import CompareError
+from lambda_ml_bench.measure.targets import region_of, targets_from_terraform
 
 # As CloudFormation and the API pass them on (see aws-lambda-power-tuning#181 and #224, serverless-patterns#1382).
 MEMORY_REFUSALS = [

@@ -13,7 +13,8 @@ from support import REPO
 from lambda_ml_bench.measure import pricing, study
 from lambda_ml_bench.measure.recommend import Option, balanced, cheapest, fastest, options, recommend
 from lambda_ml_bench.measure.report import local_rows, render
-from lambda_ml_bench.measure.sweep import CompareError, Target, Workload, parse_report, plan
+from lambda_ml_bench.measure.sweep.cells import CompareError, Target, Workload, plan
+from lambda_ml_bench.measure.sweep.executor import parse_report
 
 DATA = REPO / "tests" / "data"
 

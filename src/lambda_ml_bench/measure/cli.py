@@ -15,92 +15,84 @@ from lambda_ml_bench.measure.study import FEATURES
 from lambda_ml_bench.terminal import say
 
 
-def _lambda_client(args: argparse.Namespace, region: str | None = None):
-    """boto3 against AWS, an endpoint (--endpoint-url or AWS_ENDPOINT_URL), or LocalStack."""
-    from botocore.config import Config
-
-    config = Config(retries={"total_max_attempts": 1}, read_timeout=960, connect_timeout=10)
-    if args.localstack:
-        import localstack_client.session
-
-        return localstack_client.session.Session().client("lambda", config=config)
-    import boto3
-
-    if args.endpoint_url:
-        region = region or os.environ.get("AWS_REGION", "us-east-1")
-        return boto3.client("lambda", endpoint_url=args.endpoint_url, region_name=region, aws_access_key_id="local",
-                            aws_secret_access_key="local", config=config)
-    return boto3.client("lambda", region_name=region, config=config)
-
-
 def _interrupt(*_) -> None:
     """SIGTERM stops a sweep as Ctrl-C does: the running invocations finish, then everything is put back."""
-    from lambda_ml_bench.measure.sweep import Interrupted
+    from lambda_ml_bench.measure.sweep.cells import Interrupted
 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Interrupted("SIGTERM")
 
 
-def cmd_compare(args: argparse.Namespace) -> None:
-    from lambda_ml_bench.measure import study
-    from lambda_ml_bench.measure.report import render
-    from lambda_ml_bench.measure.sweep import (
-        CompareError,
-        Interrupted,
-        Sweep,
-        Target,
-        Workload,
-        default_parallel,
-        handler_for,
-        plan,
-        region_of,
-        restore_from,
-        targets_from_listing,
-        targets_from_terraform,
-        terraform_targets,
-    )
+def _where(args: argparse.Namespace, retries):
+    """(client, region, terraform outputs or None): an endpoint (--endpoint-url, AWS_ENDPOINT_URL, --localstack) is
+    listed; otherwise the functions Terraform deployed, in their region unless --region says otherwise."""
+    from lambda_ml_bench.measure.client import lambda_client
+    from lambda_ml_bench.measure.targets import region_of, terraform_targets
 
-    endpoint = args.endpoint_url or args.localstack or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint or args.localstack:
         region = args.region or os.environ.get("AWS_REGION", "us-east-1")
-        client = _lambda_client(args, region)
-    else:  # the region the functions were deployed in, from Terraform, unless --region says otherwise
-        outputs = terraform_targets(Path(args.terraform_dir))
-        region = args.region or region_of(outputs)
-        say(f"functions in {region}")
-        client = _lambda_client(args, region)
-    out = Path(args.out or f"results/compare-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
-    sweep = Sweep(client, out, say, warm=args.warm, region=region)
-    if args.restore:
-        failed = restore_from(sweep, Path(args.restore))
-        if failed:
-            raise CompareError(f"could not put back: {failed}")
-        say(f"restored from {args.restore}")
-        return
+        return lambda_client(region, endpoint, args.localstack, retries), region, None
+    outputs = terraform_targets(Path(args.terraform_dir))
+    region = args.region or region_of(outputs)
+    say(f"functions in {region}")
+    return lambda_client(region, retries=retries), region, outputs
+
+
+def _targets(args: argparse.Namespace, client, outputs: dict | None) -> list:
+    from lambda_ml_bench.measure.sweep.cells import Target
+    from lambda_ml_bench.measure.targets import handler_for, targets_from_listing, targets_from_terraform
+
     function = args.function or ("predict" if args.payload else "benchmark")
     targets = []
     for backend in args.backend:
         key, handler = handler_for(function, backend)
-        names = (
-            targets_from_listing(client, args.pattern or key, handler) if endpoint
-            else targets_from_terraform(outputs, key)
-        )
+        names = (targets_from_terraform(outputs, key) if outputs is not None
+                 else targets_from_listing(client, args.pattern or key, handler))
         targets += [Target(a, n, backend) for a, n in sorted(names.items()) if a in (args.arch or list(ARCHITECTURES))]
-    if args.payload:
-        workloads = [Workload(Path(f).name, json.loads(Path(f).read_text())) for f in args.payload]
-    else:
-        workloads = [Workload(f"{n:,} features", study.event(n, args.cycles), n) for n in args.features]
-    configurations = [client.get_function_configuration(FunctionName=t.name) for t in targets]
-    memory = args.memory or sorted({c["MemorySize"] for c in configurations})
+    return targets
+
+
+def _workloads(args: argparse.Namespace) -> list:
+    from lambda_ml_bench.measure import study
+    from lambda_ml_bench.measure.sweep.cells import CompareError, Workload
+
+    if not args.payload:
+        return [Workload(f"{n:,} features", study.event(n, args.cycles), n) for n in args.features]
+    try:
+        return [Workload(Path(f).name, json.loads(Path(f).read_text())) for f in args.payload]
+    except (OSError, ValueError) as err:
+        raise CompareError(f"a --payload file cannot be read as a JSON event: {err}") from err
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from lambda_ml_bench.measure.client import RetryCount
+    from lambda_ml_bench.measure.report import render
+    from lambda_ml_bench.measure.sweep import cleaner
+    from lambda_ml_bench.measure.sweep.cells import CompareError, Interrupted, plan
+    from lambda_ml_bench.measure.sweep.driver import Sweep
+    from lambda_ml_bench.measure.targets import default_parallel
+
+    retries = RetryCount()
+    client, region, outputs = _where(args, retries)
+    out = Path(args.out or f"results/compare-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
+    sweep = Sweep(client, out, say, warm=args.warm, region=region, retries=retries)
+    if args.restore:
+        if failed := cleaner.restore_from(sweep, Path(args.restore)):
+            raise CompareError(f"could not put back: {failed}")
+        say(f"restored from {args.restore}")
+        return
+    targets = _targets(args, client, outputs)
+    memory = args.memory or sorted({client.get_function_configuration(FunctionName=t.name)["MemorySize"]
+                                    for t in targets})
+    workloads = _workloads(args)
     cells = plan(targets, memory, workloads, args.rounds)
     local = where_it_runs(client.get_function(FunctionName=targets[0].name).get("Tags", {}))["environment"] != "Lambda"
     sweep.parallel = args.parallel or default_parallel(client, len(cells), local)
-    say(
-        f"{len(cells)} cells ({len(targets)} functions ({', '.join(args.backend)}) x {len(memory)} memory sizes x "
-        f"{len(workloads)} workloads x "
-        f"{args.rounds} rounds), {sweep.parallel} at a time; results go to {out} as they arrive; the configurations "
-        f"to restore are in {sweep.restore_file}"
-    )
+    say(f"{len(cells)} cells ({len(targets)} functions ({', '.join(args.backend)}) x {len(memory)} memory sizes x "
+        f"{len(workloads)} workloads x {args.rounds} rounds), "
+        f"{sweep.parallel} at a time; results go to {out} as they arrive; the configurations to restore are in "
+        f"{sweep.restore_file}")
     signal.signal(signal.SIGTERM, _interrupt)
     problem = None
     try:
@@ -109,8 +101,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
         problem = err
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if sweep.retries:
-            say(f"retried calls: {sweep.retries}")
+        if retries.total:
+            say(f"retried calls: {dict(retries.by_code)}")
     if out.exists() and out.stat().st_size:
         try:
             report = render(out, out.parent, args.balance, args.allow_emulated)
@@ -120,10 +112,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
         except ValueError as err:
             say(f"no report: {err}")
     if problem is not None:
-        raise CompareError(
-            f"{'stopped' if isinstance(problem, (Interrupted, KeyboardInterrupt)) else 'failed'}: "
-            f"{problem}; every function is back as it was"
-        ) from problem
+        stopped = isinstance(problem, (Interrupted, KeyboardInterrupt))
+        raise CompareError(f"{'stopped' if stopped else 'failed'}: {problem}; every function is back as it was") \
+            from problem
 
 
 def cmd_report(args: argparse.Namespace) -> None:

