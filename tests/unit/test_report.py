@@ -213,3 +213,13 @@ def test_the_local_report_shows_the_two_backends_side_by_side(tmp_path: Path) ->
     assert f"| onnx | x86_64 | {onnx['zipped_mib']:.1f} | {onnx['unzipped_mib']:.1f} | ≤ 45: {verdict} |" in section
     assert "| sklearn | arm64 |" in section
     assert "| cold start | arm64 (emulated) |" in section
+
+
+def test_one_reader_gives_the_benchmark_summary_and_the_report_the_same_ratios() -> None:
+    from lambda_ml_bench.measure.records import backend_comparisons, comparisons
+    from lambda_ml_bench.measure.report import backend_rows
+
+    run = json.loads((DATA / "local-backends.json").read_text())
+    summary = {(c.group, round(c.ratio, 9)) for c in comparisons(run["benchmarks"])}
+    assert len(backend_comparisons(run)) == len(backend_rows(run)) == 6
+    assert {round(r["ratio"], 9) for r in backend_rows(run)} == {ratio for _, ratio in summary}

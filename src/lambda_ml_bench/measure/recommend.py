@@ -12,6 +12,8 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from lambda_ml_bench.measure.records import arm_over_x86
+
 
 @dataclass(frozen=True)
 class Option:
@@ -119,13 +121,7 @@ class Recommendation:
 
 def ratios(opts: list[Option]) -> dict[int, tuple[float, float]]:
     """arm64 over x86_64 at every memory size measured on both: (time, cost); below 1 favours arm64."""
-    by = {(o.architecture, o.memory_mb, o.backend): o for o in opts}
-    out = {}
-    for (arch, memory, backend), arm in sorted(by.items()):
-        x86 = by.get(("x86_64", memory, backend))
-        if arch == "arm64" and x86 is not None and not arm.emulated and not x86.emulated:
-            out[memory] = (arm.duration_ms / x86.duration_ms, arm.cost_per_million / x86.cost_per_million)
-    return out
+    return {memory: pair for (_, memory, _), pair in arm_over_x86(opts).items()}
 
 
 def recommend(

@@ -1,8 +1,5 @@
-"""Reports from result files: tables whose columns mean the same thing everywhere, the recommendation, charts.
-
-"USD per 1M" is always one million invocations as deployed (bench/pricing.py): for a sweep, the
-invocations measured; for the local benchmarks, the study's 40-cycle invocation at 10,240 MB, warm.
-"""
+"""The one renderer: every table and chart of a sweep's records and of the local benchmarks' records (both in the
+shape of measure.records), and the recommendation."""
 from __future__ import annotations
 
 import json
@@ -10,9 +7,8 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import median
 
-from lambda_ml_bench.measure import markdown, pricing, study
+from lambda_ml_bench.measure import markdown, pricing, records, study
 from lambda_ml_bench.measure.recommend import Option, Recommendation, options, recommend
 
 EMULATED_NOTE = ("Emulated rows ran arm64 code under QEMU on an x86_64 host: they show that the code works, not how "
@@ -23,66 +19,51 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 # --- the local benchmarks (pytest-benchmark JSON) ----------------------------------------------
 def local_rows(data: dict) -> list[dict]:
+    """The study's local records as table rows (no cost for emulated figures: they are not Lambda's)."""
     rows = []
-    for m in study.measurements(data):
-        rows.append({"n_features": m.n_features, "architecture": m.architecture,
-                     "environment": "emulated (QEMU)" if m.emulated else "native, whole host",
-                     "emulated": m.emulated, "fit_ms": m.fit_ms, "predict_ms": m.predict_ms,
-                     "invocation_ms": m.invocation_ms(),
-                     "cost_per_million": None if m.emulated else pricing.per_million_of(
-                         m.architecture, study.MEMORY_MB, m.invocation_ms())})
+    for r in records.from_pytest_benchmark(data):
+        (option,) = options([r])
+        rows.append({"n_features": r["n_features"], "architecture": r["architecture"],
+                     "environment": "emulated (QEMU)" if r["emulated"] else "native, whole host",
+                     "emulated": r["emulated"], "fit_ms": r["fit_median_ms"], "predict_ms": r["predict_median_ms"],
+                     "invocation_ms": r["duration_ms"], "option": option,
+                     "cost_per_million": None if r["emulated"] else option.cost_per_million})
     return rows
 
 
 def local_table(rows: list[dict]) -> str:
     headers = ["features", "architecture", "environment", "train ms per cycle", "inference ms per cycle",
                f"invocation ms ({study.CYCLES} cycles)", "USD per 1M", "arm64/x86_64 time", "arm64/x86_64 cost"]
-    native = {(r["n_features"], r["architecture"]): r for r in rows if not r["emulated"]}
+    ratios = records.arm_over_x86([r["option"] for r in rows])
     cells = []
     for r in rows:
-        time_ratio = cost_ratio = "—"
-        x86 = native.get((r["n_features"], "x86_64"))
-        if r["architecture"] == "arm64" and not r["emulated"] and x86:
-            time_ratio = f"{r['invocation_ms'] / x86['invocation_ms']:.2f}"
-            cost_ratio = f"{r['cost_per_million'] / x86['cost_per_million']:.2f}"
+        o = r["option"]
+        time_ratio, cost_ratio = ratios.get((o.workload, o.memory_mb, o.backend), (None, None)) \
+            if r["architecture"] == "arm64" else (None, None)
         cells.append([f"{r['n_features']:,}", r["architecture"], r["environment"], _fmt(r["fit_ms"]),
-                      _fmt(r["predict_ms"]), _fmt(r["invocation_ms"]), _fmt(r["cost_per_million"], 2), time_ratio,
-                      cost_ratio])
+                      _fmt(r["predict_ms"]), _fmt(r["invocation_ms"]), _fmt(r["cost_per_million"], 2),
+                      _fmt(time_ratio, 2), _fmt(cost_ratio, 2)])
     return markdown.table(headers, cells, right={0, 3, 4, 5, 6, 7, 8})
 
 
 def backend_rows(data: dict) -> list[dict]:
-    """The scikit-learn against ONNX Runtime benchmarks (tests/benchmarks/test_backends.py): per measure and
-    architecture, both medians, their ratio and its target."""
+    """The scikit-learn against ONNX Runtime comparisons: per measure and architecture, both medians, their ratio
+    and its target."""
     rows = []
-    for b in data["benchmarks"]:
-        info = b.get("extra_info", {})
-        if not (info.get("backend") and info.get("baseline") and b["group"].startswith("backend-")):
-            continue
-        if "baseline_per_call_ms" in info:
-            measured, baseline = median(info["per_call_ms"]), median(info["baseline_per_call_ms"])
-            what = f"warm call, {info['rows']:,} row{'s' if info['rows'] > 1 else ''}"
-        else:
-            measured, baseline = b["stats"]["median"] * 1e3, median(info["interleaved_baseline_ms"])
-            what = "cold start"
-        rows.append({"measure": what, "architecture": info["architecture"], "emulated": info["emulated"],
-                     "backend": info["backend"], "baseline": info["baseline"], "ms": measured,
-                     "baseline_ms": baseline, "ratio": measured / baseline, "target": info["target_ratio"],
-                     "layers": info.get("layers")})
+    for c in records.backend_comparisons(data):
+        what = f"warm call, {c.rows:,} row{'s' if c.rows > 1 else ''}" if c.rows else "cold start"
+        rows.append({"measure": what, "architecture": c.architecture, "emulated": c.emulated, "backend": c.backend,
+                     "baseline": c.baseline, "ms": c.measured_ms, "baseline_ms": c.baseline_ms, "ratio": c.ratio,
+                     "target": c.target, "verdict": c.verdict, "layers": c.layers})
     return sorted(rows, key=lambda r: (r["measure"] != "cold start", r["measure"], r["emulated"]))
 
 
 def backend_table(rows: list[dict]) -> str:
     headers = ["measure", "architecture", "onnx ms (median)", "sklearn ms (median)", "onnx / sklearn", "target"]
     cells = [[r["measure"], r["architecture"] + (" (emulated)" if r["emulated"] else ""), _fmt(r["ms"], 3),
-              _fmt(r["baseline_ms"], 3), f"{r['ratio']:.3f}",
-              f"≤ {r['target']:g}: {'met' if r['ratio'] <= r['target'] else 'NOT met'}"] for r in rows]
+              _fmt(r["baseline_ms"], 3), f"{r['ratio']:.3f}", r["verdict"]] for r in rows]
     sizes = {r["architecture"]: r["layers"] for r in rows if r["layers"]}
     size_cells = [[kind, arch, f"{s['zipped_mib']:.1f}", f"{s['unzipped_mib']:.1f}",
                    f"≤ {s['budget_mib']:g}: {'met' if s['zipped_mib'] <= s['budget_mib'] else 'NOT met'}"
@@ -124,14 +105,12 @@ def local_chart(rows: list[dict], path: Path, title: str) -> None:
 def sweep_table(opts: list[Option]) -> str:
     headers = ["workload", "architecture", "memory MB", "warm n", "duration ms, median (IQR)", "cold start: init ms",
                "USD per 1M", "arm64/x86_64 time", "arm64/x86_64 cost", "early stops left out"]
-    by = {(o.workload, o.architecture, o.memory_mb, o.backend): o for o in opts}
+    ratios = records.arm_over_x86(opts)
     cells = []
     for o in sorted(opts, key=_order):
         time_ratio = cost_ratio = "—"
-        x86 = by.get((o.workload, "x86_64", o.memory_mb, o.backend))
-        if o.architecture == "arm64" and x86 and not o.emulated and not x86.emulated:
-            time_ratio = f"{o.duration_ms / x86.duration_ms:.2f}"
-            cost_ratio = f"{o.cost_per_million / x86.cost_per_million:.2f}"
+        if o.architecture == "arm64" and (o.workload, o.memory_mb, o.backend) in ratios:
+            time_ratio, cost_ratio = (f"{x:.2f}" for x in ratios[(o.workload, o.memory_mb, o.backend)])
         backend = "" if o.backend == "sklearn" else f" {o.backend}"
         arch = o.architecture + (" (emulated)" if o.emulated else "") + backend
         cells.append([o.workload, arch, f"{o.memory_mb:,}", str(o.samples),
@@ -216,7 +195,7 @@ def render(result: Path, out_dir: Path, balance: float = 0.5, allow_emulated: bo
     png, md = out_dir / f"{stem}.png", out_dir / f"{stem}.md"
     recommendations: list[Recommendation] = []
     if result.suffix == ".jsonl":
-        body, title, recommendations = _sweep_report(records(result), png, balance, allow_emulated)
+        body, title, recommendations = _sweep_report(records.from_jsonl(result), png, balance, allow_emulated)
     else:
         body, title = _local_report(json.loads(result.read_text()), png)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -232,9 +211,8 @@ def _local_report(data: dict, png: Path) -> tuple[str, str]:
     local_chart(rows, png, title)
     _, p = pricing.prices()
     notes = [
-        f"USD per 1M: one million invocations as deployed, each {study.CYCLES} cycles (train + inference) at "
-        f"{study.MEMORY_MB:,} MB, warm, billed to the next millisecond, plus the request fee; "
-        f"{pricing.DEFAULT_REGION} prices as of {p.as_of} (bench/pricing.py).",
+        f"{records.USD_PER_MILLION}; here each is the study's {study.CYCLES} cycles (train + inference) at "
+        f"{study.MEMORY_MB:,} MB, warm; {pricing.DEFAULT_REGION} prices as of {p.as_of} (lambda_facts.py).",
         "Native rows ran in this process on the whole host (no Lambda CPU share).",
         EMULATED_NOTE if any(r["emulated"] for r in rows) else "",
     ]
@@ -274,9 +252,8 @@ def _sweep_report(recs: list[dict], png: Path, balance: float,
     lines += ["", "## Every configuration", "", sweep_table(opts), "", "## Notes", ""]
     retried = max((r.get("retries_so_far", 0) for r in recs), default=0)
     notes = [
-        "USD per 1M: one million invocations like the warm ones measured, each billed as its REPORT line says "
-        f"(duration rounded up to the millisecond) at the architecture's rate, plus the request fee; {priced_region} "
-        f"prices as of {p.as_of} (bench/pricing.py)." + (f" {caught[0].message}." if caught else ""),
+        f"{records.USD_PER_MILLION}; here like the warm ones measured; {priced_region} prices as of {p.as_of} "
+        "(lambda_facts.py)." + (f" {caught[0].message}." if caught else ""),
         "Duration: median of the warm invocations that ran the whole workload, with the interquartile range; cold "
         "starts (each cell's first invocation, on a fresh version) give the init column.",
         *notes,
