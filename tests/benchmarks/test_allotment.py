@@ -11,7 +11,7 @@ import statistics
 
 import pytest
 
-from lambda_ml_bench.local_lambda.logs import parse_report
+from lambda_ml_bench.lambda_facts import parse_report
 
 pytestmark = pytest.mark.integration
 SIZES = [256, 885, 1769, 3538]
