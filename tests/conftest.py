@@ -26,15 +26,15 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def built(dist: Path, sandbox: Path) -> dict[str, dict[str, dict]]:
     """Manifests of every python3.13 layer, {kind: {architecture: manifest}}, built for this session (the arm64
     ones import-checked in this session's sandbox root)."""
+    from lambda_ml_bench.build.backends import BACKENDS
     from lambda_ml_bench.build.build import build_layer
-    from lambda_ml_bench.build.kinds import KINDS
     from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, FUNCTION_RESERVE, RUNTIMES
     from lambda_ml_bench.build.sysdeps import ensure_debian_packages
 
     ensure_debian_packages({a.strip: a.strip_package for a in ARCHITECTURES.values()}, print)
     return {kind.name: {name: build_layer(kind, arch, RUNTIMES[DEFAULT_PYTHON], FUNCTION_RESERVE,
                                           out_dir=dist / "layers", work_dir=dist / "build", say=lambda _: None)
-                        for name, arch in ARCHITECTURES.items()} for kind in KINDS.values()}
+                        for name, arch in ARCHITECTURES.items()} for kind in BACKENDS.values()}
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from lambda_ml_bench.build import importcheck
+from lambda_ml_bench.build.backends import BACKENDS
 from lambda_ml_bench.build.interpreters import find_python
-from lambda_ml_bench.build.kinds import KINDS
 from lambda_ml_bench.build.platforms import host_architecture
 from lambda_ml_bench.build.report import without_bytecode
 
@@ -37,7 +37,7 @@ def test_cold_import(benchmark, trees: dict[str, Path], python313: str, built: d
         "architecture": HOST.name, "emulated": False, "variant": variant,
         "layer": manifest["layer"], "versions": {k: v["version"] for k, v in manifest["packages"].items()},
     })
-    spec = importcheck.probe_spec(KINDS["sklearn"], check=False)
+    spec = importcheck.probe_spec(BACKENDS["sklearn"], check=False)
     result = benchmark.pedantic(importcheck.run_probe, args=([python313], str(trees[variant]), spec),
                                 rounds=5, iterations=1, warmup_rounds=1)
     assert result["machine"] == HOST.uname

@@ -27,17 +27,17 @@ def test_make_rejects_an_unknown_python_version() -> None:
 
 
 def test_make_rejects_an_unknown_layer_kind() -> None:
-    proc = run("make", "LAYER=tensorflow", "layers")
+    proc = run("make", "BACKEND=tensorflow", "layers")
     assert proc.returncode != 0
-    assert "unknown LAYER 'tensorflow'; valid values: sklearn, onnx" in proc.stderr
+    assert "unknown BACKEND 'tensorflow'; valid values: sklearn, onnx" in proc.stderr
 
 
 def test_make_layer_narrows_the_build_to_one_kind() -> None:
-    """`make -n` (nothing runs): LAYER=onnx ARCH=arm64 names that one zip, and the default names every kind."""
-    one = run("make", "-n", "-B", f"PY={sys.executable}", "LAYER=onnx", "ARCH=arm64", "layers").stdout
-    assert "build --layer onnx --arch arm64" in one and "--layer sklearn" not in one and "x86_64" not in one
+    """`make -n` (nothing runs): BACKEND=onnx ARCH=arm64 names that one zip, and the default names every backend."""
+    one = run("make", "-n", "-B", f"PY={sys.executable}", "BACKEND=onnx", "ARCH=arm64", "layers").stdout
+    assert "layers --backend onnx --arch arm64" in one and "--backend sklearn" not in one and "x86_64" not in one
     every = run("make", "-n", "-B", f"PY={sys.executable}", "layers").stdout
-    assert all(f"build --layer {k} --arch {a}" in every for k in ("sklearn", "onnx") for a in ("arm64", "x86_64"))
+    assert all(f"layers --backend {k} --arch {a}" in every for k in ("sklearn", "onnx") for a in ("arm64", "x86_64"))
 
 
 def test_build_cli_rejects_an_unknown_arch_before_doing_anything() -> None:

@@ -11,9 +11,9 @@ import pytest
 from support import REPO
 
 from lambda_ml_bench.build import archive, elfcheck, wheels
+from lambda_ml_bench.build.backends import BACKENDS
 from lambda_ml_bench.build.build import NO_CACHE_ENV, build_layer
 from lambda_ml_bench.build.errors import BuildError
-from lambda_ml_bench.build.kinds import KINDS
 from lambda_ml_bench.build.pip import PipError
 from lambda_ml_bench.build.platforms import ARCHITECTURES, RUNTIMES, host_architecture
 
@@ -31,16 +31,16 @@ def test_make_layers_rebuilds_only_what_changed(kind: str) -> None:
     build = REPO / "src" / "lambda_ml_bench" / "build"
     inputs = [build / "locks" / f"{kind}-py313-x86_64.txt", *sorted(build.glob("*.py"))]
     layer = REPO / "dist" / "layers" / f"{kind}-py313-x86_64.zip"
-    args = ["make", "-n", f"PY={sys.executable}", "ARCH=x86_64", f"LAYER={kind}", "layers"]
+    args = ["make", "-n", f"PY={sys.executable}", "ARCH=x86_64", f"BACKEND={kind}", "layers"]
     if not layer.exists() or layer.stat().st_mtime < max(p.stat().st_mtime for p in inputs):
         pytest.skip(f"dist/ has no current x86_64 {kind} layer to ask about (make layers builds one)")
     assert "lambda_ml_bench layers" not in subprocess.run(args, cwd=REPO, capture_output=True, text=True).stdout
     # `make -W FILE` takes FILE as changed without touching it: the tree is left alone
     rerun = subprocess.run([*args, "-W", str(inputs[0])], cwd=REPO, capture_output=True, text=True).stdout
-    assert f"lambda_ml_bench layers --layer {kind} --arch x86_64" in rerun
+    assert f"lambda_ml_bench layers --backend {kind} --arch x86_64" in rerun
 
 
-LAYERS = [(k, a) for k in KINDS for a in ARCHITECTURES]
+LAYERS = [(k, a) for k in BACKENDS for a in ARCHITECTURES]
 TOPS = {"sklearn": {"numpy", "scipy", "sklearn", "joblib", "threadpoolctl"}, "onnx": {"numpy", "onnxruntime"}}
 
 
@@ -48,7 +48,7 @@ TOPS = {"sklearn": {"numpy", "scipy", "sklearn", "joblib", "threadpoolctl"}, "on
 def test_manifest_describes_the_zip(built: dict, dist: Path, kind: str, arch: str) -> None:
     m = built[kind][arch]
     zip_path = dist / "layers" / m["zip"]["file"]
-    assert (m["kind"], m["architecture"], m["runtime"]) == (kind, arch, "python3.13")
+    assert (m["backend"], m["architecture"], m["runtime"]) == (kind, arch, "python3.13")
     assert m["layer"] == zip_path.stem == f"{kind}-py313-{arch}"
     assert archive.digest(zip_path) == (m["zip"]["sha256"], m["zip"]["sha256_base64"])
     assert m["zip"]["zipped_bytes"] == zip_path.stat().st_size
@@ -108,19 +108,19 @@ def test_every_layer_was_imported_and_checked_on_its_own_architecture(built: dic
     check = built[kind][arch]["import_check"]
     assert check["ran"] and check["machine"] == ARCHITECTURES[arch].uname and check["python"].startswith("3.13")
     assert check["how"] == ("native" if arch == host_architecture().name else "emulated")
-    assert set(check["versions"]) == {i.split(".")[0] for i in KINDS[kind].imports}
+    assert set(check["versions"]) == {i.split(".")[0] for i in BACKENDS[kind].imports}
     if kind == "sklearn":
         assert check["accuracy"] >= 0.7
     else:
         assert check["max_abs_difference"] <= 1e-5
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", list(BACKENDS))
 def test_rebuild_elsewhere_gives_byte_identical_zip(built: dict, tmp_path: Path, kind: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(NO_CACHE_ENV, "1")  # built from the wheels again, not copied
     arch = host_architecture()
-    again = build_layer(KINDS[kind], arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
+    again = build_layer(BACKENDS[kind], arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
                         work_dir=tmp_path / "work", say=lambda _: None)
     assert again["zip"]["sha256"] == built[kind][arch.name]["zip"]["sha256"]
 
@@ -129,7 +129,7 @@ def test_unchanged_inputs_are_copied_from_the_build_cache_and_a_damaged_copy_is_
         built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lambda_ml_bench.build import build as build_module
 
-    kind, arch = KINDS["onnx"], ARCHITECTURES["arm64"]
+    kind, arch = BACKENDS["onnx"], ARCHITECTURES["arm64"]
     said: list[str] = []
     again = build_layer(kind, arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
                         work_dir=tmp_path / "work", say=said.append)
@@ -155,7 +155,8 @@ def test_unchanged_inputs_are_copied_from_the_build_cache_and_a_damaged_copy_is_
 def test_a_broken_arm64_layer_fails_its_build(built: dict, tmp_path: Path) -> None:
     """A slimming rule that removes what numpy needs: the arm64 import check, under QEMU, stops the build before a
     zip exists (built depends on the sandbox root the check runs in)."""
-    broken = replace(KINDS["onnx"], remove=(*KINDS["onnx"].remove, ("numpy/_core/_multiarray_umath*", "breaks it")))
+    onnx = BACKENDS["onnx"]
+    broken = replace(onnx, remove=(*onnx.remove, ("numpy/_core/_multiarray_umath*", "breaks it")))
     out = tmp_path / "out"
     with pytest.raises(BuildError, match=r"import check failed in /opt/python:(.|\n)*_multiarray_umath"):
         build_layer(broken, ARCHITECTURES["arm64"], PY313, reserve_bytes=25_000_000, out_dir=out,
@@ -181,7 +182,7 @@ def test_a_failed_build_leaves_no_zip(tmp_path: Path, monkeypatch: pytest.Monkey
     (out / "sklearn-py313-x86_64.zip").write_text("an older build")
     # a reserve larger than Lambda's whole limit must fail the size check after slimming
     with pytest.raises(BuildError, match="exceed Lambda's 262,144,000-byte limit"):
-        build_layer(KINDS["sklearn"], ARCHITECTURES["x86_64"], PY313, reserve_bytes=262_144_000, out_dir=out,
+        build_layer(BACKENDS["sklearn"], ARCHITECTURES["x86_64"], PY313, reserve_bytes=262_144_000, out_dir=out,
                     work_dir=tmp_path / "work", say=lambda _: None)
     assert list(out.iterdir()) == []
     shutil.rmtree(tmp_path / "work")

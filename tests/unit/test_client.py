@@ -48,42 +48,36 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
 
 
-def test_throttles_are_retried_and_counted_by_code() -> None:
-    server, calls = serve([THROTTLE, THROTTLE, (200, CONFIG)])
+def ask(answers: list[tuple[int, dict]]) -> tuple[object, list[str], RetryCount]:
+    """GetFunctionConfiguration through the measuring client against `answers`: (outcome, calls, retries); the
+    outcome is the answer or the error raised."""
+    server, calls = serve(answers)
     retries = RetryCount()
     client = lambda_client(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}", retries=retries)
     try:
-        assert client.get_function_configuration(FunctionName="f")["MemorySize"] == 128
+        outcome = client.get_function_configuration(FunctionName="f")
+    except ClientError as err:
+        outcome = err
     finally:
         server.shutdown()
         server.server_close()
         client.close()
+    return outcome, calls, retries
+
+
+def test_throttles_are_retried_and_counted_by_code() -> None:
+    outcome, calls, retries = ask([THROTTLE, THROTTLE, (200, CONFIG)])
+    assert outcome["MemorySize"] == 128
     assert len(calls) == 3 and retries.by_code == {"TooManyRequestsException": 2} and retries.total == 2
 
 
 def test_retries_stop_at_the_limit_and_every_retry_is_counted() -> None:
-    server, calls = serve([THROTTLE])
-    retries = RetryCount()
-    client = lambda_client(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}", retries=retries)
-    try:
-        with pytest.raises(ClientError, match="TooManyRequestsException"):
-            client.get_function_configuration(FunctionName="f")
-    finally:
-        server.shutdown()
-        server.server_close()
-        client.close()
+    outcome, calls, retries = ask([THROTTLE])
+    assert isinstance(outcome, ClientError) and outcome.response["Error"]["Code"] == "TooManyRequestsException"
     assert len(calls) == MAX_ATTEMPTS and retries.total == MAX_ATTEMPTS - 1
 
 
 def test_a_refusal_that_retrying_cannot_mend_is_not_retried() -> None:
-    server, calls = serve([(404, {"Type": "ResourceNotFoundException", "Message": "Function not found: f"})])
-    retries = RetryCount()
-    client = lambda_client(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}", retries=retries)
-    try:
-        with pytest.raises(ClientError, match="ResourceNotFoundException"):
-            client.get_function_configuration(FunctionName="f")
-    finally:
-        server.shutdown()
-        server.server_close()
-        client.close()
+    outcome, calls, retries = ask([(404, {"Type": "ResourceNotFoundException", "Message": "Function not found: f"})])
+    assert isinstance(outcome, ClientError) and outcome.response["Error"]["Code"] == "ResourceNotFoundException"
     assert len(calls) == 1 and retries.total == 0

@@ -53,14 +53,14 @@ def test_handlers_name_real_functions() -> None:
 
 
 def test_zip_paths_are_what_the_build_writes_for_every_runtime() -> None:
-    from lambda_ml_bench.build.kinds import KINDS
+    from lambda_ml_bench.build.backends import BACKENDS
     from lambda_ml_bench.build.platforms import layer_name
 
-    assert set(SPEC.backends) == set(KINDS)  # every backend the build makes a layer for, and no other
-    assert {h.backend for h in SPEC.handlers.values()} == set(KINDS)
+    assert set(SPEC.backends) == set(BACKENDS)  # every backend the build makes a layer for, and no other
+    assert {h.backend for h in SPEC.handlers.values()} == set(BACKENDS)
     for rt in RUNTIMES.values():
         assert SPEC.package_path(rt.python) == REPO / f"dist/function/function-{rt.tag}.zip"
-        for kind in KINDS:
+        for kind in BACKENDS:
             for arch in ARCHITECTURES.values():
                 expected = REPO / f"dist/layers/{layer_name(kind, arch, rt)}.zip"
                 assert SPEC.layer_path(kind, arch.name, rt.python) == expected

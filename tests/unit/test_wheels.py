@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lambda_ml_bench.build import wheels
+from lambda_ml_bench.build.backends import BACKENDS
 from lambda_ml_bench.build.errors import BuildError
-from lambda_ml_bench.build.kinds import KINDS
 from lambda_ml_bench.build.platforms import ARCHITECTURES, RUNTIMES
 
 ARM, PY313 = ARCHITECTURES["arm64"], RUNTIMES["3.13"]
@@ -22,7 +22,7 @@ def test_platform_args_pin_python_abi_and_every_tag() -> None:
     assert platforms[0] == "manylinux_2_34_aarch64" and "manylinux2014_aarch64" in platforms
 
 
-LAYER_LOCKS = [(k, v) for k in KINDS for v in sorted(RUNTIMES) if not KINDS[k].available(RUNTIMES[v])]
+LAYER_LOCKS = [(k, v) for k in BACKENDS for v in sorted(RUNTIMES) if not BACKENDS[k].available(RUNTIMES[v])]
 WANTED = {"sklearn": {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"}, "onnx": {"onnxruntime", "numpy"}}
 
 
@@ -65,10 +65,10 @@ def test_a_kind_a_runtime_cannot_load_has_no_lock_and_no_build() -> None:
     from lambda_ml_bench.build.platforms import FUNCTION_RESERVE
 
     py311 = RUNTIMES["3.11"]
-    assert "glibc 2.28" in KINDS["onnx"].available(py311) and KINDS["sklearn"].available(py311) is None
+    assert "glibc 2.28" in BACKENDS["onnx"].available(py311) and BACKENDS["sklearn"].available(py311) is None
     assert not any(wheels.lock_path(a, py311, "onnx").exists() for a in ARCHITECTURES.values())
     with pytest.raises(BuildError, match="no onnx layer for python3.11"):
-        build_layer(KINDS["onnx"], ARM, py311, FUNCTION_RESERVE)
+        build_layer(BACKENDS["onnx"], ARM, py311, FUNCTION_RESERVE)
 
 
 def test_malformed_lock_line_is_named(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambda_ml_bench.build import archive, elfcheck, importcheck, slim
+from lambda_ml_bench.build.backends import Backend
 from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.interpreters import find_python
-from lambda_ml_bench.build.kinds import LayerKind
 from lambda_ml_bench.build.platforms import (
     SANDBOX_PYTHON,
     Architecture,
@@ -40,7 +40,7 @@ class Step:
 class LayerBuild:
     """Everything measured while building one layer; becomes its manifest."""
 
-    kind: LayerKind
+    kind: Backend
     arch: Architecture
     rt: Runtime
     steps: list[Step] = field(default_factory=list)
@@ -80,7 +80,7 @@ def package_sizes(site: Path) -> dict[str, int]:
 NO_CACHE_ENV = "LMB_NO_BUILD_CACHE"  # set (to anything) to build every layer from its wheels
 
 
-def build_key(kind: LayerKind, arch: Architecture, rt: Runtime, reserve_bytes: int) -> str:
+def build_key(kind: Backend, arch: Architecture, rt: Runtime, reserve_bytes: int) -> str:
     """What a layer is made of: its kind's data, architecture, runtime, reserve, lock file, the build's own sources
     and the interpreter that compiles its bytecode. Equal keys build byte-identical zips."""
     data = {f.name: getattr(kind, f.name) for f in dataclasses.fields(kind) if f.name != "requirements"}
@@ -93,7 +93,7 @@ def build_key(kind: LayerKind, arch: Architecture, rt: Runtime, reserve_bytes: i
 
 
 def build_layer(
-    kind: LayerKind,
+    kind: Backend,
     arch: Architecture,
     rt: Runtime,
     reserve_bytes: int,
@@ -147,7 +147,7 @@ def _to_cache(cached: Path, key: str, zip_path: Path, manifest_path: Path) -> No
 
 
 def _build(
-    kind: LayerKind,
+    kind: Backend,
     arch: Architecture,
     rt: Runtime,
     reserve_bytes: int,
@@ -248,7 +248,7 @@ def _build(
     return data
 
 
-def check_imports(kind: LayerKind, arch: Architecture, rt: Runtime, python: str | None, stage: Path,
+def check_imports(kind: Backend, arch: Architecture, rt: Runtime, python: str | None, stage: Path,
                   say: Callable[[str], None]) -> dict:
     """The kind's import check on the layer's own architecture: natively on a machine of that architecture, else
     in the sandbox root of the local Lambda under QEMU (Debian's CPython 3.13, the same minor version as Lambda's).
@@ -282,7 +282,7 @@ def manifest(result: LayerBuild, reserve_bytes: int) -> dict:
     glibc = result.max_glibc
     return {
         "layer": result.name,
-        "kind": result.kind.name,
+        "backend": result.kind.name,
         "architecture": result.arch.name,
         "runtime": result.rt.name,
         "python_version": result.rt.python,

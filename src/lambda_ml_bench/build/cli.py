@@ -7,8 +7,8 @@ import sys
 from rich.console import Console
 
 from lambda_ml_bench.build import tables
+from lambda_ml_bench.build.backends import BACKENDS, backend
 from lambda_ml_bench.build.errors import BuildError
-from lambda_ml_bench.build.kinds import KINDS, kind
 from lambda_ml_bench.build.platforms import (
     ARCHITECTURES,
     DEFAULT_PYTHON,
@@ -29,10 +29,10 @@ def cmd_build(args: argparse.Namespace) -> None:
     from lambda_ml_bench.build.build import build_layer
 
     rt = runtime(args.python)
-    for kind_name in args.layer:
+    for kind_name in args.backend:
         for name in args.arch:
-            manifest = build_layer(kind(kind_name), architecture(name), rt, reserve_bytes=args.reserve_mb * 1_000_000,
-                                   say=say)
+            manifest = build_layer(backend(kind_name), architecture(name), rt,
+                                   reserve_bytes=args.reserve_mb * 1_000_000, say=say)
             console.print(tables.steps_table(manifest))
             console.print(tables.packages_table(manifest))
 
@@ -88,7 +88,7 @@ def cmd_package(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from lambda_ml_bench.build.report import layers_report
 
-    path = layers_report(runtime(args.python), args.arch, rounds=args.rounds, kind_names=args.layer, say=say)
+    path = layers_report(runtime(args.python), args.arch, rounds=args.rounds, kind_names=args.backend, say=say)
     console.print(path.read_text(), markup=False)
 
 
@@ -102,8 +102,8 @@ def register(sub) -> None:
         p.set_defaults(prepare=normalise)
 
     def layer_kinds(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--layer", action="append", help="layer kind(s), default all: " + "; ".join(
-            f"{k.name} ({k.summary})" for k in KINDS.values()))
+        p.add_argument("--layer", action="append", help="layer backend(s), default all: " + "; ".join(
+            f"{k.name} ({k.summary})" for k in BACKENDS.values()))
 
     p = sub.add_parser("layers", help="build layer zips and manifests into dist/layers/")
     arch_and_python(p)
@@ -142,8 +142,8 @@ def register(sub) -> None:
 
 
 def normalise(args: argparse.Namespace) -> None:
-    """--arch and --layer checked by name and defaulted to every architecture and kind."""
+    """--arch and --backend checked by name and defaulted to every architecture and backend."""
     if hasattr(args, "arch"):
         args.arch = [architecture(a).name for a in (args.arch or ARCHITECTURES)]
-    if hasattr(args, "layer"):
-        args.layer = [kind(k).name for k in (args.layer or KINDS)]
+    if hasattr(args, "backend"):
+        args.backend = [backend(k).name for k in (args.backend or BACKENDS)]

@@ -7,8 +7,8 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from lambda_ml_bench.build.backends import Backend
 from lambda_ml_bench.build.errors import BuildError
-from lambda_ml_bench.build.kinds import LayerKind
 
 # Runs inside the layer's interpreter with -S: only the layer is on sys.path, as on Lambda. argv: the layer's
 # python/ folder, then a JSON object: the modules to import, and which working check to run after importing.
@@ -54,7 +54,7 @@ def run_probe(python: list[str], site_dir: str, spec: dict, env: dict[str, str] 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def probe_spec(kind: LayerKind, check: bool = True) -> dict:
+def probe_spec(kind: Backend, check: bool = True) -> dict:
     """What the probe imports and checks for one layer kind (check=False: imports only, for timing)."""
     spec: dict = {"imports": list(kind.imports)}
     if check:
@@ -66,7 +66,7 @@ def probe_spec(kind: LayerKind, check: bool = True) -> dict:
     return spec
 
 
-def verify(kind: LayerKind, site_dir: str, spec: dict, result: dict) -> dict:
+def verify(kind: Backend, site_dir: str, spec: dict, result: dict) -> dict:
     """The probe's answer holds: numpy came from the layer, and the layer computes what it should."""
     if not result["loaded_from"].startswith(site_dir):
         raise BuildError(f"numpy was imported from {result['loaded_from']}, not from the layer")
@@ -84,13 +84,13 @@ def verify(kind: LayerKind, site_dir: str, spec: dict, result: dict) -> dict:
     return result
 
 
-def import_check(kind: LayerKind, python: list[str], site_dir: str, env: dict[str, str] | None = None) -> dict:
+def import_check(kind: Backend, python: list[str], site_dir: str, env: dict[str, str] | None = None) -> dict:
     """The kind's modules import from the layer alone, and its working check gives the right answer."""
     spec = probe_spec(kind)
     return verify(kind, site_dir, spec, run_probe(python, site_dir, spec, env))
 
 
-def cold_imports(kind: LayerKind, python: str, dirs: dict[str, Path], rounds: int) -> dict[str, list[float]]:
+def cold_imports(kind: Backend, python: str, dirs: dict[str, Path], rounds: int) -> dict[str, list[float]]:
     """Interleaved cold-import timings (seconds) of each tree in `dirs`, one fresh process each."""
     timings: dict[str, list[float]] = {name: [] for name in dirs}
     spec = probe_spec(kind, check=False)

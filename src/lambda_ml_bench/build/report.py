@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lambda_ml_bench.build import archive, importcheck, slim, tables
+from lambda_ml_bench.build.backends import BACKENDS, Backend
 from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.interpreters import find_python
-from lambda_ml_bench.build.kinds import KINDS, LayerKind
 from lambda_ml_bench.build.platforms import (
     Runtime,
     architecture,
@@ -59,7 +59,7 @@ def layers_report(rt: Runtime, arch_names: list[str], rounds: int, kind_names: l
     sections = [f"# Layer report: {rt.name}\n"]
     host = host_architecture()
     python = find_python(rt.python)
-    for kind, name in ((KINDS[k], a) for k in kind_names for a in arch_names):
+    for kind, name in ((BACKENDS[k], a) for k in kind_names for a in arch_names):
         arch = architecture(name)
         base = layer_name(kind.name, arch, rt)
         manifest_path, zip_path = DIST_LAYERS / f"{base}.json", DIST_LAYERS / f"{base}.zip"
@@ -109,7 +109,7 @@ def layers_report(rt: Runtime, arch_names: list[str], rounds: int, kind_names: l
     return out
 
 
-def _fifty_mb_attempts(kind: LayerKind, site: Path, tmp: Path, rt: Runtime, python: str, manifest: dict) -> str:
+def _fifty_mb_attempts(kind: Backend, site: Path, tmp: Path, rt: Runtime, python: str, manifest: dict) -> str:
     """Each way tried to bring the zip under the 50 MB direct-upload limit, measured."""
     meter = archive.SizeMeter()
     rows = []
@@ -153,7 +153,7 @@ def _fifty_mb_attempts(kind: LayerKind, site: Path, tmp: Path, rt: Runtime, pyth
     )
 
 
-def _imports(kind: LayerKind, python: str, site: Path, cost: str) -> tuple[str, str]:
+def _imports(kind: Backend, python: str, site: Path, cost: str) -> tuple[str, str]:
     try:
         importcheck.import_check(kind, [python], str(site))
     except BuildError as err:

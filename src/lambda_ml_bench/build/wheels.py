@@ -83,10 +83,10 @@ def version_of(wheel: Path) -> str:
 
 def lock_runtime(rt: Runtime, say=print) -> list[Path]:
     """Every lock of one runtime: each layer kind's, the local runtime client's, the function package's."""
-    from lambda_ml_bench.build.kinds import KINDS
+    from lambda_ml_bench.build.backends import BACKENDS
 
     written = []
-    for kind in KINDS.values():
+    for kind in BACKENDS.values():
         if kind.available(rt):
             say(f"  no {kind.name} layer for {rt.name}: {kind.available(rt)}")
         else:

@@ -15,7 +15,7 @@ from lambda_ml_bench.tfcheck.errors import PlanCheckError, TerraformFailed
 from lambda_ml_bench.tfcheck.workspace import TERRAFORM_DIR, Engine, Workspace, engines
 
 SPEC = spec.load()
-BACKENDS = {h.handler: h.backend for h in SPEC.handlers.values()}  # the backend (layer) each handler runs on
+HANDLER_BACKENDS = {h.handler: h.backend for h in SPEC.handlers.values()}  # the backend (layer) each handler runs on
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def check_engine(ws: Workspace, engine: Engine, progress=lambda outcome: None) -
             run, plan = ws.plan(folder, *scenario.options, out=f"{len(outcomes)}.tfplan")
             out.plan_s = run.seconds
             out.resources = sum(1 for rc in plan["resource_changes"] if rc["mode"] == "managed")
-            out.functions = plancheck.check(plan, expected_functions(plan, scenario), BACKENDS)
+            out.functions = plancheck.check(plan, expected_functions(plan, scenario), HANDLER_BACKENDS)
         except (TerraformFailed, PlanCheckError) as exc:
             out.problem = str(exc)
         progress(out)

@@ -1,4 +1,5 @@
-"""Layer kinds as data: what a layer holds, how it is proven to work, what slimming removes, what it may weigh.
+"""Backends as data (the serving engine and the layer that carries it; functions.json names a handler's backend):
+what a layer holds, how it is proven to work, what slimming removes, what it may weigh.
 
 Every kind goes through the same build and the same checks (ELF architecture, glibc cap, Lambda's size limits,
 byte-identical rebuilds, an import check on both architectures); a kind only says what differs.
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
-class LayerKind:
+class Backend:
     name: str
     summary: str  # what it holds and serves, for the command line's help
     requirements: Path  # what goes in; `make lock` pins it per runtime and architecture
@@ -35,15 +36,15 @@ class LayerKind:
         return None
 
 
-KINDS: dict[str, LayerKind] = {
-    "sklearn": LayerKind(
+BACKENDS: dict[str, Backend] = {
+    "sklearn": Backend(
         name="sklearn",
         summary="scikit-learn, SciPy, NumPy: trains and serves any scikit-learn model",
         requirements=ROOT / "sklearn-requirements.in",
         imports=("numpy", "scipy", "sklearn.svm"),
         check="svc-fit",
     ),
-    "onnx": LayerKind(
+    "onnx": Backend(
         name="onnx",
         summary="ONNX Runtime and NumPy: serves the model exported to ONNX, no scikit-learn or SciPy",
         requirements=ROOT / "onnx-requirements.in",
@@ -66,21 +67,21 @@ KINDS: dict[str, LayerKind] = {
 }
 
 
-def kind(name: str) -> LayerKind:
+def backend(name: str) -> Backend:
     try:
-        return KINDS[name]
+        return BACKENDS[name]
     except KeyError:
-        raise UnknownChoice(f"unknown LAYER {name!r}; valid values: {', '.join(KINDS)}") from None
+        raise UnknownChoice(f"unknown BACKEND {name!r}; valid values: {', '.join(BACKENDS)}") from None
 
 
 if __name__ == "__main__":
-    # `python3 -m layer_build.kinds [NAME...]`: every kind's name, or the Makefile's LAYER check (stdlib only).
+    # `python3 -m lambda_ml_bench.build.backends [NAME...]`: every backend's name, or the Makefile's BACKEND check.
     import sys
 
     if len(sys.argv) == 1:
-        print(" ".join(KINDS))
+        print(" ".join(BACKENDS))
     try:
         for arg in sys.argv[1:]:
-            kind(arg)
+            backend(arg)
     except UnknownChoice as err:
         sys.exit(str(err))
