@@ -202,6 +202,23 @@ def test_bad_input_to_the_real_handler_is_a_payload_error_and_it_keeps_serving(l
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize(("function", "next_event"), [("predict", "predict-direct"), ("predict-onnx", "predict-direct"),
+                                                      ("benchmark", "benchmark-direct")])
+def test_a_lone_surrogate_as_a_field_name_is_a_payload_error_and_the_runtime_stays_warm(
+        lambda_client, function: str, next_event: str, arch: str) -> None:
+    """`{"\\ud800": 1}`, 14 bytes: the field name is repeated in the error, which the runtime client writes to its
+    UTF-8 log. It must answer a PayloadError, and the next call must find the same, warm runtime."""
+    name = f"{function}-{arch}"
+    response = lambda_client.invoke(FunctionName=name, Payload=b'{"\\ud800": 1}', LogType="Tail")
+    out = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled" and out["errorType"] == "PayloadError", out
+    assert out["errorMessage"].startswith("\\ud800: is not a known field")
+    again, body = invoke(lambda_client, name, load_event(next_event), LogType="Tail")
+    assert "FunctionError" not in again, body
+    assert _REPORT.search(tail(again))[6] is None  # no Init Duration: the same runtime answered
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_benchmark_handler_and_the_layer_import_check_on_each_architecture(lambda_client, arch: str) -> None:
     """The layer imports numpy, scipy and sklearn.svm and fits an SVC, the arm64 one under QEMU."""
     response, out = invoke(lambda_client, f"benchmark-{arch}", {"n_features": 10, "cycles": 2}, LogType="Tail")

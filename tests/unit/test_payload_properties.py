@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import lambda_context, load_event
 
-from lambda_ml_bench.handlers.errors import PayloadError
+from lambda_ml_bench.handlers.errors import PayloadError, safe
 from lambda_ml_bench.handlers.payload import Workload, as_object, max_cells, parse_workload
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
@@ -36,7 +36,8 @@ def test_predict_direct_answers_or_raises_payload_error(predict_module, request)
     try:
         out = predict_module.handler(request, lambda_context())
     except PayloadError as err:
-        assert err.field is None or err.field.startswith(("instances", "body")) or err.field in request
+        named = {safe(k) for k in request} if isinstance(request, dict) else set()
+        assert err.field is None or err.field.startswith(("instances", "body")) or err.field in named
         return
     assert len(out["predictions"]) == len(request["instances"]) == len(out["probabilities"])
     assert set(out["model"]) == {"name", "version", "sha256"}
@@ -62,7 +63,8 @@ def test_workload_parser_gives_a_bounded_workload_or_payload_error(request) -> N
     try:
         workload = parse_workload(as_object(request))
     except PayloadError as err:
-        assert err.field is None or err.field in request or err.field == "n_features"
+        named = {safe(k) for k in request} if isinstance(request, dict) else set()
+        assert err.field is None or err.field in named or err.field == "n_features"
         return
     assert 1 <= workload.cycles <= 1_000 and 2 <= workload.n_features <= 20_000
     assert (workload.n_samples + workload.n_test_samples) * workload.n_features <= 50_000_000
@@ -92,3 +94,20 @@ def test_any_http_body_is_200_or_400_never_500(predict_module, body: str, base64
     event = {**load_event("predict-function-url"), "body": body, "isBase64Encoded": base64}
     out = predict_module.handler(event, lambda_context())
     assert out["statusCode"] in (200, 400), out
+
+
+any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=12)
+
+
+@SETTINGS
+@given(name=any_text, value=json_scalars)
+def test_every_error_that_repeats_a_field_name_can_be_logged(predict_module, name: str, value) -> None:
+    """Lone surrogates, control characters, anything JSON allows as a field name: the error's text encodes as UTF-8
+    on one line, as the runtime client's log needs (a lone surrogate once ended the runtime)."""
+    request = {"instances": [[1.0] * 30], name: value} if name != "instances" else {name: value}
+    try:
+        predict_module.handler(request, lambda_context())
+    except PayloadError as err:
+        for text in (str(err), err.field or ""):
+            text.encode("utf-8")
+            assert "\n" not in text and "\r" not in text
