@@ -100,3 +100,12 @@ def test_bad_workload_over_http_is_a_400(benchmark_module) -> None:
     out = benchmark_module.handler(event, lambda_context())
     assert out["statusCode"] == 400
     assert json.loads(out["body"])["error"]["field"] == "cycles"
+
+
+def test_the_benchmark_endpoint_serves_post_only() -> None:
+    from lambda_ml_bench.handlers import benchmark
+
+    event = load_event("benchmark-function-url")
+    event["requestContext"]["http"]["method"] = "GET"
+    out = benchmark.handler(event, lambda_context())
+    assert out["statusCode"] == 405 and out["headers"]["allow"] == "POST"

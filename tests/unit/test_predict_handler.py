@@ -158,3 +158,15 @@ def test_the_onnx_handler_imports_no_scikit_learn_scipy_or_skops(handlers_env) -
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=PACKAGE,
                          env={"MODEL_DIR": str(handlers_env), "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE", "PUT", "PATCH", "OPTIONS", "\ud800", None])
+def test_a_method_the_endpoint_does_not_serve_is_a_405_naming_what_it_serves(predict_module, method) -> None:
+    """A DELETE with a valid body is not a prediction: 405 and `Allow: POST`, whatever the body says."""
+    event = load_event("predict-function-url")
+    event["requestContext"]["http"]["method"] = method
+    out = predict_module.handler(event, lambda_context())
+    assert out["statusCode"] == 405 and out["headers"]["allow"] == "POST"
+    error = json.loads(out["body"])["error"]
+    assert error["type"] == "MethodNotAllowed" and "send POST" in error["message"]
+    out["body"].encode("utf-8")

@@ -6,15 +6,18 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .errors import PayloadError
-from .payload import as_object, http_body, is_http_event
+from .errors import PayloadError, safe
+from .payload import as_object, http_body, http_method, is_http_event
 
 log = logging.getLogger("handlers")
 JSON_HEADERS = {"content-type": "application/json"}
 
 
-def respond(status: int, body: dict) -> dict:
-    return {"statusCode": status, "headers": dict(JSON_HEADERS), "body": json.dumps(body)}
+SERVED_METHODS = ("POST",)  # a request is a JSON body; nothing is served without one
+
+
+def respond(status: int, body: dict, headers: dict[str, str] | None = None) -> dict:
+    return {"statusCode": status, "headers": {**JSON_HEADERS, **(headers or {})}, "body": json.dumps(body)}
 
 
 def error_body(kind: str, message: str, field: str | None) -> dict:
@@ -30,6 +33,11 @@ def serve(event: Any, work: Callable[[dict], dict]) -> dict:
     """
     if not is_http_event(event):
         return work(as_object(event))
+    method = http_method(event)
+    if method not in SERVED_METHODS:
+        return respond(405, error_body("MethodNotAllowed", f"{safe(str(method))} is not served; send "
+                                       f"{' or '.join(SERVED_METHODS)} with a JSON body", None),
+                       {"allow": ", ".join(SERVED_METHODS)})
     try:
         return respond(200, work(http_body(event)))
     except PayloadError as err:

@@ -16,6 +16,12 @@ def is_http_event(event: Any) -> bool:
     return isinstance(event, dict) and event.get("version") == "2.0" and "requestContext" in event
 
 
+def http_method(event: dict) -> object:
+    """The HTTP method of a payload format 2.0 event (Function URL, API Gateway HTTP API)."""
+    http = event["requestContext"].get("http") if isinstance(event["requestContext"], dict) else None
+    return http.get("method") if isinstance(http, dict) else None
+
+
 def http_body(event: dict) -> dict:
     """The JSON object in an HTTP v2 event's body (base64 bodies decoded first)."""
     body = event.get("body")
