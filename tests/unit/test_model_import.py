@@ -208,3 +208,42 @@ def test_a_binary_decision_function_is_exported_with_the_column_its_proof_found(
                                               loaded.spec.onnx["score_column"])
     assert probabilities is None and list(labels) == fitted.predict(X[:40]).tolist()
     assert abs(scores - fitted.decision_function(X[:40])).max() <= 1e-5
+
+
+@pytest.mark.parametrize(("func", "name"), [("eval", "builtins.eval"), ("system", "posix.system"),
+                                            ("getattr", "builtins.getattr")])
+def test_what_runs_code_is_refused_whatever_trust_says(tmp_path: Path, func: str, name: str) -> None:
+    """A model whose file would call eval (or os.system, or a getattr gadget) when loaded: listed, named by --trust
+    as the refusal once asked, and still refused, the file never loaded."""
+    import builtins
+    import os
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    target = getattr(builtins, func, None) or getattr(os, func)
+    path = tmp_path / "evil.skops"
+    skops.io.dump(FunctionTransformer(func=target).fit([[1.0]]), path)
+    assert name in skops.io.get_untrusted_types(file=path)
+    with pytest.raises(ModelImportError, match=rf"never loadable, whatever --trust says: {re.escape(name)} \("):
+        import_model(path, [name], "1", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_never_trusted_name_in_an_edited_manifest_fails_init(skops_file: Path, tmp_path: Path) -> None:
+    import_model(skops_file, CALIBRATION, "1", tmp_path / "out")
+    manifest_path = tmp_path / "out" / "model.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["trusted_types"] = [*manifest["trusted_types"], "builtins.exec"]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(model.ModelLoadError, match="never loadable.*builtins.exec"):
+        model.load(tmp_path / "out")
+
+
+def test_the_never_trusted_rule_keeps_what_models_are_made_of() -> None:
+    for name in ("sklearn.svm._classes.SVC", "numpy.float64", "builtins.slice", "builtins.int",
+                 "numpy.core.multiarray._reconstruct", "scipy.sparse._csr.csr_matrix", *CALIBRATION):
+        assert model.never_trusted(name) is None, name
+    for name in ("builtins.__import__", "subprocess.Popen", "importlib.import_module", "ctypes.CDLL", "pickle.loads",
+                 "marshal.loads", "shutil.rmtree", "socket.socket", "builtins.open", "sys.modules",
+                 "numpy.load", "sklearn.base.__init_subclass__"):
+        assert model.never_trusted(name), name

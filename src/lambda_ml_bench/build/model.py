@@ -136,6 +136,10 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
         source = (extra or {}).get("source", name)
         raise ModelImportError(f"{source} is not a skops file ({err}); a pickle or joblib file you made "
                                "yourself converts with --from-pickle") from None
+    from lambda_ml_bench.handlers.model import refuse_never_trusted
+
+    if refusal := refuse_never_trusted(sorted({*untrusted, *trusted})):
+        raise ModelImportError(refusal)
     refused = [t for t in untrusted if t not in trusted]
     if refused:
         raise ModelImportError("the model holds types beyond skops' safe defaults; name each you trust with --trust "
@@ -148,7 +152,7 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
     if versions and versions != {layer_sklearn}:
         raise ModelImportError(f"the model was fitted with scikit-learn {', '.join(sorted(versions))}; the layer has "
                                f"scikit-learn {layer_sklearn}: refit it with {layer_sklearn}, or lock the layer to "
-                               f"its version (layer_build/sklearn-requirements.in, make lock)")
+                               f"its version (src/lambda_ml_bench/build/sklearn-requirements.in, make lock)")
     estimator = skops.io.loads(data, trusted=untrusted)
     from lambda_ml_bench.handlers.model import MANIFEST_FILE, MODEL_FILE
 

@@ -14,11 +14,61 @@ from .errors import ModelLoadError
 MODEL_FILE = "model.skops"
 MANIFEST_FILE = "model.json"
 # The built-in model's types beyond skops' safe defaults. A user's model brings its own list in model.json
-# (`python -m layer_build model import FILE --trust TYPE`); that list is the only one the loader trusts.
+# (`lmb model import FILE --trust TYPE`); that list is the only one the loader trusts, and never beyond
+# never_trusted().
 BUILTIN_TRUSTED_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
 ]
+
+
+# Never loadable, whatever a trust list says: what executes code or reaches the system. A skops file names each
+# type or function it rebuilds; one of these in a model file is an attack, not a model.
+NEVER_TRUSTED_MODULES = {
+    "os": "the operating system", "posix": "the operating system", "nt": "the operating system",
+    "subprocess": "runs programs", "pty": "runs programs", "sys": "the interpreter itself",
+    "importlib": "imports any code", "runpy": "runs any code", "code": "runs any code", "codeop": "compiles code",
+    "ctypes": "calls native code", "cffi": "calls native code", "pickle": "runs code while unpickling",
+    "_pickle": "runs code while unpickling", "marshal": "loads code objects", "dill": "runs code while unpickling",
+    "cloudpickle": "runs code while unpickling", "joblib": "unpickles files", "shelve": "unpickles files",
+    "shutil": "changes files", "pathlib": "reaches files", "io": "reaches files", "tempfile": "reaches files",
+    "glob": "reaches files", "socket": "reaches the network", "ssl": "reaches the network",
+    "urllib": "reaches the network", "http": "reaches the network", "ftplib": "reaches the network",
+    "smtplib": "reaches the network", "webbrowser": "runs programs", "antigravity": "runs programs",
+    "multiprocessing": "starts processes", "threading": "starts threads", "signal": "handles signals",
+    "operator": "builds attribute and method gadgets", "functools": "builds call gadgets",
+    "types": "builds functions and code", "inspect": "reaches frames and globals", "gc": "reaches every object",
+    "builtins": None,  # decided per name below
+}
+NEVER_TRUSTED_BUILTINS = {"eval", "exec", "compile", "__import__", "getattr", "setattr", "delattr", "open",
+                          "input", "breakpoint", "globals", "locals", "vars", "help", "exit", "quit", "__build_class__",
+                          "memoryview", "print"}
+NEVER_TRUSTED_NAMES = {"numpy.load", "numpy.save", "numpy.savez", "numpy.savez_compressed", "numpy.fromfile",
+                       "numpy.memmap", "numpy.loadtxt", "numpy.genfromtxt", "numpy.ctypeslib", "numpy.f2py",
+                       "numpy.testing", "scipy.io", "skops.io"}
+
+
+def never_trusted(name: str) -> str | None:
+    """Why a type or function named in a skops file may never be loaded, or None when a trust list may admit it."""
+    parts = name.split(".")
+    if any(p.startswith("__") and p.endswith("__") and p != "__init__" for p in parts[1:]):
+        return "it reaches an object's internals (a dunder attribute)"
+    if parts[0] == "builtins":
+        return "it executes code or reaches the system" if parts[-1] in NEVER_TRUSTED_BUILTINS else None
+    if why := NEVER_TRUSTED_MODULES.get(parts[0]):
+        return f"{parts[0]} {why}"
+    if any(name == n or name.startswith(n + ".") for n in NEVER_TRUSTED_NAMES):
+        return "it reads or writes files, or loads code"
+    return None
+
+
+def refuse_never_trusted(names) -> str | None:
+    """A message naming every never-loadable name among `names`, or None."""
+    denied = [f"{n} ({why})" for n in names if (why := never_trusted(n))]
+    if not denied:
+        return None
+    return ("the model names types that are never loadable, whatever --trust says: " + "; ".join(denied)
+            + ". A model file holding them can run code on every machine that loads it")
 
 
 @dataclass(frozen=True)
@@ -55,6 +105,8 @@ def _read_checked(path: Path, sha256: str) -> bytes:
 
 def load(model_dir: Path) -> LoadedModel:
     spec = read_spec(model_dir)
+    if refusal := refuse_never_trusted(spec.trusted_types):  # model.json could have been edited: checked again
+        raise ModelLoadError(f"{model_dir / MANIFEST_FILE}: {refusal}")
     model_path = model_dir / MODEL_FILE
     data = _read_checked(model_path, spec.sha256)
     import skops.io
