@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,21 @@ def test_a_model_with_untrusted_types_is_refused_even_with_a_matching_hash(model
     manifest["sha256"] = hashlib.sha256(data).hexdigest()
     (model_copy / "model.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match=r"could not be loaded safely: .*(system|Untrusted)"):
+        model.load(model_copy)
+
+
+@pytest.mark.parametrize(("key", "lie", "named"), [
+    ("task", "regressor", "task is 'regressor', but the model has 'classifier'"),
+    ("sklearn", "0.24.2", "scikit-learn 0.24.2, but the layer has"),
+    ("n_features", 29, "n_features is 29, but the model has 30"),
+    ("classes", [0, 1, 2], "classes is (0, 1, 2), but the model has (0, 1)"),
+    ("outputs", ["predict_proba", "decision_function"], "outputs is ('predict_proba', 'decision_function')"),
+])
+def test_a_manifest_that_lies_fails_init_naming_the_disagreement(model_copy: Path, key: str, lie, named: str) -> None:
+    manifest = json.loads((model_copy / "model.json").read_text())
+    manifest[key] = lie
+    (model_copy / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match=re.escape(named)):
         model.load(model_copy)
 
 

@@ -77,8 +77,17 @@ class ModelSpec:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
     def check(self, estimator: Any) -> None:
-        """The loaded model agrees with model.json, or INIT fails saying where they differ."""
-        found = {"n_features": getattr(estimator, "n_features_in_", None)}
+        """The loaded model agrees with model.json, or INIT fails saying where they differ: task, features and their
+        names, classes, the outputs it claims, and the scikit-learn it was made for (the layer's)."""
+        import sklearn
+        from sklearn.base import is_classifier, is_regressor
+
+        if sklearn.__version__ != self.sklearn:
+            raise ModelLoadError(f"model.json says scikit-learn {self.sklearn}, but the layer has "
+                                 f"{sklearn.__version__}: refit the model with the layer's version, or lock the layer "
+                                 "to the model's")
+        task = "classifier" if is_classifier(estimator) else "regressor" if is_regressor(estimator) else None
+        found = {"task": task, "n_features": getattr(estimator, "n_features_in_", None)}
         names = getattr(estimator, "feature_names_in_", None)
         found["feature_names"] = tuple(str(n) for n in names) if names is not None else None
         classes = getattr(estimator, "classes_", None)
