@@ -247,3 +247,56 @@ def test_the_never_trusted_rule_keeps_what_models_are_made_of() -> None:
                  "marshal.loads", "shutil.rmtree", "socket.socket", "builtins.open", "sys.modules",
                  "numpy.load", "sklearn.base.__init_subclass__"):
         assert model.never_trusted(name), name
+
+
+def _rewritten(data: bytes, change) -> bytes:
+    """The skops file with each member passed through change(name, bytes) -> bytes, deflated."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, change(info.filename, src.read(info)))
+    return out.getvalue()
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_unpacked(tmp_path: Path) -> None:
+    """A linear model whose coefficients are 40 million zeros: 300 MiB that deflate to 0.3 MB (x1,000)."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    bomb = LinearRegression().fit(np.zeros((2, 3)), [0.0, 0.0])
+    bomb.coef_ = np.zeros(40_000_000)
+    path = tmp_path / "bomb.skops"
+    path.write_bytes(_rewritten(skops.io.dumps(bomb), lambda _, b: b))
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(ModelImportError, match=r"bomb.skops is refused before loading: it expands [\d,]+ times"):
+        import_model(path, [], "1", tmp_path / "out")
+    with pytest.raises(ModelImportError, match=r"it unpacks to 305 MiB, over the 100 MiB cap"):
+        import_model(path, [], "1", tmp_path / "out", limits=(100, 10_000))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("how", "message"), [
+    (lambda b: b[:-8], r"declares shape \(\d+,\) of float64 \(\d+ bytes\) but holds \d+ bytes: truncated or forged"),
+    (lambda b: b[:6], r"has no readable header"),
+])
+def test_a_truncated_array_is_an_import_error_naming_it(skops_file: Path, tmp_path: Path, how, message: str) -> None:
+    data = skops_file.read_bytes()
+    first = next(n for n in zipfile.ZipFile(io.BytesIO(data)).namelist() if n.endswith(".npy"))
+    broken = tmp_path / "broken.skops"
+    broken.write_bytes(_rewritten(data, lambda name, b: how(b) if name == first else b))
+    with pytest.raises(ModelImportError, match=rf"its array {re.escape(first)} {message}"):
+        import_model(broken, CALIBRATION, "1", tmp_path / "out")
+
+
+def test_init_refuses_a_model_too_large_for_the_functions_memory() -> None:
+    """Half the memory size at most: a model of 1.5 MiB of random coefficients is too large for a 2 MB function."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    big = LinearRegression().fit(np.zeros((2, 3)), [0.0, 0.0])
+    big.coef_ = np.random.default_rng(0).random(200_000)  # 1.6 MB, incompressible
+    data = skops.io.dumps(big)
+    assert model.inspect_archive(data, memory_mb=128) > 1_500_000
+    with pytest.raises(ValueError, match="a 2 MB function cannot load it .half its memory at most.: raise its memory"):
+        model.inspect_archive(data, memory_mb=2)

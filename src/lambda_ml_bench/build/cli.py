@@ -17,6 +17,7 @@ from lambda_ml_bench.build.platforms import (
     architecture,
     runtime,
 )
+from lambda_ml_bench.handlers.model import MAX_EXPANSION, MAX_UNPACKED_MB
 
 console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 110)
 
@@ -66,7 +67,8 @@ def cmd_model(args: argparse.Namespace) -> None:
         if args.from_pickle:
             say("--from-pickle unpickles the file: use it only for files you made yourself")
         manifest = import_model(Path(args.file), args.trust, args.version, from_pickle=args.from_pickle,
-                                rt=runtime(args.python), check_data=Path(args.check_data) if args.check_data else None)
+                                rt=runtime(args.python), check_data=Path(args.check_data) if args.check_data else None,
+                                limits=(args.max_unpacked_mb, args.max_expansion))
     else:
         manifest = write_model(args.version, rt=runtime(args.python))
     say(f"model {manifest['name']} v{manifest['version']}: a {manifest['task']} of {manifest['n_features']} features"
@@ -128,6 +130,10 @@ def register(sub) -> None:
     p.add_argument("--check-data", metavar="CSV",
                    help="with import: held-out rows (numbers, comma-separated) to prove the ONNX export on; "
                         "without it, synthetic rows")
+    p.add_argument("--max-unpacked-mb", type=int, default=MAX_UNPACKED_MB,
+                   help=f"with import: refuse a file that unpacks to more (default {MAX_UNPACKED_MB:,} MiB)")
+    p.add_argument("--max-expansion", type=float, default=MAX_EXPANSION,
+                   help=f"with import: refuse a file that expands more times than this (default {MAX_EXPANSION})")
     p.add_argument("--python", default=DEFAULT_PYTHON, help="the runtime whose layer must hold what the model needs")
     p.add_argument("--version", default="1", help="the model version recorded in its manifest")
     p.set_defaults(func=cmd_model)

@@ -124,16 +124,26 @@ def describe(estimator) -> dict:
 
 
 def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: Runtime, out_dir: Path,
-                  extra: dict | None = None, check_rows: tuple | None = None) -> dict:
+                  extra: dict | None = None, check_rows: tuple | None = None,
+                  limits: tuple[int, float] | None = None) -> dict:
     """Check a skops file against the trust list and the layer, export it to ONNX where that is faithful on
     `check_rows` ((rows, what they are); synthetic rows when None), then write model.skops, model.onnx and
     model.json into out_dir."""
     import skops.io
 
+    from lambda_ml_bench.handlers.model import NotAnArchive, inspect_archive
+
+    source = (extra or {}).get("source", name)
+    try:
+        inspect_archive(data, *(limits or ()))
+    except NotAnArchive as err:
+        raise ModelImportError(f"{source} is not a skops file ({err}); a pickle or joblib file you made "
+                               "yourself converts with --from-pickle") from None
+    except ValueError as err:
+        raise ModelImportError(f"{source} is refused before loading: {err}") from None
     try:
         untrusted = sorted(skops.io.get_untrusted_types(data=data))
     except Exception as err:  # noqa: BLE001 - not a skops file at all
-        source = (extra or {}).get("source", name)
         raise ModelImportError(f"{source} is not a skops file ({err}); a pickle or joblib file you made "
                                "yourself converts with --from-pickle") from None
     from lambda_ml_bench.handlers.model import refuse_never_trusted
@@ -153,7 +163,10 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
         raise ModelImportError(f"the model was fitted with scikit-learn {', '.join(sorted(versions))}; the layer has "
                                f"scikit-learn {layer_sklearn}: refit it with {layer_sklearn}, or lock the layer to "
                                f"its version (src/lambda_ml_bench/build/sklearn-requirements.in, make lock)")
-    estimator = skops.io.loads(data, trusted=untrusted)
+    try:
+        estimator = skops.io.loads(data, trusted=untrusted)
+    except Exception as err:  # noqa: BLE001 - skops raises many types for a malformed file
+        raise ModelImportError(f"{source} cannot be loaded: {type(err).__name__}: {err}") from None
     from lambda_ml_bench.handlers.model import MANIFEST_FILE, MODEL_FILE
 
     manifest = {"name": name, "version": version, "sha256": hashlib.sha256(data).hexdigest(), "format": "skops",
@@ -211,8 +224,8 @@ def write_model(version: str, out_dir: Path = MODEL_DIR, rt: Runtime | None = No
 
 def import_model(source: Path, trusted: list[str], version: str, out_dir: Path = MODEL_DIR,
                  from_pickle: bool = False, name: str | None = None, rt: Runtime | None = None,
-                 check_data: Path | None = None) -> dict:
-    """`python -m layer_build model import FILE`: a user's skops file (or, with from_pickle, a pickle or joblib
+                 check_data: Path | None = None, limits: tuple[int, float] | None = None) -> dict:
+    """`lmb model import FILE`: a user's skops file (or, with from_pickle, a pickle or joblib
     file the user made, converted to skops here) checked and packaged into out_dir."""
     import skops.io
 
@@ -225,7 +238,8 @@ def import_model(source: Path, trusted: list[str], version: str, out_dir: Path =
     else:
         data = source.read_bytes()
     return package_model(data, name or source.stem, version, trusted, rt or RUNTIMES[DEFAULT_PYTHON], out_dir,
-                         {"source": source.name}, check_rows=_read_rows(check_data) if check_data else None)
+                         {"source": source.name}, check_rows=_read_rows(check_data) if check_data else None,
+                         limits=limits)
 
 
 def _read_rows(path: Path) -> tuple:

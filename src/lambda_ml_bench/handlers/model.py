@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import memory_mb
 from .contract import ModelSpec
 from .errors import ModelLoadError
 
@@ -71,6 +72,62 @@ def refuse_never_trusted(names) -> str | None:
             + ". A model file holding them can run code on every machine that loads it")
 
 
+# Caps checked before a skops file is loaded (at import and again at INIT): what it unpacks to, and how far it expands.
+# A 0.3 MB file that unpacks to 300 MiB (x1,000) is a zip bomb, not a model; real models expand a few times at most.
+MAX_UNPACKED_MB = 2048  # fits the largest function (10,240 MB) with room; INIT also caps it at half the memory size
+MAX_EXPANSION = 100
+
+
+class NotAnArchive(ValueError):
+    """The bytes are not a zip archive at all (a pickle, say)."""
+
+
+def inspect_archive(data: bytes, max_unpacked_mb: int = MAX_UNPACKED_MB, max_expansion: float = MAX_EXPANSION,
+                    memory_mb: int | None = None) -> int:
+    """Check a skops file before anything is unpacked: a zip, its total unpacked size and expansion within the
+    caps (and within half of `memory_mb`), every array's declared shape matching its bytes. Returns the unpacked
+    size; raises ValueError naming the part at fault."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise NotAnArchive(f"not a skops file (a zip archive): {err}") from None
+    unpacked = sum(m.file_size for m in members)
+    mib = 1024 * 1024
+    if unpacked > max_unpacked_mb * mib:
+        raise ValueError(f"it unpacks to {unpacked / mib:,.0f} MiB, over the {max_unpacked_mb:,} MiB cap")
+    if memory_mb is not None and unpacked > memory_mb * mib // 2:
+        raise ValueError(f"it unpacks to {unpacked / mib:,.0f} MiB; a {memory_mb:,} MB function cannot load it "
+                         "(half its memory at most): raise its memory size")
+    if unpacked > 1 * mib and unpacked / max(1, len(data)) > max_expansion:
+        raise ValueError(f"it expands {unpacked / len(data):,.0f} times ({len(data):,} bytes to {unpacked:,}), "
+                         f"over the x{max_expansion:g} cap: a zip bomb, not a model")
+    for m in members:
+        if not m.filename.endswith(".npy"):
+            continue
+        try:
+            with archive.open(m) as fh:
+                version = np.lib.format.read_magic(fh)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(fh)
+                header = fh.tell()
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+            raise ValueError(f"its array {m.filename} has no readable header: {err}") from None
+        if dtype.hasobject:
+            raise ValueError(f"its array {m.filename} holds Python objects (pickled): never loadable")
+        declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if declared != m.file_size - header:
+            raise ValueError(f"its array {m.filename} declares shape {tuple(shape)} of {dtype} ({declared:,} bytes) "
+                             f"but holds {m.file_size - header:,} bytes: truncated or forged")
+    return unpacked
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     estimator: Any
@@ -109,6 +166,10 @@ def load(model_dir: Path) -> LoadedModel:
         raise ModelLoadError(f"{model_dir / MANIFEST_FILE}: {refusal}")
     model_path = model_dir / MODEL_FILE
     data = _read_checked(model_path, spec.sha256)
+    try:
+        inspect_archive(data, memory_mb=memory_mb())
+    except ValueError as err:
+        raise ModelLoadError(f"{model_path} is refused before loading: {err}") from None
     import skops.io
 
     try:
