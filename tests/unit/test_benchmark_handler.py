@@ -45,10 +45,26 @@ def test_same_seed_same_accuracy(benchmark_module) -> None:
 
 
 def test_stops_early_rather_than_hitting_the_timeout(benchmark_module) -> None:
-    # 1.5 s left: the first cycle runs, then the budget (cycle time + 1 s safety) stops it.
-    out = benchmark_module.handler({"n_features": 2000, "cycles": 40}, lambda_context(remaining_ms=1_500))
-    assert out["stopped_early"] is True
-    assert 1 <= out["cycles_done"] < 40
+    # 6 s left: the first cycles run, then the budget (the slowest cycle + 1 s safety) stops it before the deadline
+    context = lambda_context(remaining_ms=6_000)
+    out = benchmark_module.handler({"n_features": 2000, "cycles": 40}, context)
+    assert out["stopped_early"] is True and 1 <= out["cycles_done"] < 40
+    assert context.get_remaining_time_in_millis() > 0 and "would not end before the deadline" in out["stopped_because"]
+
+
+@pytest.mark.parametrize(("workload", "left_ms"), [
+    ({"n_features": 2000, "cycles": 40}, 1_500),  # within the documented bounds: once returned 2.2-5.7 s late
+    ({"n_features": 20_000, "cycles": 40}, 1_500),  # the largest admitted at this memory size
+    ({"n_features": 20_000, "n_test_samples": 1024, "cycles": 1}, 20_000),  # 31 million cells: 20 s is not enough
+])
+def test_with_too_little_time_nothing_starts_and_the_answer_says_why(benchmark_module, workload, left_ms) -> None:
+    """The data and the first cycle are estimated before the first byte is generated: a run that could not end
+    before the deadline does not start, and answers at once (Lambda would kill it and bill the whole timeout)."""
+    context = lambda_context(remaining_ms=left_ms)
+    out = benchmark_module.handler(workload, context)
+    assert out["stopped_early"] is True and out["cycles_done"] == 0 and out["fit"] is None
+    assert out["accuracy"] is None and "would not end" in out["stopped_because"]
+    assert context.get_remaining_time_in_millis() > left_ms - 1_000  # it did not start the work
 
 
 def test_function_url_event(benchmark_module) -> None:

@@ -117,7 +117,8 @@ class Sweep:
     def progress(self, cell: Cell, records: list[dict], done: int, total: int, started: float) -> None:
         for r in records:
             figures = (f"fit {r['fit_median_ms']:.1f} ms, predict {r['predict_median_ms']:.1f} ms, "
-                       if "fit_median_ms" in r else "")
+                       if r.get("fit_median_ms") is not None else "stopped before the first cycle, "
+                       if r.get("stopped_early") else "")
             self.say(f"[{cell.target.architecture}] {cell.memory_mb} MB, {cell.workload.label}, round {cell.round}, "
                      f"{'cold' if r['cold'] else 'warm'}: {figures}duration {r['duration_ms']:.1f} ms, "
                      f"billed {r['billed_ms']} ms")

@@ -91,8 +91,8 @@ def record(sweep: Sweep, cell: Cell, version: str, payload: dict, report: dict) 
             cycles_requested=cell.workload.event.get("cycles"),
             cycles_done=payload["cycles_done"],
             stopped_early=payload["stopped_early"],
-            fit_median_ms=payload["fit"]["median_ms"],
-            predict_median_ms=payload["predict"]["median_ms"],
+            fit_median_ms=(payload["fit"] or {}).get("median_ms"),
+            predict_median_ms=(payload["predict"] or {}).get("median_ms"),
             accuracy=payload["accuracy"],
             machine=payload["environment"]["machine"],
         )
