@@ -89,6 +89,21 @@ def test_sigterm_in_the_middle_of_a_sweep_puts_every_function_back(local_lambda:
     assert "## Recommendation" in (tmp_path / "sweep.md").read_text()  # the report of what was measured
 
 
+def test_a_cell_that_times_out_is_recorded_and_the_sweep_goes_on(sweep_client, lambda_client, tmp_path: Path) -> None:
+    """A configuration that times out is a result, not the end of the run: the failed invocation is recorded (with
+    what Lambda billed for it), the next cell is measured, and everything is put back."""
+    name = "probe-events"  # its timeout is 3 s
+    before = state(lambda_client, name)
+    cells = plan([Target("x86_64", name)], [256], [Workload("too slow", {"sleep": 5}), Workload("echo", {})], 1)
+    records = Sweep(sweep_client, tmp_path / "f.jsonl", say=lambda _: None, warm=1).run(cells)
+    failed = [r for r in records if r.get("failed")]
+    assert [(r["failed"], r["workload"]) for r in failed] == [("Sandbox.Timedout", "too slow")]
+    assert [r["workload"] for r in records if not r.get("failed")] == ["echo", "echo"]
+    md = render(tmp_path / "f.jsonl", tmp_path).markdown.read_text()
+    assert "1 invocations failed (Sandbox.Timedout)" in md and "x86_64 256 MB too slow" in md
+    assert state(lambda_client, name) == before
+
+
 def test_restore_from_a_saved_file_deletes_leftovers(sweep_client, lambda_client, tmp_path: Path) -> None:
     """A sweep killed outright (no cleanup) leaves a version and an alias: --restore finds them by name."""
     name = "probe-events"

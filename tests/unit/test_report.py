@@ -109,6 +109,18 @@ def test_early_stops_are_left_out_and_counted() -> None:
     assert any("1 invocations stopped early" in n for n in notes)
 
 
+def test_failed_invocations_are_left_out_counted_and_named_in_the_report(tmp_path: Path) -> None:
+    timed_out = {**record("x86_64", 128, 3000.0, cold=True), "failed": "Sandbox.Timedout", "error": "timed out"}
+    recs = [record("x86_64", 1769, 100.0, cold=True), record("x86_64", 1769, 100.0), timed_out]
+    opts = options(recs)
+    assert [(o.memory_mb, o.samples) for o in opts] == [(1769, 1)]  # the failed configuration has no figures
+    _, notes = recommend(recs)
+    assert any("1 invocations failed (Sandbox.Timedout)" in n and "x86_64 128 MB" in n for n in notes)
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert "invocations failed (Sandbox.Timedout)" in render(path, tmp_path).markdown.read_text()
+
+
 # --- the recommendation, by hand -------------------------------------------------------------
 def option(arch: str, memory: int, duration: float, cost: float, emulated: bool = False) -> Option:
     return Option("w", arch, memory, "sklearn", duration, duration, duration, cost, None, 3, 0, emulated)

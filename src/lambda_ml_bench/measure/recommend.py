@@ -31,6 +31,7 @@ class Option:
     samples: int
     early_stops: int  # invocations left out because they stopped early
     emulated: bool
+    failures: int = 0  # invocations that failed (a timeout, out of memory, ...): left out, counted
 
     @property
     def label(self) -> str:
@@ -52,6 +53,8 @@ def options(records: list[dict]) -> list[Option]:
         groups[(r["workload"], r["architecture"], r["memory_mb"], r.get("backend", "sklearn"))].append(r)
     out = []
     for (workload, arch, memory, backend), rs in sorted(groups.items()):
+        failures = sum(1 for r in rs if r.get("failed"))
+        rs = [r for r in rs if not r.get("failed")]
         warm = [r for r in rs if not r["cold"]]
         complete = [r for r in warm if not r.get("stopped_early")]
         if not complete:
@@ -75,6 +78,7 @@ def options(records: list[dict]) -> list[Option]:
                 len(complete),
                 len(warm) - len(complete),
                 any(r.get("emulated") for r in rs),
+                failures,
             )
         )
     return out
@@ -135,6 +139,12 @@ def recommend(
             "Emulated arm64 figures are left out of the recommendation: they measure QEMU on this host, not "
             "Graviton (--allow-emulated takes them in)."
         )
+    failed = [r for r in records if r.get("failed")]
+    if failed:
+        kinds = sorted({r["failed"] for r in failed})
+        cells = sorted({f"{r['architecture']} {r['memory_mb']:,} MB {r['workload']}" for r in failed})
+        notes.append(f"{len(failed)} invocations failed ({', '.join(kinds)}) and are left out of every figure: "
+                     f"{'; '.join(cells[:10])}{' ...' if len(cells) > 10 else ''}.")
     early = sum(o.early_stops for o in every)
     if early:
         notes.append(f"{early} invocations stopped early (the timeout came first) and are left out of every figure.")

@@ -116,6 +116,8 @@ class Sweep:
 
     def progress(self, cell: Cell, records: list[dict], done: int, total: int, started: float) -> None:
         for r in records:
+            if r.get("failed"):
+                continue  # said when it happened
             figures = (f"fit {r['fit_median_ms']:.1f} ms, predict {r['predict_median_ms']:.1f} ms, "
                        if r.get("fit_median_ms") is not None else "stopped before the first cycle, "
                        if r.get("stopped_early") else "")

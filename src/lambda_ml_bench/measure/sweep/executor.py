@@ -25,13 +25,35 @@ def parse_report(log: str) -> dict:
         raise CompareError(str(err)) from err
 
 
+# The request's own fault: every cell would fail the same way, so the sweep ends. Any other function error (a
+# timeout, out of memory, a crash) is what this configuration does, and is recorded as a failed invocation.
+CALLER_FAULTS = {"PayloadError"}
+
+
+class InvocationFailed(CompareError):
+    """The function answered with an error that belongs to this configuration (Sandbox.Timedout, ...)."""
+
+    def __init__(self, message: str, error_type: str, report: dict | None) -> None:
+        super().__init__(message)
+        self.error_type, self.report = error_type, report
+
+
 def invoke(sweep: Sweep, name: str, qualifier: str, event: dict) -> tuple[dict, dict]:
     response = sweep.call("invoke", FunctionName=name, Qualifier=qualifier, Payload=json.dumps(event).encode(),
                           LogType="Tail")
-    payload = json.loads(response["Payload"].read())
+    payload = json.loads(response["Payload"].read() or b"null")
+    log = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
     if response.get("FunctionError"):
-        raise CompareError(f"{name}:{qualifier} failed: {json.dumps(payload)[:500]}")
-    return payload, parse_report(base64.b64decode(response["LogResult"]).decode("utf-8", "replace"))
+        error_type = payload.get("errorType", "Unknown") if isinstance(payload, dict) else "Unknown"
+        message = f"{name}:{qualifier} failed: {json.dumps(payload)[:500]}"
+        if error_type in CALLER_FAULTS:
+            raise CompareError(message)
+        try:
+            report = parse_report(log)
+        except CompareError:
+            report = None
+        raise InvocationFailed(message, error_type, report)
+    return payload, parse_report(log)
 
 
 def measure(sweep: Sweep, cell: Cell, original: dict) -> list[dict]:
@@ -56,9 +78,28 @@ def invocations(sweep: Sweep, cell: Cell, qualifier: str, version: str) -> list[
     for _ in range(1 + sweep.warm):
         if sweep.stop.is_set():
             break
-        payload, report = invoke(sweep, cell.target.name, qualifier, cell.workload.event)
+        try:
+            payload, report = invoke(sweep, cell.target.name, qualifier, cell.workload.event)
+        except InvocationFailed as err:  # recorded, and the sweep goes on with the next cell
+            sweep.say(f"[{cell.target.architecture}] {cell.memory_mb} MB, {cell.workload.label}: {err.error_type}")
+            records.append(failed(sweep, cell, version, err, cold=not records))
+            break
         records.append(record(sweep, cell, version, payload, report))
     return records
+
+
+def failed(sweep: Sweep, cell: Cell, version: str, err: InvocationFailed, cold: bool) -> dict:
+    """A failed invocation as a record: what failed, and what Lambda billed for it when its REPORT line says."""
+    report = err.report or {"request_id": None, "duration_ms": None, "billed_ms": None, "memory_mb": cell.memory_mb,
+                            "max_memory_used_mb": None, "init_ms": None, "restore_ms": None}
+    cost = (pricing.cost(pricing.Invocation(cell.target.architecture, report["memory_mb"], report["billed_ms"]),
+                         sweep.region) if report["billed_ms"] is not None else None)
+    return {"sweep": sweep.sweep_id, "architecture": cell.target.architecture, "function": cell.target.name,
+            "backend": cell.target.backend, "memory_mb": cell.memory_mb, "workload": cell.workload.label,
+            "n_features": cell.workload.n_features, "round": cell.round, "version": version, "cold": cold,
+            **sweep.runs.get(cell.target.name, where_it_runs({})), "region": sweep.region, **report,
+            "cost_usd": cost, "time": time.time(), "retries_so_far": sweep.retries.total,
+            "failed": err.error_type, "error": str(err)[:500], "stopped_early": False}
 
 
 def record(sweep: Sweep, cell: Cell, version: str, payload: dict, report: dict) -> dict:
