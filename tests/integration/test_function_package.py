@@ -22,7 +22,7 @@ HOST = host_architecture()
 _INVOKE = r"""
 import json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
-from lambda_ml_bench.handlers import benchmark, predict
+from handlers import benchmark, predict
 class Context:
     def get_remaining_time_in_millis(self):
         return 60_000
@@ -91,7 +91,7 @@ def test_handlers_run_from_the_package_and_layer_alone(lambda_tree) -> None:
 _INVOKE_ONNX = r"""
 import json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
-from lambda_ml_bench.handlers import predict_onnx
+from handlers import predict_onnx
 print(json.dumps({"predict": predict_onnx.handler(json.loads(sys.argv[3]), None),
                   "modules": sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "skops"})}))
 """

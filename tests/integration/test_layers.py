@@ -36,7 +36,8 @@ def test_make_layers_rebuilds_only_what_changed(kind: str) -> None:
         pytest.skip(f"dist/ has no current x86_64 {kind} layer to ask about (make layers builds one)")
     assert "lambda_ml_bench layers" not in subprocess.run(args, cwd=REPO, capture_output=True, text=True).stdout
     # `make -W FILE` takes FILE as changed without touching it: the tree is left alone
-    rerun = subprocess.run([*args, "-W", str(inputs[0])], cwd=REPO, capture_output=True, text=True).stdout
+    rerun = subprocess.run([*args, "-W", str(inputs[0].relative_to(REPO))], cwd=REPO, capture_output=True,
+                           text=True).stdout
     assert f"lambda_ml_bench layers --backend {kind} --arch x86_64" in rerun
 
 

@@ -285,9 +285,8 @@ def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path
     state = tmp_path / "state"  # a user's running `make local-up` (dist/local) is left alone
     up = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "local_lambda",
+            *LMB,
+            "local",
             "up",
             "--detach",
             "--port",

@@ -109,9 +109,10 @@ def test_names_qualified_names_and_arns_all_reach_the_function(lambda_client, na
 def test_get_function_has_the_keys_aws_returns(lambda_client) -> None:
     """api: TestLambdaFunction::test_lambda_code_location_zipfile, get-function-response: Code with Location and
     RepositoryType; no Concurrency unless reserved; Layers when there are layers; no Environment without
-    variables."""
+    variables. Tags, which AWS returns for a function that has them (the ListTags reference: "You can also view tags
+    with GetFunction"): every local function has the local Lambda's own."""
     plain = lambda_client.get_function(FunctionName="probe-events")
-    assert set(plain) - {"ResponseMetadata"} == {"Code", "Configuration"}
+    assert set(plain) - {"ResponseMetadata"} == {"Code", "Configuration", "Tags"}
     assert set(plain["Code"]) == {"Location", "RepositoryType"} and plain["Code"]["RepositoryType"] == "S3"
     assert set(plain["Configuration"]) == CONFIGURATION_KEYS
     config = plain["Configuration"]

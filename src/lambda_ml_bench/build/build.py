@@ -112,7 +112,7 @@ def build_layer(
     if not os.environ.get(NO_CACHE_ENV) and (reused := _from_cache(cached, key, out_dir, say)) is not None:
         return reused
     data = _build(kind, arch, rt, reserve_bytes, out_dir, work_dir, say)
-    _to_cache(cached, key, out_dir / data["zip"]["file"], out_dir / f"{name}.json")
+    _to_cache(cached, key, out_dir, data)
     return data
 
 
@@ -137,12 +137,12 @@ def _from_cache(cached: Path, key: str, out_dir: Path, say: Callable[[str], None
     return data
 
 
-def _to_cache(cached: Path, key: str, zip_path: Path, manifest_path: Path) -> None:
+def _to_cache(cached: Path, key: str, out_dir: Path, data: dict) -> None:
     shutil.rmtree(cached, ignore_errors=True)  # one build per layer name: the newest
     cached.mkdir(parents=True, exist_ok=True)
     staged = cached / f".{key}.zip.partial"
-    shutil.copyfile(zip_path, staged)
-    shutil.copyfile(manifest_path, cached / f"{key}.json")
+    shutil.copyfile(out_dir / data["zip"]["file"], staged)
+    write_json(cached / f"{key}.json", data)
     os.replace(staged, cached / f"{key}.zip")
 
 

@@ -27,7 +27,15 @@ from lambda_ml_bench.build.platforms import ARCHITECTURES
 from lambda_ml_bench.files import MiB
 from lambda_ml_bench.local_lambda.codecache import unpacked
 from lambda_ml_bench.local_lambda.functions import REGION, FunctionSpec
-from lambda_ml_bench.sandbox.allotment import Allotment, Hierarchy, join_command
+from lambda_ml_bench.sandbox.allotment import (
+    Allotment,
+    Hierarchy,
+    contention_line,
+    join_command,
+    longest_wait_ns,
+    run_delays,
+    share_given,
+)
 from lambda_ml_bench.sandbox.rie import RieClient, free_port
 from lambda_ml_bench.sandbox.roots import HOST_ENV, PYTHON, root_dir, sandbox_dir, sandboxed
 
@@ -49,6 +57,7 @@ class Invocation:
     duration_ms: float
     init_ms: float | None
     max_memory_mb: int
+    cpu_given: float | None = None  # the fraction of its CPU share a contended host gave it (None: it had it)
 
 
 class Environment:
@@ -207,18 +216,28 @@ class Environment:
         self._peak, self._oom = self._last_rss, False
         kills_before = self.allotment.oom_kills() if self.allotment else 0
         self._busy = True
-        started = time.perf_counter()
+        if self.allotment:
+            (used_before, throttled_before), delays_before = self.allotment.cpu_ns(), run_delays(self._runtime_pids())
+        started = time.perf_counter_ns()
         try:
             status, body = self.client.post(payload, self.alive)
         finally:
             self._busy = False
             self.last_used = time.monotonic()
-        wall_ms = (time.perf_counter() - started) * 1000
+        wall_ns = time.perf_counter_ns() - started
+        wall_ms = wall_ns / 1e6
+        given = None
+        if self.allotment:
+            used, throttled = self.allotment.cpu_ns()
+            self._pids_at = 0.0  # a cold start's runtime was born during the call
+            waited = longest_wait_ns(delays_before, run_delays(self._runtime_pids()))
+            given = share_given(wall_ns, used - used_before, waited, throttled - throttled_before,
+                                self.allotment.grant.vcpus)
         oom = self._oom or (self.allotment is not None and self.allotment.oom_kills() > kills_before)
         self.broken = self.broken or oom or status >= 500
         if not (want_log or oom or status >= 500 or b'"errorType"' in body or body.startswith(b"Task timed")):
             # the fast path of a warm, successful invoke nobody asked the log of
-            return Invocation(body, None, "", "", 0.0, None, self._max_memory_mb())
+            return Invocation(body, None, "", "", 0.0, None, self._max_memory_mb(), given)
         lines = self._lines_of_invocation(first_line)
         request_id = next((m[1] for m in map(_START.match, lines) if m), "")
         init = next((float(m[1]) for m in map(_INIT.search, lines) if m), None)
@@ -229,8 +248,10 @@ class Environment:
         max_mb = self._max_memory_mb()
         report = lambda_facts.report(request_id, duration, self.spec.memory_size, max_mb, init)
         log_lines = [ln for ln in lines if not _RIE_LINE.match(ln)]
+        if given is not None:  # figures a busy host distorted say so, where a client reads them
+            log_lines.append(contention_line(given, self.allotment.grant.vcpus))
         log = "".join(log_lines) + f"END RequestId: {request_id}\n{report.line()}\n"
-        return Invocation(payload_out, error, request_id, log, duration, init, max_mb)
+        return Invocation(payload_out, error, request_id, log, duration, init, max_mb, given)
 
     def _lines_of_invocation(self, first: int) -> list[str]:
         """The log lines since `first`, once the RIE has written this invocation's END line."""

@@ -9,6 +9,7 @@ the group's peak usage is the REPORT line's Max Memory Used.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class Hierarchy:
         if all((p / "cgroup.procs").exists() for p in v1.values()):
             self.version = 1
             self.parents = {c: p / _own_group(c).lstrip("/") / name for c, p in v1.items()}
+            acct = CGROUP_ROOT / "cpuacct"  # CPU time used, where it is a hierarchy of its own
+            if (acct / "cgroup.procs").exists() and acct.resolve() != v1["cpu"].resolve():
+                self.parents["cpuacct"] = acct / _own_group("cpuacct").lstrip("/") / name
         elif (CGROUP_ROOT / "cgroup.controllers").exists():
             self.version = 2
             base = CGROUP_ROOT / _own_group(None).lstrip("/")
@@ -154,6 +158,18 @@ class Allotment:
             return 0
         return int(fields.get("oom_kill", 0))
 
+    def cpu_ns(self) -> tuple[int, int]:
+        """(CPU time the group's processes have used, time its quota held them back), in ns."""
+        try:
+            if self.hierarchy.version == 1:
+                used = int((self.groups.get("cpuacct", self.groups["cpu"]) / "cpuacct.usage").read_text())
+                stat = dict(line.split() for line in (self.groups["cpu"] / "cpu.stat").read_text().splitlines())
+                return used, int(stat.get("throttled_time", 0))
+            stat = dict(line.split() for line in (self.groups["unified"] / "cpu.stat").read_text().splitlines())
+            return int(stat["usage_usec"]) * 1000, int(stat.get("throttled_usec", 0)) * 1000
+        except (OSError, ValueError, KeyError):
+            return 0, 0
+
     def peak_bytes(self) -> int:
         """The group's highest memory use so far."""
         try:
@@ -183,6 +199,46 @@ class Allotment:
             if not left and not any(g.exists() for g in self.groups.values()):
                 return
             time.sleep(0.02)
+
+
+# --- contention: did the host give an environment its share? -------------------------------------------------------
+CONTENDED = re.compile(r"lambda-ml-bench: host contended: got ([\d.]+) of its ([\d.]+) vCPU share")
+
+
+def run_delays(pids: list[int]) -> dict[int, int]:
+    """Per thread of these processes, the time it has spent runnable but waiting for a CPU (ns, /proc schedstat)."""
+    out = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as fh:
+                    out[int(tid)] = int(fh.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def longest_wait_ns(before: dict[int, int], after: dict[int, int]) -> int:
+    """The longest a single thread waited for a CPU between two run_delays() snapshots."""
+    return max((after[t] - before.get(t, 0) for t in after), default=0)
+
+
+def share_given(wall_ns: int, used_ns: int, waited_ns: int, throttled_ns: int, share: float) -> float | None:
+    """The fraction of its CPU share an environment got over a span when the host could not give it all of it: one of
+    its threads waited for a CPU (beyond the waits its own quota imposes) for over a tenth of the span. None when it
+    never waited so: a sleeping handler on a busy host is not slowed, and a quota's throttling is Lambda's own."""
+    if wall_ns <= 0 or share <= 0 or (waited_ns - throttled_ns) < 0.1 * wall_ns:
+        return None
+    return min(1.0, used_ns / wall_ns / share)
+
+
+def contention_line(given: float, share: float) -> str:
+    """The log line the local Lambda adds to an invocation the host could not give its share (parsed by CONTENDED)."""
+    return f"lambda-ml-bench: host contended: got {given * share:.2f} of its {share:.2f} vCPU share\n"
 
 
 def join_command(allotment: Allotment | None, command: list[str]) -> list[str]:
