@@ -32,6 +32,12 @@ class Option:
     early_stops: int  # invocations left out because they stopped early
     emulated: bool
     failures: int = 0  # invocations that failed (a timeout, out of memory, ...): left out, counted
+    contended: int = 0  # of `samples`, those measured while the host could not give the environment its CPU share
+
+    @property
+    def distorted(self) -> bool:
+        """Most of its figures were measured on a host that could not give the environment its share."""
+        return self.contended * 2 > self.samples
 
     @property
     def label(self) -> str:
@@ -79,6 +85,7 @@ def options(records: list[dict]) -> list[Option]:
                 len(warm) - len(complete),
                 any(r.get("emulated") for r in rs),
                 failures,
+                sum(1 for r in complete if r.get("contended") is not None),
             )
         )
     return out
@@ -148,9 +155,16 @@ def recommend(
     early = sum(o.early_stops for o in every)
     if early:
         notes.append(f"{early} invocations stopped early (the timeout came first) and are left out of every figure.")
+    distorted = [o for o in every if o.distorted]
+    if distorted:
+        notes.append(
+            f"{len(distorted)} configurations ran mostly while this host could not give their environment its CPU "
+            f"share (other processes took it): their figures are this busy host's, not Lambda's, and are left out of "
+            f"the recommendation: {', '.join(o.label for o in distorted[:8])}{' ...' if len(distorted) > 8 else ''}."
+        )
     by_workload: dict[str, list[Option]] = defaultdict(list)
     for o in every:
-        if allow_emulated or not o.emulated:
+        if (allow_emulated or not o.emulated) and not o.distorted:
             by_workload[o.workload].append(o)
     out = []
     for workload, opts in by_workload.items():

@@ -55,7 +55,8 @@ def from_pytest_benchmark(data: dict) -> list[dict]:
         invocation(f"{m.n_features:,} features", m.architecture, study.MEMORY_MB, m.invocation_ms(),
                    environment="local Lambda" if m.emulated else "this machine", emulated=m.emulated,
                    allotment="not allotted", n_features=m.n_features, fit_median_ms=m.fit_ms,
-                   predict_median_ms=m.predict_ms, source=m.source)
+                   predict_median_ms=m.predict_ms, source=m.source,
+                   **({"contended": m.contended} if m.contended is not None else {}))
         for m in study.measurements(data)
     ]
 

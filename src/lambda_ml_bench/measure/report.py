@@ -11,6 +11,9 @@ from pathlib import Path
 from lambda_ml_bench.measure import markdown, pricing, records, study
 from lambda_ml_bench.measure.recommend import Option, Recommendation, options, recommend
 
+CONTENDED_NOTE = ("Rows marked contended were measured while other processes kept this host's cores busy: the work "
+                  "waited for a CPU, so those figures are slower than the host (let alone Lambda) would give; measure "
+                  "again on an idle machine.")
 EMULATED_NOTE = ("Emulated rows ran arm64 code under QEMU on an x86_64 host: they show that the code works, not how "
                  "fast Graviton is. No ratio or cost is given for them.")
 
@@ -25,8 +28,10 @@ def local_rows(data: dict) -> list[dict]:
     rows = []
     for r in records.from_pytest_benchmark(data):
         (option,) = options([r])
-        rows.append({"n_features": r["n_features"], "architecture": r["architecture"],
-                     "environment": "emulated (QEMU)" if r["emulated"] else "native, whole host",
+        environment = "emulated (QEMU)" if r["emulated"] else "native, whole host"
+        if r.get("contended") is not None:
+            environment += f", contended ({r['contended']:.2f} of its CPU)"
+        rows.append({"n_features": r["n_features"], "architecture": r["architecture"], "environment": environment,
                      "emulated": r["emulated"], "fit_ms": r["fit_median_ms"], "predict_ms": r["predict_median_ms"],
                      "invocation_ms": r["duration_ms"], "option": option,
                      "cost_per_million": None if r["emulated"] else option.cost_per_million})
@@ -112,7 +117,8 @@ def sweep_table(opts: list[Option]) -> str:
         if o.architecture == "arm64" and (o.workload, o.memory_mb, o.backend) in ratios:
             time_ratio, cost_ratio = (f"{x:.2f}" for x in ratios[(o.workload, o.memory_mb, o.backend)])
         backend = "" if o.backend == "sklearn" else f" {o.backend}"
-        arch = o.architecture + (" (emulated)" if o.emulated else "") + backend
+        arch = o.architecture + (" (emulated)" if o.emulated else "") + backend + (
+            f" (contended {o.contended}/{o.samples})" if o.contended else "")
         cells.append([o.workload, arch, f"{o.memory_mb:,}", str(o.samples),
                       f"{_fmt(o.duration_ms)} ({_fmt(o.duration_q1_ms)}–{_fmt(o.duration_q3_ms)})", _fmt(o.init_ms),
                       "—" if o.emulated else _fmt(o.cost_per_million, 2), time_ratio, cost_ratio, str(o.early_stops)])
@@ -214,6 +220,7 @@ def _local_report(data: dict, png: Path) -> tuple[str, str]:
         f"{records.USD_PER_MILLION}; here each is the study's {study.CYCLES} cycles (train + inference) at "
         f"{study.MEMORY_MB:,} MB, warm; {pricing.DEFAULT_REGION} prices as of {p.as_of} (lambda_facts.py).",
         "Native rows ran in this process on the whole host (no Lambda CPU share).",
+        CONTENDED_NOTE if any(r["environment"].endswith(")") and "contended" in r["environment"] for r in rows) else "",
         EMULATED_NOTE if any(r["emulated"] for r in rows) else "",
     ]
     body = local_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes if n)

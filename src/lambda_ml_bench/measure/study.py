@@ -30,6 +30,7 @@ class Measurement:
     fit_ms: float
     predict_ms: float
     source: str  # "in-process" (pytest-benchmark, this host) or "handler" (the benchmark handler's own medians)
+    contended: float | None = None  # the fraction of a core (or its vCPU share) a busy host gave it, when it did not
 
     def invocation_ms(self, cycles: int = CYCLES) -> float:
         """The handler duration of one invocation as deployed: `cycles` fit + predict cycles."""
@@ -41,13 +42,16 @@ class Measurement:
     @classmethod
     def from_extra_info(cls, info: dict) -> Measurement | None:
         data = info.get(EXTRA_INFO_KEY)
-        return cls(**data) if isinstance(data, dict) and set(data) == set(cls.__dataclass_fields__) else None
+        fields = set(cls.__dataclass_fields__)
+        required = {n for n, f in cls.__dataclass_fields__.items() if f.default is not None}
+        return cls(**data) if isinstance(data, dict) and required <= set(data) <= fields else None
 
 
-def phase_info(architecture: str, emulated: bool, n_features: int, phase: str) -> dict:
+def phase_info(architecture: str, emulated: bool, n_features: int, phase: str,
+               contended: float | None = None) -> dict:
     """extra_info of a benchmark that times one phase ("fit" or "predict") of a cycle in this process."""
     return {EXTRA_INFO_KEY + "_phase": {"architecture": architecture, "emulated": emulated, "n_features": n_features,
-                                        "phase": phase}}
+                                        "phase": phase, "contended": contended}}
 
 
 def measurements(pytest_benchmark: dict) -> list[Measurement]:
@@ -63,7 +67,10 @@ def measurements(pytest_benchmark: dict) -> list[Measurement]:
             p = info[EXTRA_INFO_KEY + "_phase"]
             key = (p["architecture"], p["emulated"], p["n_features"])
             phases.setdefault(key, {})[p["phase"]] = b["stats"]["median"] * 1e3
+            if p.get("contended") is not None:  # the worst of the two phases
+                given = phases[key].get("contended")
+                phases[key]["contended"] = p["contended"] if given is None else min(given, p["contended"])
     for (arch, emulated, n), p in phases.items():
         if {"fit", "predict"} <= set(p):
-            whole.append(Measurement(arch, emulated, n, p["fit"], p["predict"], "in-process"))
+            whole.append(Measurement(arch, emulated, n, p["fit"], p["predict"], "in-process", p.get("contended")))
     return sorted(whole, key=lambda m: (m.n_features, m.architecture, m.emulated))

@@ -12,6 +12,7 @@ from lambda_ml_bench.local_lambda.functions import where_it_runs
 from lambda_ml_bench.measure import pricing
 from lambda_ml_bench.measure.sweep import cleaner, initializer
 from lambda_ml_bench.measure.sweep.cells import Cell, CompareError
+from lambda_ml_bench.sandbox.allotment import CONTENDED
 
 if TYPE_CHECKING:
     from lambda_ml_bench.measure.sweep.driver import Sweep
@@ -53,7 +54,10 @@ def invoke(sweep: Sweep, name: str, qualifier: str, event: dict) -> tuple[dict, 
         except CompareError:
             report = None
         raise InvocationFailed(message, error_type, report)
-    return payload, parse_report(log)
+    report = parse_report(log)
+    if m := CONTENDED.search(log):  # the local Lambda's word that this host could not give the share
+        report["contended"] = round(float(m[1]) / float(m[2]), 3)
+    return payload, report
 
 
 def measure(sweep: Sweep, cell: Cell, original: dict) -> list[dict]:
