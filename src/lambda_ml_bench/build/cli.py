@@ -103,13 +103,13 @@ def register(sub) -> None:
         p.add_argument("--python", default=DEFAULT_PYTHON, help=f"runtime: {', '.join(RUNTIMES)}")
         p.set_defaults(prepare=normalise)
 
-    def layer_kinds(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--layer", action="append", help="layer backend(s), default all: " + "; ".join(
-            f"{k.name} ({k.summary})" for k in BACKENDS.values()))
+    def backends(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", action="append", help="the backend(s) to build a layer for, default all: "
+                       + "; ".join(f"{k.name} ({k.summary})" for k in BACKENDS.values()))
 
     p = sub.add_parser("layers", help="build layer zips and manifests into dist/layers/")
     arch_and_python(p)
-    layer_kinds(p)
+    backends(p)
     p.add_argument("--reserve-mb", type=int, default=FUNCTION_RESERVE // 1_000_000,
                    help="MB kept free under Lambda's 250 MB for the function package "
                         f"(default {FUNCTION_RESERVE // 1_000_000})")
@@ -142,7 +142,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_package)
     p = sub.add_parser("layers-report", help="sizes and cold-import times of the built layers")
     arch_and_python(p)
-    layer_kinds(p)
+    backends(p)
     p.add_argument("--rounds", type=int, default=7, help="cold imports per variant (default 7)")
     p.set_defaults(func=cmd_report)
 
