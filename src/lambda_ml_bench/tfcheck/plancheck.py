@@ -16,8 +16,8 @@
 Computed values (ARNs) are unknown in a plan, so which layer a function gets is read from the
 configuration's references: the layer module instance must be chosen by the same value that sets the
 function's architecture (or by a literal key), and that instance's layer must be built for it. With several
-layer kinds, the instance is keyed KIND-ARCHITECTURE: chosen by the architecture's value and the function's
-kind (functions.json says which kind each handler runs on), and its layer must be of that kind.
+backends, the instance is keyed BACKEND-ARCHITECTURE: chosen by the architecture's value and the function's
+backend (functions.json says which each handler runs on), and its layer must be of that backend.
 """
 from __future__ import annotations
 

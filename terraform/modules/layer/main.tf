@@ -23,7 +23,7 @@ resource "aws_s3_object" "this" {
 
 resource "aws_lambda_layer_version" "this" {
   layer_name               = var.name
-  description              = "${local.manifest.kind} layer: ${join(", ", [for p, v in local.manifest.packages : "${p} ${v.version}"])} for ${local.manifest.runtime} on ${local.manifest.architecture}"
+  description              = "${local.manifest.backend} layer: ${join(", ", [for p, v in local.manifest.packages : "${p} ${v.version}"])} for ${local.manifest.runtime} on ${local.manifest.architecture}"
   compatible_architectures = [local.manifest.architecture]
   compatible_runtimes      = [local.manifest.runtime]
   source_code_hash         = local.manifest.zip.sha256_base64
