@@ -183,6 +183,19 @@ def test_a_swapped_onnx_file_fails_init(calibrated, tmp_path: Path) -> None:
         model.load_onnx(tmp_path / "mine")
 
 
+def test_a_manifest_that_calls_a_classifier_a_regressor_fails_init_on_the_onnx_backend_too(calibrated,
+                                                                                          tmp_path: Path) -> None:
+    X, _ = load_breast_cancer(return_X_y=True)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join(",".join(map(str, r)) for r in X[:10]))
+    assert _import(calibrated, tmp_path, "mine", check_data=rows)["onnx"]["exported"]
+    manifest_path = tmp_path / "mine" / "model.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "task": "regressor", "outputs": []}))
+    with pytest.raises(model.ModelLoadError, match="says the model is a regressor, but the ONNX model answers class"):
+        model.load_onnx(tmp_path / "mine")
+
+
 @pytest.mark.parametrize("classifier", ["SVC", "SGDClassifier"])
 def test_a_binary_decision_function_is_exported_with_the_column_its_proof_found(classifier: str,
                                                                                  tmp_path: Path) -> None:

@@ -111,6 +111,12 @@ class ModelSpec:
         if len(outputs) < wanted:
             raise ModelLoadError(f"the ONNX model gives {len(outputs)} outputs; a {self.task} with "
                                  f"{', '.join(self.outputs) or 'predict'} needs {wanted}: rebuild the model")
+        # a classifier's first output is its labels (integers or strings), a regressor's its values (floats)
+        labels = outputs[0].type in ("tensor(int64)", "tensor(int32)", "tensor(string)")
+        if labels != (self.task == "classifier"):
+            found = "class labels" if labels else "values"
+            raise ModelLoadError(f"model.json says the model is a {self.task}, but the ONNX model answers {found} "
+                                 f"({outputs[0].type}): the manifest and the model disagree; rebuild the package")
 
 
 def parse_instances(data: dict, spec: ModelSpec) -> np.ndarray:
