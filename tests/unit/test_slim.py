@@ -82,3 +82,15 @@ def test_strip_failure_names_the_tool(tmp_path: Path) -> None:
     (tmp_path / "m.cpython-313-x86_64-linux-gnu.so").write_text("not an ELF file")
     with pytest.raises(Exception, match="strip failed"):
         slim.strip_extensions(tmp_path, "strip")
+
+
+def test_scripts_and_their_record_lines_go_so_the_layer_does_not_name_the_build_interpreter(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "f2py").write_text("#!/some/checkout/.venv/bin/python\n")
+    info = tmp_path / "numpy-2.5.5.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text("../../bin/f2py,sha256=abc,173\nnumpy/__init__.py,sha256=def,10\n"
+                                 "numpy-2.5.5.dist-info/RECORD,,\n")
+    slim.remove_scripts(tmp_path)
+    assert not (tmp_path / "bin").exists()
+    assert (info / "RECORD").read_text() == "numpy/__init__.py,sha256=def,10\nnumpy-2.5.5.dist-info/RECORD,,\n"

@@ -36,8 +36,20 @@ def remove_bytecode(root: Path) -> int:
 
 
 def remove_scripts(root: Path) -> None:
-    """Console scripts (f2py, numpy-config) are useless under /opt/python."""
+    """Console scripts (f2py, numpy-config) are useless under /opt/python; their RECORD lines go with them (each
+    holds the hash of a script whose first line names the interpreter that ran pip: a layer built from another
+    checkout would differ by it)."""
     shutil.rmtree(root / "bin", ignore_errors=True)
+    for record in root.glob("*.dist-info/RECORD"):
+        lines = record.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not _outside(line.split(",", 1)[0])]
+        if kept != lines:
+            record.write_text("".join(kept))
+
+
+def _outside(path: str) -> bool:
+    """A RECORD path that leaves the install folder (pip --target writes scripts to ../../bin/)."""
+    return path.startswith("../") or path.startswith("/")
 
 
 def remove_tests(root: Path, keep: tuple[str, ...] = KEEP_IN_TESTS) -> list[str]:
