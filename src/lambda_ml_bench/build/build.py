@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,19 +119,24 @@ def build_layer(
 
 def _from_cache(cached: Path, key: str, out_dir: Path, say: Callable[[str], None]) -> dict | None:
     zip_path, manifest_path = cached / f"{key}.zip", cached / f"{key}.json"
-    if not (zip_path.exists() and manifest_path.exists()):
+    staged: Path | None = None
+    try:
+        data = json.loads(manifest_path.read_text())
+        final_zip = out_dir / data["zip"]["file"]
+        staged = out_dir / f".{final_zip.name}.{os.getpid()}.partial"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(zip_path, staged)  # a copy of its own, then checked: another build may replace the cache
+        if archive.digest(staged)[0] != data["zip"]["sha256"]:
+            staged.unlink()
+            say(f"[{data['layer']}] the cached build is damaged: building again")
+            shutil.rmtree(cached, ignore_errors=True)
+            return None
+    except (OSError, ValueError, KeyError):  # nothing cached, or replaced while being read: build
+        if staged is not None:
+            staged.unlink(missing_ok=True)
         return None
-    data = json.loads(manifest_path.read_text())
-    if archive.digest(zip_path)[0] != data["zip"]["sha256"]:
-        say(f"[{data['layer']}] the cached build is damaged: building again")
-        shutil.rmtree(cached, ignore_errors=True)
-        return None
-    final_zip = out_dir / data["zip"]["file"]
     final_zip.unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / f"{data['layer']}.json", data)
-    staged = out_dir / f".{final_zip.name}.partial"
-    shutil.copyfile(zip_path, staged)
     os.replace(staged, final_zip)  # the zip appears last, as after a build
     say(f"[{data['layer']}] inputs unchanged since a build on this machine: copied from {cached} "
         f"({NO_CACHE_ENV}=1 builds it again)")
@@ -138,12 +144,22 @@ def _from_cache(cached: Path, key: str, out_dir: Path, say: Callable[[str], None
 
 
 def _to_cache(cached: Path, key: str, out_dir: Path, data: dict) -> None:
-    shutil.rmtree(cached, ignore_errors=True)  # one build per layer name: the newest
-    cached.mkdir(parents=True, exist_ok=True)
-    staged = cached / f".{key}.zip.partial"
-    shutil.copyfile(out_dir / data["zip"]["file"], staged)
-    write_json(cached / f"{key}.json", data)
-    os.replace(staged, cached / f"{key}.zip")
+    """This build as the newest of its layer name, swapped in whole; builds running side by side (a user's `make
+    layers` beside the tests) never see half of one, and a build that cannot cache still succeeds."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{cached.name}.", dir=cached.parent))
+    retired = staging.with_name(staging.name + ".old")
+    try:
+        shutil.copyfile(out_dir / data["zip"]["file"], staging / f"{key}.zip")
+        write_json(staging / f"{key}.json", data)
+        try:
+            os.rename(cached, retired)
+        except FileNotFoundError:
+            pass
+        os.rename(staging, cached)
+    except OSError:  # another build cached its own meanwhile: that one stands
+        shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _build(
