@@ -70,7 +70,7 @@ class Runtime:
     @property
     def tag(self) -> str:
         """Short form used in file names: py313."""
-        return "py" + self.python.replace(".", "")
+        return spec.runtime_tag(self.python)
 
     @property
     def abi(self) -> str:

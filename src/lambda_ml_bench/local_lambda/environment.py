@@ -57,7 +57,6 @@ class Invocation:
     duration_ms: float
     init_ms: float | None
     max_memory_mb: int
-    cpu_given: float | None = None  # the fraction of its CPU share a contended host gave it (None: it had it)
 
 
 class Environment:
@@ -216,7 +215,8 @@ class Environment:
         self._peak, self._oom = self._last_rss, False
         kills_before = self.allotment.oom_kills() if self.allotment else 0
         self._busy = True
-        if self.allotment:
+        watch = self.allotment is not None and want_log  # the contention line is part of the log: off the fast path
+        if watch:
             (used_before, throttled_before), delays_before = self.allotment.cpu_ns(), run_delays(self._runtime_pids())
         started = time.perf_counter_ns()
         try:
@@ -227,7 +227,7 @@ class Environment:
         wall_ns = time.perf_counter_ns() - started
         wall_ms = wall_ns / 1e6
         given = None
-        if self.allotment:
+        if watch:
             used, throttled = self.allotment.cpu_ns()
             self._pids_at = 0.0  # a cold start's runtime was born during the call
             waited = longest_wait_ns(delays_before, run_delays(self._runtime_pids()))
@@ -237,7 +237,7 @@ class Environment:
         self.broken = self.broken or oom or status >= 500
         if not (want_log or oom or status >= 500 or b'"errorType"' in body or body.startswith(b"Task timed")):
             # the fast path of a warm, successful invoke nobody asked the log of
-            return Invocation(body, None, "", "", 0.0, None, self._max_memory_mb(), given)
+            return Invocation(body, None, "", "", 0.0, None, self._max_memory_mb())
         lines = self._lines_of_invocation(first_line)
         request_id = next((m[1] for m in map(_START.match, lines) if m), "")
         init = next((float(m[1]) for m in map(_INIT.search, lines) if m), None)
@@ -251,7 +251,7 @@ class Environment:
         if given is not None:  # figures a busy host distorted say so, where a client reads them
             log_lines.append(contention_line(given, self.allotment.grant.vcpus))
         log = "".join(log_lines) + f"END RequestId: {request_id}\n{report.line()}\n"
-        return Invocation(payload_out, error, request_id, log, duration, init, max_mb, given)
+        return Invocation(payload_out, error, request_id, log, duration, init, max_mb)
 
     def _lines_of_invocation(self, first: int) -> list[str]:
         """The log lines since `first`, once the RIE has written this invocation's END line."""
