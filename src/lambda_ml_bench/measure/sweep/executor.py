@@ -96,41 +96,28 @@ def failed(sweep: Sweep, cell: Cell, version: str, err: InvocationFailed, cold: 
     """A failed invocation as a record: what failed, and what Lambda billed for it when its REPORT line says."""
     report = err.report or {"request_id": None, "duration_ms": None, "billed_ms": None, "memory_mb": cell.memory_mb,
                             "max_memory_used_mb": None, "init_ms": None, "restore_ms": None}
-    cost = (pricing.cost(pricing.Invocation(cell.target.architecture, report["memory_mb"], report["billed_ms"]),
-                         sweep.region) if report["billed_ms"] is not None else None)
-    return {"sweep": sweep.sweep_id, "architecture": cell.target.architecture, "function": cell.target.name,
+    return {**_common(sweep, cell, version, cold, report), "backend": cell.target.backend,
+            "failed": err.error_type, "error": str(err)[:500], "stopped_early": False}
+
+
+def _common(sweep: Sweep, cell: Cell, version: str, cold: bool, report: dict) -> dict:
+    """What every record says: the cell, where it ran, the REPORT line's figures and their cost."""
+    arch = cell.target.architecture
+    cost = (pricing.cost(pricing.Invocation(arch, report["memory_mb"], report["billed_ms"]), sweep.region)
+            if report["billed_ms"] is not None else None)
+    return {"sweep": sweep.sweep_id, "architecture": arch, "function": cell.target.name,
             "backend": cell.target.backend, "memory_mb": cell.memory_mb, "workload": cell.workload.label,
             "n_features": cell.workload.n_features, "round": cell.round, "version": version, "cold": cold,
             **sweep.runs.get(cell.target.name, where_it_runs({})), "region": sweep.region, **report,
-            "cost_usd": cost, "time": time.time(), "retries_so_far": sweep.retries.total,
-            "failed": err.error_type, "error": str(err)[:500], "stopped_early": False}
+            "cost_usd": cost, "time": time.time(), "retries_so_far": sweep.retries.total}
 
 
 def record(sweep: Sweep, cell: Cell, version: str, payload: dict, report: dict) -> dict:
     """One invocation as the reports read it."""
-    arch = cell.target.architecture
     cold = bool(payload.get("cold", report["init_ms"] is not None or report["restore_ms"] is not None))
-    variant = ""
+    out = _common(sweep, cell, version, cold, report)
     if sweep.snapstart.get(cell.target.name, False):
-        variant = ", $LATEST without SnapStart" if version == "$LATEST" else ", SnapStart"
-    out = {
-        "sweep": sweep.sweep_id,
-        "architecture": arch,
-        "function": cell.target.name,
-        "backend": cell.target.backend + variant,
-        "memory_mb": cell.memory_mb,
-        "workload": cell.workload.label,
-        "n_features": cell.workload.n_features,
-        "round": cell.round,
-        "version": version,
-        "cold": cold,
-        **sweep.runs.get(cell.target.name, where_it_runs({})),
-        "region": sweep.region,
-        **report,
-        "cost_usd": pricing.cost(pricing.Invocation(arch, report["memory_mb"], report["billed_ms"]), sweep.region),
-        "time": time.time(),
-        "retries_so_far": sweep.retries.total,
-    }
+        out["backend"] += ", $LATEST without SnapStart" if version == "$LATEST" else ", SnapStart"
     if "fit" in payload:  # the benchmark handler's own figures
         out.update(
             cycles_requested=cell.workload.event.get("cycles"),
