@@ -103,16 +103,66 @@ MB_PER_GB = 1024  # Lambda bills memory in GB of 1,024 MB
 
 @dataclass(frozen=True)
 class Prices:
+    """A region's Lambda prices, as AWS's pricing page gives them on the date `as_of` (USD; by architecture where
+    they differ)."""
+
     as_of: str
     source: str
-    gb_second: dict[str, float]  # USD per GB-second of billed duration, by architecture
-    request: float  # USD per request, both architectures
+    gb_second: dict[str, float]  # on-demand: per GB-second of billed duration
+    request: float  # per request, every mode
+    provisioned_gb_second: dict[str, float]  # provisioned concurrency: per GB-second configured, used or not
+    provisioned_duration_gb_second: dict[str, float]  # per GB-second of duration on a provisioned environment
+    snapstart_cache_gb_second: float  # SnapStart (Python): per GB-second a published version's snapshot is cached
+    snapstart_restore_gb: float  # per GB restored (memory size × restores)
 
 
-# On-demand prices as published by AWS, true on the date given. Change here and nowhere else; add a region only
-# with its published prices.
+# Lambda's prices as published by AWS, true on the date given. Change here and nowhere else; add a region only with
+# its published prices (a user's own, for Savings Plans or another region: `lmb plan --prices FILE`).
 PRICES = {
     "us-east-1": Prices("2026-11-01", "https://aws.amazon.com/lambda/pricing/",
-                        {"x86_64": 0.0000166667, "arm64": 0.0000133334}, 0.20 / 1_000_000),
+                        {"x86_64": 0.0000166667, "arm64": 0.0000133334}, 0.20 / 1_000_000,
+                        provisioned_gb_second={"x86_64": 0.0000041667, "arm64": 0.0000033334},
+                        provisioned_duration_gb_second={"x86_64": 0.0000097222, "arm64": 0.0000077778},
+                        snapstart_cache_gb_second=0.0000015046, snapstart_restore_gb=0.0001397998),
 }
 DEFAULT_REGION = "us-east-1"
+MONTH_S = 730 * 3600  # a month as AWS's pricing examples count it: 730 hours
+PROVISIONED_BILLING_S = 300  # provisioned concurrency is billed from enabling to disabling, rounded up to 5 minutes
+SNAPSTART_CACHE_MIN_S = 3 * 3600  # a version's snapshot cache is billed for at least three hours
+
+# --- on-demand scaling (Lambda quotas and scaling pages, checked 2026-11) -------------------------------
+ACCOUNT_CONCURRENCY = 1000  # concurrent executions per region, by default
+SCALE_STEP = 1000  # each function may add this many environments ...
+SCALE_PERIOD_S = 10  # ... every this many seconds
+# How long an idle environment lives: AWS does not say. Measured: every idle instance lived precisely 10 minutes
+# after its last request (https://mikhail.io/2019/08/aws-lambda-cold-starts-after-10-minutes/).
+IDLE_RECLAIM_S = 600
+IDLE_RECLAIM_SOURCE = "https://mikhail.io/2019/08/aws-lambda-cold-starts-after-10-minutes/"
+
+
+# --- Lambda Managed Instances (lambda-managed-instances, -scaling, -python-runtime pages, checked 2026-11) ---------
+@dataclass(frozen=True)
+class InstanceType:
+    name: str
+    architecture: str
+    vcpus: int
+    memory_gib: float
+    usd_per_hour: float  # EC2 on-demand, Linux
+
+
+MANAGED_FEE = 0.15  # management fee: 15% of the instance's EC2 on-demand price
+MANAGED_MIN_INSTANCES = 3  # launched by default, one per Availability Zone
+MANAGED_PER_VCPU_CONCURRENCY = 16  # Python: one process per concurrent request, 16 per vCPU by default
+MANAGED_MEMORY_GIB_PER_VCPU = (2.0, 8.0)  # ExecutionEnvironmentMemoryGiBPerVCpu, inclusive
+MANAGED_MIN_MEMORY_MB = 2048  # a function on Managed Instances has at least 2 GB and one vCPU
+MANAGED_DOUBLING_S = 300  # traffic that more than doubles within 5 minutes may be throttled while it scales
+INSTANCE_PRICES_AS_OF = "2026-06-17"
+INSTANCE_PRICES_SOURCE = "https://aws.amazon.com/ec2/pricing/on-demand/ (us-east-1, Linux)"
+INSTANCE_TYPES = {t.name: t for t in (
+    InstanceType("m7g.large", "arm64", 2, 8, 0.0816),
+    InstanceType("m7g.xlarge", "arm64", 4, 16, 0.1632),
+    InstanceType("c7g.xlarge", "arm64", 4, 8, 0.1450),
+    InstanceType("m7i.large", "x86_64", 2, 8, 0.1008),
+    InstanceType("m7i.xlarge", "x86_64", 4, 16, 0.2016),
+    InstanceType("c7i.xlarge", "x86_64", 4, 8, 0.1785),
+)}

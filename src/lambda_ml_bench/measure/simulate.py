@@ -1,0 +1,193 @@
+"""Lambda's scaling, request by request: which requests meet a cold start or a throttle, and what each one costs.
+
+On-demand (and SnapStart, and provisioned concurrency's spill-over): an environment serves one request at a time; a
+request takes an idle environment if one is free, the most recently used first (as the local Lambda does), else a new
+one starts (a cold start: INIT, or a snapshot restore). An environment idle for `idle_s` is reclaimed. With the
+most-recently-used rule, the environments alive at a time are exactly as many as the most requests in flight at once
+during the idle time before it, so a request is cold when the requests in flight with it outnumber that, and more
+than the provisioned environments (which are never reclaimed). Cold starts lengthen what is in flight, so the rule is
+applied until it settles. A function adds at most 1,000 environments every 10 seconds, and runs at most `limit` at
+once; a request beyond either is throttled.
+
+Managed Instances: no cold start per request. Instances run as many processes as their vCPUs × the per-vCPU
+concurrency and their memory allow (Max Memory Used per process); requests share the instance's vCPUs (processor
+sharing: k requests on V vCPUs each run max(1, k/V) times slower). The instance count follows the CPU the traffic needs
+at a target utilisation, never below the minimum, and grows at most twofold every 5 minutes; requests beyond the
+processes of the instances running are throttled.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+
+from lambda_ml_bench import lambda_facts as facts
+
+
+@dataclass
+class Outcome:
+    """What the counted part of a window did (sums; the caller scales them to a month)."""
+
+    requests: int = 0
+    cold: int = 0
+    throttled: int = 0
+    peak_concurrency: int = 0
+    billed_ms: float = 0.0  # on-demand billed duration (warm and cold)
+    provisioned_billed_ms: float = 0.0  # billed duration on provisioned environments
+    restores: int = 0
+    latencies_ms: list[np.ndarray] = field(default_factory=list)
+    busy: list[np.ndarray] = field(default_factory=list)  # in flight at each arrival (for sizing provisioned counts)
+    instance_seconds: float = 0.0  # Managed Instances: instance-seconds run
+    peak_instances: int = 0
+
+    def add(self, other: Outcome) -> None:
+        for name in ("requests", "cold", "throttled", "billed_ms", "provisioned_billed_ms", "restores",
+                     "instance_seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.peak_concurrency = max(self.peak_concurrency, other.peak_concurrency)
+        self.peak_instances = max(self.peak_instances, other.peak_instances)
+        self.latencies_ms += other.latencies_ms
+        self.busy += other.busy
+
+
+def _in_flight(t: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Requests in flight just after each arrival (itself included), and the sorted departure times."""
+    departures = np.sort(t + seconds)
+    return np.arange(1, len(t) + 1) - np.searchsorted(departures, t, side="right"), departures
+
+
+def _alive_before(t: np.ndarray, busy: np.ndarray, departures: np.ndarray, idle_s: float) -> np.ndarray:
+    """Environments alive just before each arrival: the most requests in flight during the idle time before it."""
+    if len(t) == 0:
+        return busy
+    base = math.floor(t[0])
+    bins = (np.floor(t) - base).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+    per_bin = np.zeros(int(bins[-1]) + 1)
+    per_bin[bins[starts]] = np.maximum.reduceat(busy, starts)
+    k = max(1, int(math.ceil(idle_s)))
+    k += 1 - k % 2  # odd: a trailing window of k whole seconds
+    trailing = maximum_filter1d(per_bin, size=k, mode="constant", cval=0, origin=(k - 1) // 2)
+    before = np.r_[0, trailing[:-1]][bins]  # the whole seconds before this one
+    # within this second, the arrivals before this one: a running maximum restarted at every second
+    offset = bins * (int(busy.max()) + 1)
+    running = np.maximum.accumulate(busy + offset) - offset
+    within = np.r_[0, running[:-1]]
+    within[starts] = 0
+    # in flight at the start of the idle time (environments busy then are still alive)
+    s0 = t - idle_s
+    at_start = np.searchsorted(t, s0, side="right") - np.searchsorted(departures, s0, side="right")
+    return np.maximum.reduce([before, within, at_start])
+
+
+def lambda_pool(t: np.ndarray, counted_from: int, warm_ms: np.ndarray, cold_ms: np.ndarray,
+                cold_billed_ms: np.ndarray, rng: np.random.Generator, idle_s: float = facts.IDLE_RECLAIM_S,
+                provisioned: int = 0, limit: int = facts.ACCOUNT_CONCURRENCY, restore: bool = False) -> Outcome:
+    """One window of on-demand Lambda (see the module's docstring). `warm_ms`: measured warm durations; `cold_ms`
+    and `cold_billed_ms`: the latency and billed duration of measured cold starts, side by side (a cold start's
+    latency is drawn from these, its handler duration included)."""
+    n = len(t)
+    warm = warm_ms[rng.integers(0, len(warm_ms), n)]
+    pick = rng.integers(0, len(cold_ms), n)
+    cold_latency, cold_billed = cold_ms[pick], cold_billed_ms[pick]
+    cold = np.zeros(n, dtype=bool)
+    throttled = np.zeros(n, dtype=bool)
+    for _ in range(12):
+        seconds = np.where(throttled, 0.0, np.where(cold, cold_latency, warm)) / 1000.0
+        busy, departures = _in_flight(t, seconds)
+        busy = np.where(throttled, 0, busy)
+        alive = np.maximum(_alive_before(t, busy, departures, idle_s), provisioned)
+        new_cold = (busy > alive) & ~throttled
+        new_throttled = busy > limit
+        # at most SCALE_STEP new environments per SCALE_PERIOD_S
+        period = np.floor(t / facts.SCALE_PERIOD_S).astype(np.int64)
+        if new_cold.sum() > facts.SCALE_STEP:
+            order = np.flatnonzero(new_cold)
+            first = np.r_[True, period[order][1:] != period[order][:-1]]
+            group_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+            rank = np.arange(len(order)) - group_start
+            over = order[rank >= facts.SCALE_STEP]
+            new_throttled[over] = True
+        new_cold &= ~new_throttled
+        if np.array_equal(new_cold, cold) and np.array_equal(new_throttled, throttled):
+            break
+        cold, throttled = new_cold, new_throttled
+    sl = slice(counted_from, n)
+    served = ~throttled[sl]
+    latency = np.where(cold[sl], cold_latency[sl], warm[sl])[served]
+    on_provisioned = (busy[sl] <= provisioned) & ~cold[sl] & served
+    billed = np.where(cold[sl], cold_billed[sl], np.ceil(warm[sl]))
+    return Outcome(
+        requests=n - counted_from, cold=int(cold[sl].sum()), throttled=int(throttled[sl].sum()),
+        peak_concurrency=int(busy[sl].max()) if n > counted_from else 0,
+        billed_ms=float(billed[served & ~on_provisioned].sum()),
+        provisioned_billed_ms=float(billed[on_provisioned].sum()),
+        restores=int(cold[sl].sum()) if restore else 0,
+        latencies_ms=[latency], busy=[busy[sl][served]])
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """How a function runs on one instance type of a capacity provider."""
+
+    instance: facts.InstanceType
+    processes: int  # concurrent requests one instance takes: vCPUs × per-vCPU concurrency, within its memory
+    target_cpu: float  # the utilisation the scaler keeps
+    min_instances: int = facts.MANAGED_MIN_INSTANCES
+
+
+def fleet(instance: facts.InstanceType, max_memory_used_mb: float, per_vcpu: int = facts.MANAGED_PER_VCPU_CONCURRENCY,
+          target_cpu: float = 0.6) -> Fleet:
+    by_memory = int(instance.memory_gib * 1024 // max(max_memory_used_mb, 1))
+    return Fleet(instance, max(1, min(instance.vcpus * per_vcpu, by_memory)), target_cpu)
+
+
+def managed_instances(t: np.ndarray, counted_from: int, cpu_ms: np.ndarray, f: Fleet, rng: np.random.Generator,
+                      start: float, counted_start: float, end: float) -> Outcome:
+    """One window on Managed Instances (see the module's docstring): minute by minute, the instances running and
+    each request's share of its instance's vCPUs."""
+    n = len(t)
+    minutes = max(1, int(math.ceil((end - start) / 60.0)))
+    minute = np.clip(((t - start) // 60).astype(np.int64), 0, minutes - 1)
+    per_minute = np.bincount(minute, minlength=minutes) / 60.0  # requests/s
+    cpu_s = float(np.mean(cpu_ms)) / 1000.0
+    vcpus = f.instance.vcpus
+    wanted = np.maximum(f.min_instances, np.ceil(per_minute * cpu_s / (vcpus * f.target_cpu))).astype(np.int64)
+    running = np.empty(minutes, dtype=np.int64)
+    step = facts.MANAGED_DOUBLING_S // 60
+    for m in range(minutes):  # at most twice what ran five minutes before (minute by minute: cheap)
+        before = running[m - step] if m >= step else wanted[0]
+        running[m] = min(wanted[m], 2 * max(before, f.min_instances))
+    work = cpu_ms[rng.integers(0, len(cpu_ms), n)]
+    # requests in flight on an instance: Poisson with mean rate × latency / instances, latency stretched by sharing
+    mean_latency = np.full(minutes, cpu_s)
+    for _ in range(20):
+        load = per_minute * mean_latency / running
+        stretch = np.maximum(1.0, (load + 1.0) / vcpus)
+        if np.allclose(stretch * cpu_s, mean_latency, rtol=1e-3):
+            break
+        mean_latency = np.minimum(stretch * cpu_s, 3600.0)
+    others = rng.poisson(load[minute])
+    throttled = others + 1 > f.processes
+    saturated = per_minute * cpu_s > running * vcpus  # more CPU asked than the instances have: the excess waits out
+    excess = np.where(saturated, 1.0 - running * vcpus / np.maximum(per_minute * cpu_s, 1e-12), 0.0)
+    throttled |= rng.random(n) < excess[minute]
+    latency = work * np.maximum(1.0, (np.minimum(others, f.processes - 1) + 1.0) / vcpus)
+    sl = slice(counted_from, n)
+    counted_minutes = slice(min(minutes - 1, int((counted_start - start) // 60)), minutes)
+    return Outcome(
+        requests=n - counted_from, throttled=int(throttled[sl].sum()),
+        peak_concurrency=int((np.minimum(others[sl], f.processes - 1) + 1).max()) if n > counted_from else 0,
+        latencies_ms=[latency[sl][~throttled[sl]]],
+        instance_seconds=float(running[counted_minutes].sum() * 60.0),
+        peak_instances=int(running[counted_minutes].max()))
+
+
+def percentiles(outcome: Outcome, qs=(50, 95, 99)) -> list[float | None]:
+    """Latency percentiles of the requests served (every window weighs the same)."""
+    lat = np.concatenate(outcome.latencies_ms) if outcome.latencies_ms else np.array([])
+    if len(lat) == 0:
+        return [None for _ in qs]
+    return [float(v) for v in np.percentile(lat, qs)]
