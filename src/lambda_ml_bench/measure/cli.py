@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from lambda_ml_bench import spec
+from lambda_ml_bench import lambda_facts, spec
 from lambda_ml_bench.build.platforms import ARCHITECTURES
 from lambda_ml_bench.local_lambda.functions import where_it_runs
 from lambda_ml_bench.measure.study import FEATURES
@@ -129,6 +129,47 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(report.markdown.read_text())
 
 
+def _newest_sweep() -> Path:
+    from lambda_ml_bench.measure.plan import PlanError
+    from lambda_ml_bench.paths import REPO
+
+    found = sorted((REPO / "results").glob("compare-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise PlanError("no results/compare-*.jsonl to plan from: run `lmb compare` first, or pass --from FILE")
+    return found[-1]
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from lambda_ml_bench.measure import plan, traffic
+    from lambda_ml_bench.paths import REPO
+
+    source = Path(args.source) if args.source else _newest_sweep()
+    shape = traffic.parse(args.traffic)
+    out = Path(args.out) if args.out else source.parent / f"plan-{source.stem.removeprefix('compare-')}"
+    constraints = plan.Constraints(plan.parse_constraint(args.p99, "ms"), plan.parse_constraint(args.budget, "usd"),
+                                   args.allow_emulated)
+    recs = plan.read_records(source)
+    say(f"planning {shape.spec} from {source} ...")
+    doc, answers = plan.plan(recs, shape, out, constraints=constraints, region=args.region, seed=args.seed,
+                             prices_file=Path(args.prices) if args.prices else None, idle_s=args.idle_seconds,
+                             restore_ms=args.restore_ms, with_chart=not args.no_chart, workload=args.workload)
+    say(f"{len(doc['options'])} options simulated in {doc['simulated_in_s']:.1f} s; wrote {out}/plan.json and plan.md")
+    for w in doc["workloads"]:
+        print(plan.answer_line(w["answer"], w["workload"]))
+    if args.write_tfvars:
+        if len(answers) != 1:
+            raise plan.PlanError("--write-tfvars needs one workload: choose it with --workload")
+        (best,) = answers.values()
+        if best is None:
+            raise plan.PlanError("no option meets the constraints: nothing to write")
+        target = Path(args.write_tfvars)
+        target = target if target.is_absolute() else REPO / target
+        from lambda_ml_bench.files import write_json
+
+        write_json(target, plan.tfvars(best, plan.handler_of(recs, best.m.backend)))
+        say(f"wrote {target}: `terraform apply` (or `lmb deploy`) deploys it")
+
+
 def register(sub) -> None:
     """Add the measuring and deploying commands to the command line."""
     p = sub.add_parser("compare", help="sweep architecture x memory x workload on deployed (or local) functions")
@@ -182,3 +223,22 @@ def register(sub) -> None:
     p.add_argument("--balance", type=float, default=0.5, help="the balanced pick's weight: 0 fastest .. 1 cheapest")
     p.add_argument("--allow-emulated", action="store_true", help="let emulated arm64 figures into the recommendation")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("plan", help="a month of your traffic under every compute mode: cost, tail latency, the answer")
+    p.add_argument("--from", dest="source", help="a sweep's records (default: the newest results/compare-*.jsonl)")
+    p.add_argument("--traffic", required=True, help="steady:50/s | diurnal:peak=200/s,trough=5/s | "
+                   "burst:base=2/s,peak=300/s,every=1h,for=2m | a file of request times or `minute,count` lines")
+    p.add_argument("--out", help="directory for plan.json, plan.md and the chart (default: beside the records)")
+    p.add_argument("--p99", help="the latency to meet, such as 300ms")
+    p.add_argument("--budget", help="the monthly budget in USD, such as 50/month")
+    p.add_argument("--workload", help="plan for this workload of the records only")
+    p.add_argument("--allow-emulated", action="store_true", help="let emulated arm64 figures into the plan")
+    p.add_argument("--idle-seconds", type=float, default=lambda_facts.IDLE_RECLAIM_S,
+                   help=f"how long an idle environment lives (default {lambda_facts.IDLE_RECLAIM_S}, as measured)")
+    p.add_argument("--region", default=lambda_facts.DEFAULT_REGION, help="whose prices (default us-east-1)")
+    p.add_argument("--prices", metavar="FILE", help="your own prices (JSON: any field of lambda_facts.Prices)")
+    p.add_argument("--restore-ms", type=float, help="SnapStart's restore time, when the records measured none")
+    p.add_argument("--seed", type=int, default=0, help="the simulation's random seed")
+    p.add_argument("--no-chart", action="store_true", help="skip the break-even chart (it simulates 7 traffic levels)")
+    p.add_argument("--write-tfvars", nargs="?", const="terraform/plan.auto.tfvars.json", metavar="PATH",
+                   help="write the answer as Terraform variables (default terraform/plan.auto.tfvars.json)")
+    p.set_defaults(func=cmd_plan)

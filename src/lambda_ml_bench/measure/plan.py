@@ -365,44 +365,61 @@ def prices_table(prices: facts.Prices, region: str) -> dict:
                           "types": {k: dataclasses.asdict(v) for k, v in facts.INSTANCE_TYPES.items()}}}
 
 
+def answer_line(a: dict | None, workload: str) -> str:
+    if a is None:
+        return f"{workload}: no option meets the constraints"
+    setting = {"provisioned": f" with {a.get('provisioned')} provisioned",
+               "managed-instances": f" on {a.get('instance_type')}"}.get(a["mode"], "")
+    return (f"{workload}: {a['mode']}{setting} on {a['architecture']} at {a['memory_mb']:,} MB ({a['backend']}), "
+            f"${a['monthly_usd']:,.2f}/month, p99 {_ms(a['p99_ms'])} ms")
+
+
 def markdown_report(doc: dict) -> str:
-    rows = []
-    for o in sorted(doc["options"], key=lambda o: o["monthly_usd"]):
-        setting = (f"N={o['provisioned']}" if o["mode"] == "provisioned" else
-                   o.get("instance_type", "") + (f" x{o['mean_instances']:g}" if "mean_instances" in o else ""))
-        flags = ", ".join(f for f, on in (("emulated", o["emulated"]), ("contended", o["contended"])) if on)
-        rows.append([o["mode"], o["architecture"], f"{o['memory_mb']:,}", o["backend"], setting,
-                     f"{o['monthly_usd']:,.2f}", _ms(o["p50_ms"]), _ms(o["p95_ms"]), _ms(o["p99_ms"]),
-                     f"{o['cold_fraction']:.3%}", f"{o['throttle_fraction']:.2%}", str(o["peak_concurrency"]), flags])
-    table = markdown.table(["mode", "arch", "memory MB", "backend", "setting", "USD/month", "p50 ms", "p95 ms",
-                            "p99 ms", "cold", "throttled", "peak", "flags"], rows, right=set(range(2, 12)) - {3, 4})
-    a = doc["answer"]
-    line = ("**No option meets the constraints.**" if a is None else
-            f"**Cheapest within the constraints: {a['mode']} on {a['architecture']} at {a['memory_mb']:,} MB "
-            f"({a['backend']}), ${a['monthly_usd']:,.2f}/month, p99 {_ms(a['p99_ms'])} ms.**")
     t = doc["traffic"]
-    lines = [f"# Plan for {t['spec']}", "", line, "",
-             f"{t['requests_per_month']:,.0f} requests a month ({t['played']}); idle environments reclaimed after "
-             f"{doc['assumptions']['idle_s']:g} s ([measured]({facts.IDLE_RECLAIM_SOURCE})). Constraints: "
-             f"{doc['constraints']}.", "", table, ""]
+    lines = [f"# Plan for {t['spec']}", ""]
+    lines += [f"**{answer_line(w['answer'], w['workload'])}.**" for w in doc["workloads"]] + [""]
+    lines += [f"{t['requests_per_month']:,.0f} requests a month ({t['played']}); idle environments reclaimed after "
+              f"{doc['assumptions']['idle_s']:g} s ([measured]({facts.IDLE_RECLAIM_SOURCE})). Constraints: "
+              f"{_constraints_text(doc['constraints'])}.", ""]
+    for w in doc["workloads"]:
+        rows = []
+        for o in sorted((o for o in doc["options"] if o["workload"] == w["workload"]), key=lambda o: o["monthly_usd"]):
+            setting = (f"N={o['provisioned']}" if o["mode"] == "provisioned" else
+                       f"{o['instance_type']} x{o['mean_instances']:g}" if o["mode"] == "managed-instances" else "")
+            flags = ", ".join(f for f, on in (("emulated", o["emulated"]), ("contended", o["contended"])) if on)
+            rows.append([o["mode"], o["architecture"], f"{o['memory_mb']:,}", o["backend"], setting,
+                         f"{o['monthly_usd']:,.2f}", _ms(o["p50_ms"]), _ms(o["p95_ms"]), _ms(o["p99_ms"]),
+                         f"{o['cold_fraction']:.3%}", f"{o['throttle_fraction']:.2%}", str(o["peak_concurrency"]),
+                         flags])
+        lines += [f"## {w['workload']}", "", markdown.table(
+            ["mode", "arch", "memory MB", "backend", "setting", "USD/month", "p50 ms", "p95 ms", "p99 ms", "cold",
+             "throttled", "peak", "flags"], rows, right={2, 5, 6, 7, 8, 9, 10, 11}), ""]
+        if w.get("chart"):
+            lines += [f"![cost against traffic, {w['workload']}]({w['chart']})", ""]
     if doc["skipped"]:
-        lines += ["Not simulated:", ""] + [f"- {s['mode']} {s['architecture']} {s['memory_mb']} MB: {s['reason']}"
-                                           for s in doc["skipped"]] + [""]
+        lines += ["Not simulated:", ""] + [f"- {s['mode']}, {s['architecture']} {s['memory_mb']} MB {s['backend']}: "
+                                           f"{s['reason']}" for s in doc["skipped"]] + [""]
     p = doc["prices"]
     lines += [f"Prices: Lambda {p['region']} as of {p['lambda']['as_of']} ({p['lambda']['source']}); instances as of "
-              f"{p['instances']['as_of']} ({p['instances']['source']}), plus {p['instances']['management_fee']:.0%}.",
-              "Latency is the function's own (handler plus INIT or restore when cold), as its REPORT lines give it; "
+              f"{p['instances']['as_of']} ({p['instances']['source']}), plus the {p['instances']['management_fee']:.0%} "
+              "management fee.",
+              "Latency is the function's own (handler, plus INIT or restore when cold), as its REPORT lines give it; "
               "the caller's network and API time come on top.", ""]
-    if doc.get("chart"):
-        lines += [f"![cost against traffic]({doc['chart']})", ""]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
+
+
+def _constraints_text(c: dict) -> str:
+    parts = ([f"p99 at most {c['p99_ms']:,.0f} ms"] if c["p99_ms"] is not None else []) + \
+        ([f"at most ${c['budget_usd']:,.2f} a month"] if c["budget_usd"] is not None else []) + \
+        (["emulated figures allowed"] if c["allow_emulated"] else [])
+    return ", ".join(parts) or "none (the cheapest that throttles nothing)"
 
 
 def _ms(v: float | None) -> str:
     return "—" if v is None else f"{v:,.1f}"
 
 
-def chart(lines: dict, path: Path, title: str) -> bool:
+def chart(lines: dict, path: Path, title: str, today: float | None = None) -> bool:
     if not lines:
         return False
     from lambda_ml_bench.measure.report import _pyplot, _save
@@ -411,6 +428,8 @@ def chart(lines: dict, path: Path, title: str) -> bool:
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, points in lines.items():
         ax.plot([p["requests_per_month"] for p in points], [p["monthly_usd"] for p in points], marker="o", label=name)
+    if today:
+        ax.axvline(today, color="grey", linestyle="--", linewidth=1, label="your traffic")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("requests per month")
@@ -429,31 +448,61 @@ def tfvars(o: Option, handler: str) -> dict:
     elif o.mode == "snapstart":
         out["snapstart_handlers"] = [handler]
     elif o.mode == "managed-instances":
-        out["managed_instances"] = {"handlers": [handler],
-                                    "instance_types": {o.m.architecture: [o.setting["instance_type"]]},
-                                    "memory_gib_per_vcpu": o.setting["memory_gib_per_vcpu"]}
-        out["memory_sizes"] = {handler: max(facts.MANAGED_MIN_MEMORY_MB,
-                                            int(o.setting["memory_gib_per_vcpu"] * 1024))}
+        out["managed_instances_handlers"] = {handler: {"instance_types": [o.setting["instance_type"]],
+                                                       "memory_gib_per_vcpu": o.setting["memory_gib_per_vcpu"]}}
+        out["memory_sizes"] = {handler: max(facts.MANAGED_MIN_MEMORY_MB, int(o.setting["memory_gib_per_vcpu"] * 1024))}
     return out
+
+
+def handler_of(recs: list[dict], backend: str) -> str:
+    """The functions.json handler a sweep's records measured: the benchmark handler reports its fit, predict not."""
+    from lambda_ml_bench import spec
+
+    function = "benchmark" if any("fit_median_ms" in r for r in recs) else "predict"
+    try:
+        return spec.load().handler_for(function, backend).key
+    except spec.SpecError as err:
+        raise PlanError(str(err)) from None
 
 
 def plan(recs: list[dict], traffic: Traffic, out_dir: Path, *, constraints: Constraints, region: str,
          prices_file: Path | None = None, idle_s: float = facts.IDLE_RECLAIM_S, seed: int = 0,
-         restore_ms: float | None = None, target_cpu: float = 0.6, with_chart: bool = True) -> dict:
-    """Simulate, choose, and write plan.json, plan.md and the chart under `out_dir`."""
+         restore_ms: float | None = None, target_cpu: float = 0.6, with_chart: bool = True,
+         workload: str | None = None) -> tuple[dict, dict[str, Option | None]]:
+    """Simulate, choose, and write plan.json, plan.md and a break-even chart per workload under `out_dir`. Returns the
+    document and each workload's answer."""
     began = time.monotonic()
     prices = load_prices(region, prices_file)
     ms = measurements(recs)
-    opts, skipped = options_for(ms, traffic, idle_s=idle_s, prices=prices, seed=seed, restore_ms=restore_ms,
-                                target_cpu=target_cpu, allow_emulated=constraints.allow_emulated)
-    best = answer(opts, constraints)
+    workloads = sorted({m.workload for m in ms})
+    if workload is not None:
+        if workload not in workloads:
+            raise PlanError(f"no workload {workload!r} in these records (they have: {', '.join(workloads)})")
+        workloads = [workload]
+    opts, skipped = options_for([m for m in ms if m.workload in workloads], traffic, idle_s=idle_s, prices=prices,
+                                seed=seed, restore_ms=restore_ms, target_cpu=target_cpu,
+                                allow_emulated=constraints.allow_emulated)
+    simulated_s = time.monotonic() - began
     windows = traffic.windows(idle_s)
     played = ("the whole month" if windows[0].weight == 1.0 else
               f"played as {len(windows)} window(s) of {windows[0].length:,.0f} s, each standing for "
               f"{windows[0].weight:,.0f}")
-    simulated_s = time.monotonic() - began
-    lines = break_even(opts, ms, traffic, constraints, idle_s, prices, seed, restore_ms, target_cpu) \
-        if with_chart else {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    answers, per_workload = {}, []
+    for i, w in enumerate(workloads):
+        mine = [o for o in opts if o.m.workload == w]
+        best = answer(mine, constraints)
+        answers[w] = best
+        entry = {"workload": w, "answer": best.as_dict() if best else None,
+                 "why_not": {o.label(): eligible(o, constraints) for o in mine if eligible(o, constraints)}}
+        if with_chart:
+            lines = break_even(mine, ms, traffic, constraints, idle_s, prices, seed, restore_ms, target_cpu)
+            png = f"plan-{i + 1}.png" if len(workloads) > 1 else "plan.png"
+            entry["break_even"] = lines
+            if chart(lines, out_dir / png, f"Monthly cost against traffic: {w} ({traffic.spec})",
+                     traffic.requests_per_month()):
+                entry["chart"] = png
+        per_workload.append(entry)
     doc = {
         "traffic": {"spec": traffic.spec, "kind": traffic.kind, "requests_per_month": traffic.requests_per_month(),
                     "played": played},
@@ -466,17 +515,13 @@ def plan(recs: list[dict], traffic: Traffic, out_dir: Path, *, constraints: Cons
         "prices": prices_table(prices, region),
         "options": [o.as_dict() for o in opts],
         "skipped": skipped,
-        "answer": best.as_dict() if best else None,
-        "why_not": {o.label(): eligible(o, constraints) for o in opts if eligible(o, constraints)},
-        "break_even": lines,
+        "workloads": per_workload,
+        "answer": per_workload[0]["answer"] if len(per_workload) == 1 else None,
         "simulated_in_s": round(simulated_s, 2),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if chart(lines, out_dir / "plan.png", f"Monthly cost against traffic ({traffic.spec})"):
-        doc["chart"] = "plan.png"
     atomic_write(out_dir / "plan.json", json.dumps(doc, indent=1) + "\n")
     atomic_write(out_dir / "plan.md", markdown_report(doc))
-    return doc
+    return doc, answers
 
 
 def read_records(path: Path) -> list[dict]:

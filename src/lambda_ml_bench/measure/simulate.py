@@ -59,27 +59,36 @@ def _in_flight(t: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _alive_before(t: np.ndarray, busy: np.ndarray, departures: np.ndarray, idle_s: float) -> np.ndarray:
-    """Environments alive just before each arrival: the most requests in flight during the idle time before it."""
-    if len(t) == 0:
+    """Environments alive just before each arrival: the most requests in flight during the idle time before it.
+
+    Exact, in O(n log n): time is cut into bins of idle_s / K (K even, about a second each), so that the idle time
+    before an arrival in bin k starts in bin k - K at the arrival's own offset. Its maximum is then: the arrivals of
+    bin k - K from the idle time's start on (a running maximum from each bin's end), the whole bins k - K + 1 .. k - 1
+    (a trailing window of K - 1 bins), the arrivals of bin k before this one (a running maximum from each bin's start),
+    and the requests already in flight when the idle time began."""
+    n = len(t)
+    if n == 0:
         return busy
-    base = math.floor(t[0])
-    bins = (np.floor(t) - base).astype(np.int64)
+    k = max(2, int(round(idle_s)))
+    k += k % 2
+    width = idle_s / k
+    bins = np.floor((t - t[0]) / width).astype(np.int64)
     starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
     per_bin = np.zeros(int(bins[-1]) + 1)
     per_bin[bins[starts]] = np.maximum.reduceat(busy, starts)
-    k = max(1, int(math.ceil(idle_s)))
-    k += 1 - k % 2  # odd: a trailing window of k whole seconds
-    trailing = maximum_filter1d(per_bin, size=k, mode="constant", cval=0, origin=(k - 1) // 2)
-    before = np.r_[0, trailing[:-1]][bins]  # the whole seconds before this one
-    # within this second, the arrivals before this one: a running maximum restarted at every second
+    size = k - 1  # odd
+    trailing = maximum_filter1d(per_bin, size=size, mode="constant", cval=0, origin=(size - 1) // 2)
+    whole = np.r_[0, trailing[:-1]][bins]  # bins k-K+1 .. k-1
     offset = bins * (int(busy.max()) + 1)
-    running = np.maximum.accumulate(busy + offset) - offset
-    within = np.r_[0, running[:-1]]
-    within[starts] = 0
-    # in flight at the start of the idle time (environments busy then are still alive)
+    within = np.r_[0, (np.maximum.accumulate(busy + offset) - offset)[:-1]]
+    within[starts] = 0  # the arrivals of this bin before this one
+    from_end = (np.maximum.accumulate((busy - offset)[::-1]) + offset[::-1])[::-1]  # max from here to the bin's end
     s0 = t - idle_s
+    j0 = np.searchsorted(t, s0, side="left")  # the first arrival in the idle time
+    j0c = np.minimum(j0, n - 1)
+    head = np.where((j0 < np.arange(n)) & (bins[j0c] == bins - k), from_end[j0c], 0)
     at_start = np.searchsorted(t, s0, side="right") - np.searchsorted(departures, s0, side="right")
-    return np.maximum.reduce([before, within, at_start])
+    return np.maximum.reduce([whole, within, head, at_start])
 
 
 def lambda_pool(t: np.ndarray, counted_from: int, warm_ms: np.ndarray, cold_ms: np.ndarray,
