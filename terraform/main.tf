@@ -11,21 +11,36 @@ locals {
   # The handlers of the chosen backends; a handler's backend is the layer it runs on.
   handlers = { for key, h in local.spec.handlers : key => h if contains(var.backends, h.backend) }
 
+  # Each handler's architectures: its own in handler_architectures, else every one of `architectures`.
+  handler_architectures = { for h in keys(local.handlers) : h => lookup(var.handler_architectures, h, var.architectures) }
+  architectures         = distinct(flatten(values(local.handler_architectures)))
+
   functions = {
-    for pair in setproduct(keys(local.handlers), var.architectures) : "${pair[0]}-${pair[1]}" => {
-      handler_key  = pair[0]
-      architecture = pair[1]
-      backend      = local.handlers[pair[0]].backend
-      name         = templatestring(local.spec.name_format, { project = local.spec.project, handler = pair[0], runtime_tag = local.runtime_tag, architecture = pair[1] })
-      handler      = local.handlers[pair[0]].handler
-      memory_size  = lookup(var.memory_sizes, pair[0], local.handlers[pair[0]].memory_size)
-      timeout      = lookup(var.timeouts, pair[0], local.handlers[pair[0]].timeout)
+    for pair in flatten([for h in keys(local.handlers) : [for a in local.handler_architectures[h] : { handler = h, architecture = a }]]) : "${pair.handler}-${pair.architecture}" => {
+      handler_key  = pair.handler
+      architecture = pair.architecture
+      backend      = local.handlers[pair.handler].backend
+      name         = templatestring(local.spec.name_format, { project = local.spec.project, handler = pair.handler, runtime_tag = local.runtime_tag, architecture = pair.architecture })
+      handler      = local.handlers[pair.handler].handler
+      memory_size  = lookup(var.memory_sizes, pair.handler, local.handlers[pair.handler].memory_size)
+      timeout      = lookup(var.timeouts, pair.handler, local.handlers[pair.handler].timeout)
+      snapstart    = var.snapstart || contains(var.snapstart_handlers, pair.handler)
+      provisioned  = lookup(var.provisioned_concurrency, pair.handler, 0)
+      managed      = contains(keys(var.managed_instances_handlers), pair.handler)
     }
   }
 
-  # One layer per backend the chosen handlers run on and architecture, keyed BACKEND-ARCHITECTURE.
+  # One capacity provider per architecture some handler runs on Managed Instances with, allowing every instance type
+  # the handlers name for it.
+  capacity_providers = {
+    for a in distinct(flatten([for h, m in var.managed_instances_handlers : keys(m.instance_types) if contains(keys(local.handlers), h)])) : a => distinct(flatten([
+      for h, m in var.managed_instances_handlers : lookup(m.instance_types, a, []) if contains(keys(local.handlers), h)
+    ]))
+  }
+
+  # One layer per backend and architecture the chosen functions run on, keyed BACKEND-ARCHITECTURE.
   layers = {
-    for pair in setproduct(distinct([for h in values(local.handlers) : h.backend]), var.architectures) : "${pair[0]}-${pair[1]}" => {
+    for pair in distinct([for f in values(local.functions) : [f.backend, f.architecture]]) : "${pair[0]}-${pair[1]}" => {
       backend = pair[0]
       zip     = templatestring(local.spec.layer, { backend = pair[0], runtime_tag = local.runtime_tag, architecture = pair[1] })
       name    = "${local.spec.project}-${pair[0]}-${local.runtime_tag}-${pair[1]}"
@@ -59,21 +74,46 @@ module "layer" {
 module "function" {
   for_each = local.functions
 
-  source               = "./modules/function"
-  name                 = each.value.name
-  architecture         = each.value.architecture
-  runtime              = local.runtime
-  handler              = each.value.handler
-  package_path         = "${local.repo}/${local.package_zip}"
-  package_hash         = local.package.zip.sha256_base64
-  layer_arn            = module.layer["${each.value.backend}-${each.value.architecture}"].layer_version_arn
-  memory_size          = each.value.memory_size
-  timeout              = each.value.timeout
-  log_retention_days   = var.log_retention_days
-  reserved_concurrency = var.reserved_concurrency
-  tracing_mode         = var.tracing_mode
-  function_url         = var.function_url
-  snapstart            = var.snapstart
+  source                  = "./modules/function"
+  name                    = each.value.name
+  architecture            = each.value.architecture
+  runtime                 = local.runtime
+  handler                 = each.value.handler
+  package_path            = "${local.repo}/${local.package_zip}"
+  package_hash            = local.package.zip.sha256_base64
+  layer_arn               = module.layer["${each.value.backend}-${each.value.architecture}"].layer_version_arn
+  memory_size             = each.value.memory_size
+  timeout                 = each.value.timeout
+  log_retention_days      = var.log_retention_days
+  reserved_concurrency    = var.reserved_concurrency
+  tracing_mode            = var.tracing_mode
+  function_url            = var.function_url
+  snapstart               = each.value.snapstart
+  provisioned_concurrency = each.value.provisioned
+  managed_instances       = each.value.managed
+  capacity_provider_arn   = each.value.managed ? module.capacity_provider[each.value.architecture].arn : null
+  memory_gib_per_vcpu     = each.value.managed ? var.managed_instances_handlers[each.value.handler_key].memory_gib_per_vcpu : null
+}
+
+# --- Lambda Managed Instances: a capacity provider per architecture in use, in the given VPC ---------
+module "capacity_provider" {
+  for_each = local.capacity_providers
+
+  source             = "./modules/capacity_provider"
+  name               = "${local.spec.project}-${each.key}"
+  architecture       = each.key
+  instance_types     = each.value
+  subnet_ids         = var.managed_instances_vpc.subnet_ids
+  security_group_ids = var.managed_instances_vpc.security_group_ids
+  max_vcpus          = var.managed_instances_max_vcpus
+}
+
+# A plan with Managed Instances handlers but no VPC to run them in stops here, saying so.
+check "managed_instances_vpc" {
+  assert {
+    condition     = length(var.managed_instances_handlers) == 0 || var.managed_instances_vpc != null
+    error_message = "managed_instances_handlers needs managed_instances_vpc = { subnet_ids = [...], security_group_ids = [...] }."
+  }
 }
 
 # What a caller needs to invoke every Function URL here (an output; the modules give one per function).

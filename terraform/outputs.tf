@@ -1,11 +1,11 @@
 output "function_names" {
   description = "Function names by architecture, then handler: { arm64 = { benchmark = ..., predict = ..., predict-onnx = ... }, ... }."
-  value       = { for a in var.architectures : a => { for h in keys(local.handlers) : h => module.function["${h}-${a}"].function_name } }
+  value       = { for a in local.architectures : a => { for h in keys(local.handlers) : h => module.function["${h}-${a}"].function_name if contains(local.handler_architectures[h], a) } }
 }
 
 output "function_arns" {
   description = "Function ARNs by architecture, then handler."
-  value       = { for a in var.architectures : a => { for h in keys(local.handlers) : h => module.function["${h}-${a}"].function_arn } }
+  value       = { for a in local.architectures : a => { for h in keys(local.handlers) : h => module.function["${h}-${a}"].function_arn if contains(local.handler_architectures[h], a) } }
 }
 
 output "layer_arns" {
@@ -16,7 +16,7 @@ output "layer_arns" {
 output "benchmark_targets" {
   description = "What the benchmark driver needs, by architecture: region and, per handler, name, ARN, region, qualifier, memory, timeout, log group, URL."
   value = {
-    for a in var.architectures : a => {
+    for a in local.architectures : a => {
       region = var.region
       functions = {
         for h in keys(local.handlers) : h => {
@@ -29,7 +29,7 @@ output "benchmark_targets" {
           backend     = local.functions["${h}-${a}"].backend
           log_group   = module.function["${h}-${a}"].log_group_name
           url         = module.function["${h}-${a}"].function_url
-        }
+        } if contains(local.handler_architectures[h], a)
       }
     }
   }
@@ -43,4 +43,9 @@ output "artifacts_bucket" {
 output "function_url_caller_policy" {
   description = "With function_url: the identity policy (JSON) a caller needs to invoke every Function URL here (lambda:InvokeFunctionUrl and lambda:InvokeFunction); null otherwise."
   value       = var.function_url ? data.aws_iam_policy_document.url_caller[0].json : null
+}
+
+output "capacity_providers" {
+  description = "Managed Instances capacity providers by architecture (ARN and operator role), empty without managed_instances_handlers."
+  value       = { for a, p in module.capacity_provider : a => { arn = p.arn, operator_role_arn = p.operator_role_arn } }
 }

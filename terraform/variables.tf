@@ -117,3 +117,66 @@ variable "snapstart" {
   type        = bool
   default     = false
 }
+
+# --- compute modes per handler (`lmb plan --write-tfvars` writes these into plan.auto.tfvars.json) ---
+variable "handler_architectures" {
+  description = "Per handler, the architectures to deploy it on, overriding `architectures` (e.g. { predict = [\"arm64\"] })."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for h, archs in var.handler_architectures : contains(keys(local.spec.handlers), h) && length(archs) > 0 && alltrue([for a in archs : contains(["arm64", "x86_64"], a)])])
+    error_message = "handler_architectures maps handlers of functions.json to non-empty lists of arm64 and x86_64."
+  }
+}
+
+variable "provisioned_concurrency" {
+  description = "Per handler, environments kept initialised on the alias `live` (e.g. { predict = 4 }); not with SnapStart."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for h, n in var.provisioned_concurrency : contains(keys(local.spec.handlers), h) && n >= 1 && floor(n) == n])
+    error_message = "provisioned_concurrency maps handlers of functions.json to whole numbers of at least 1."
+  }
+}
+
+variable "snapstart_handlers" {
+  description = "Handlers with SnapStart (published versions behind `live`), beside `snapstart` which turns it on for all."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for h in var.snapstart_handlers : contains(keys(local.spec.handlers), h)])
+    error_message = "snapstart_handlers must name handlers of functions.json."
+  }
+}
+
+variable "managed_instances_handlers" {
+  description = "Handlers on Lambda Managed Instances: per handler, the allowed instance types by architecture and optionally the memory per vCPU (e.g. { predict = { instance_types = { arm64 = [\"m7g.large\"] } } })."
+  type = map(object({
+    instance_types      = map(list(string))
+    memory_gib_per_vcpu = optional(number)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for h, m in var.managed_instances_handlers : contains(keys(local.spec.handlers), h) && length(m.instance_types) > 0 && alltrue([for a, types in m.instance_types : contains(["arm64", "x86_64"], a) && length(types) > 0])])
+    error_message = "managed_instances_handlers maps handlers of functions.json to { instance_types = { ARCH = [types] } }, ARCH arm64 or x86_64."
+  }
+}
+
+variable "managed_instances_vpc" {
+  description = "Where Managed Instances run: your subnets (one per Availability Zone) and security groups. Needed with managed_instances_handlers."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+}
+
+variable "managed_instances_max_vcpus" {
+  description = "The most vCPUs each capacity provider may run at once (a cost ceiling)."
+  type        = number
+  default     = 64
+}

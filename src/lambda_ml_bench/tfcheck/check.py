@@ -36,6 +36,15 @@ SCENARIOS = (
         "root, every option on", ".", ("-var=function_url=true", "-var=snapstart=true", "-var=tracing_mode=Active")
     ),
     Scenario("root, arm64 only", ".", ('-var=architectures=["arm64"]',)),
+    Scenario("root, every compute mode", ".", (
+        "-var=provisioned_concurrency={predict=2}", '-var=snapstart_handlers=["benchmark"]',
+        '-var=managed_instances_handlers={"predict-onnx"={instance_types={arm64=["m7g.large","c7g.xlarge"],'
+        'x86_64=["m7i.large"]},memory_gib_per_vcpu=4}}', '-var=memory_sizes={"predict-onnx"=4096}',
+        '-var=managed_instances_vpc={subnet_ids=["subnet-0a1b2c3d4e5f60001","subnet-0a1b2c3d4e5f60002"],'
+        'security_group_ids=["sg-0a1b2c3d4e5f60001"]}')),
+    Scenario("root, a plan's answer (handler_architectures, provisioned)", ".", (
+        '-var=handler_architectures={predict=["arm64"],"predict-onnx"=["x86_64"]}',
+        "-var=provisioned_concurrency={predict=3}", "-var=memory_sizes={predict=1024}")),
     Scenario("root, onnx backend only", ".", ('-var=backends=["onnx"]',)),
     Scenario("root, sklearn backend only, x86_64", ".", ('-var=backends=["sklearn"]', '-var=architectures=["x86_64"]')),
     Scenario("root, aws-cn partition (cn-north-1)", ".", ("-var=region=cn-north-1", "-var=function_url=true")),
@@ -52,8 +61,11 @@ SCENARIOS = (
 def expected_functions(plan: dict, scenario: Scenario) -> set[tuple[str, str]]:
     if scenario.expected is not None:
         return set(scenario.expected)
-    architectures, backends = plan["variables"]["architectures"]["value"], plan["variables"]["backends"]["value"]
-    return {(h.handler, a) for h in SPEC.handlers.values() if h.backend in backends for a in architectures}
+    variables = plan["variables"]
+    architectures, backends = variables["architectures"]["value"], variables["backends"]["value"]
+    own = variables.get("handler_architectures", {}).get("value") or {}
+    return {(h.handler, a) for h in SPEC.handlers.values() if h.backend in backends
+            for a in own.get(h.key, architectures)}
 
 
 

@@ -1,5 +1,8 @@
 locals {
   log_group_name = "/aws/lambda/${var.name}"
+  # A published version behind the alias `live` serves whenever a mode needs one: SnapStart snapshots published
+  # versions, provisioned concurrency is configured on an alias, Managed Instances run published versions.
+  published = var.snapstart || var.provisioned_concurrency > 0 || var.managed_instances
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -27,7 +30,7 @@ resource "aws_lambda_function" "this" {
   source_code_hash               = var.package_hash
   layers                         = [var.layer_arn]
   reserved_concurrent_executions = var.reserved_concurrency
-  publish                        = var.snapstart
+  publish                        = local.published
 
   # No block at all without variables: an empty one never settles in a plan (provider issue #43763),
   # so every apply would publish a new version (and take a new SnapStart snapshot).
@@ -62,10 +65,41 @@ resource "aws_lambda_function" "this" {
     }
   }
 
+  dynamic "capacity_provider_config" {
+    for_each = var.managed_instances ? [1] : []
+
+    content {
+      lambda_managed_instances_capacity_provider_config {
+        capacity_provider_arn                     = var.capacity_provider_arn
+        execution_environment_memory_gib_per_vcpu = var.memory_gib_per_vcpu
+      }
+    }
+  }
+
   lifecycle {
     precondition {
       condition     = !var.snapstart || contains(["python3.12", "python3.13", "python3.14"], var.runtime)
       error_message = "SnapStart for Python needs python3.12 or newer."
+    }
+
+    precondition {
+      condition     = !(var.snapstart && var.provisioned_concurrency > 0)
+      error_message = "SnapStart does not support provisioned concurrency: choose one for ${var.name}."
+    }
+
+    precondition {
+      condition     = var.managed_instances == (var.capacity_provider_arn != null)
+      error_message = "managed_instances and capacity_provider_arn go together: ${var.name}."
+    }
+
+    precondition {
+      condition     = !var.managed_instances || (!var.snapstart && var.provisioned_concurrency == 0)
+      error_message = "A function on Managed Instances has neither SnapStart nor provisioned concurrency (it has no cold starts per request): ${var.name}."
+    }
+
+    precondition {
+      condition     = !var.managed_instances || var.memory_size >= 2048
+      error_message = "A function on Managed Instances needs at least 2,048 MB (one vCPU at 2 GiB per vCPU): ${var.name} has ${var.memory_size}."
     }
   }
 
@@ -73,7 +107,7 @@ resource "aws_lambda_function" "this" {
 }
 
 resource "aws_lambda_alias" "live" {
-  count = var.snapstart ? 1 : 0
+  count = local.published ? 1 : 0
 
   name             = "live"
   function_name    = aws_lambda_function.this.function_name
@@ -83,7 +117,7 @@ resource "aws_lambda_alias" "live" {
 # Lambda retries a failed asynchronous invocation twice by default: one Event invoke of a benchmark
 # would then be billed up to three times. No retries, and an event older than a minute is dropped.
 resource "aws_lambda_function_event_invoke_config" "this" {
-  for_each = toset(var.snapstart ? ["$LATEST", "live"] : ["$LATEST"])
+  for_each = toset(local.published ? ["$LATEST", "live"] : ["$LATEST"])
 
   function_name                = aws_lambda_function.this.function_name
   qualifier                    = each.key
@@ -93,10 +127,19 @@ resource "aws_lambda_function_event_invoke_config" "this" {
   depends_on = [aws_lambda_alias.live]
 }
 
+# Environments kept initialised on `live`, billed whether used or not; requests beyond them run on-demand.
+resource "aws_lambda_provisioned_concurrency_config" "live" {
+  count = var.provisioned_concurrency > 0 ? 1 : 0
+
+  function_name                     = aws_lambda_function.this.function_name
+  qualifier                         = aws_lambda_alias.live[0].name
+  provisioned_concurrent_executions = var.provisioned_concurrency
+}
+
 resource "aws_lambda_function_url" "this" {
   count = var.function_url ? 1 : 0
 
   function_name      = aws_lambda_function.this.function_name
-  qualifier          = var.snapstart ? aws_lambda_alias.live[0].name : null
+  qualifier          = local.published ? aws_lambda_alias.live[0].name : null
   authorization_type = "AWS_IAM"
 }

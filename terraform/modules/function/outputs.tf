@@ -9,8 +9,8 @@ output "function_arn" {
 }
 
 output "invoke_qualifier" {
-  description = "What to invoke: the alias `live` with SnapStart, else $LATEST."
-  value       = var.snapstart ? aws_lambda_alias.live[0].name : "$LATEST"
+  description = "What to invoke: the alias `live` when a version is published (SnapStart, provisioned concurrency, Managed Instances), else $LATEST."
+  value       = local.published ? aws_lambda_alias.live[0].name : "$LATEST"
 }
 
 output "function_url" {

@@ -118,3 +118,38 @@ variable "snapstart" {
   type        = bool
   default     = false
 }
+
+# --- compute modes: provisioned concurrency, Lambda Managed Instances (SnapStart above) --------
+variable "provisioned_concurrency" {
+  description = "Environments kept initialised on the alias `live` (provisioned concurrency); 0 for none. Not with SnapStart or Managed Instances."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.provisioned_concurrency >= 0 && floor(var.provisioned_concurrency) == var.provisioned_concurrency
+    error_message = "provisioned_concurrency must be a whole number, 0 or more."
+  }
+}
+
+variable "managed_instances" {
+  description = "Run on Lambda Managed Instances (a published version behind `live`), on the provider `capacity_provider_arn`."
+  type        = bool
+  default     = false
+}
+
+variable "capacity_provider_arn" {
+  description = "With managed_instances: the capacity provider's ARN (it may be unknown until apply)."
+  type        = string
+  default     = null
+}
+
+variable "memory_gib_per_vcpu" {
+  description = "On Managed Instances: memory per vCPU of each execution environment, 2 to 8 GiB (null: Lambda's default)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.memory_gib_per_vcpu == null || (coalesce(var.memory_gib_per_vcpu, 2) >= 2 && coalesce(var.memory_gib_per_vcpu, 2) <= 8)
+    error_message = "memory_gib_per_vcpu must be from 2 to 8 (GiB per vCPU)."
+  }
+}
