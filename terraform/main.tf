@@ -108,14 +108,6 @@ module "capacity_provider" {
   max_vcpus          = var.managed_instances_max_vcpus
 }
 
-# A plan with Managed Instances handlers but no VPC to run them in stops here, saying so.
-check "managed_instances_vpc" {
-  assert {
-    condition     = length(var.managed_instances_handlers) == 0 || var.managed_instances_vpc != null
-    error_message = "managed_instances_handlers needs managed_instances_vpc = { subnet_ids = [...], security_group_ids = [...] }."
-  }
-}
-
 # What a caller needs to invoke every Function URL here (an output; the modules give one per function).
 data "aws_iam_policy_document" "url_caller" {
   count = var.function_url ? 1 : 0

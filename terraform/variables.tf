@@ -173,6 +173,11 @@ variable "managed_instances_vpc" {
     security_group_ids = list(string)
   })
   default = null
+
+  validation {
+    condition     = length(var.managed_instances_handlers) == 0 || var.managed_instances_vpc != null
+    error_message = "managed_instances_handlers needs managed_instances_vpc = { subnet_ids = [...], security_group_ids = [...] }: the instances run in your VPC."
+  }
 }
 
 variable "managed_instances_max_vcpus" {

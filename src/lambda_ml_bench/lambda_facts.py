@@ -150,6 +150,14 @@ class InstanceType:
     usd_per_hour: float  # EC2 on-demand, Linux
 
 
+_GRAVITON_FAMILY = re.compile(r"^(a1|[a-z]+\d+g[a-z-]*)\.")  # a g right after the generation: m7g, c7gn, r8gd, t4g
+
+
+def instance_architecture(instance_type: str) -> str:
+    """The architecture of an EC2 instance type, from its name: Graviton families have a g after the generation."""
+    return "arm64" if _GRAVITON_FAMILY.match(instance_type) else "x86_64"
+
+
 MANAGED_FEE = 0.15  # management fee: 15% of the instance's EC2 on-demand price
 MANAGED_MIN_INSTANCES = 3  # launched by default, one per Availability Zone
 MANAGED_PER_VCPU_CONCURRENCY = 16  # Python: one process per concurrent request, 16 per vCPU by default
@@ -158,7 +166,7 @@ MANAGED_MIN_MEMORY_MB = 2048  # a function on Managed Instances has at least 2 G
 MANAGED_DOUBLING_S = 300  # traffic that more than doubles within 5 minutes may be throttled while it scales
 INSTANCE_PRICES_AS_OF = "2026-06-17"
 INSTANCE_PRICES_SOURCE = "https://aws.amazon.com/ec2/pricing/on-demand/ (us-east-1, Linux)"
-INSTANCE_TYPES = {t.name: t for t in (
+INSTANCE_TYPES = {t.name: t for t in (  # every one's architecture is instance_architecture(name)
     InstanceType("m7g.large", "arm64", 2, 8, 0.0816),
     InstanceType("m7g.xlarge", "arm64", 4, 16, 0.1632),
     InstanceType("c7g.xlarge", "arm64", 4, 8, 0.1450),

@@ -52,6 +52,11 @@ def standalone(ws: Workspace, name: str, source: str) -> Path:
     return folder
 
 
+MANAGED = ('-var=managed_instances_handlers={"predict-onnx"={instance_types={arm64=["m7g.large"]}}}',
+           '-var=memory_sizes={"predict-onnx"=4096}', '-var=architectures=["arm64"]',
+           '-var=managed_instances_vpc={subnet_ids=["subnet-0a1b2c3d4e5f60001"],security_group_ids=["sg-0a1b2c3d4e5f6"]}')
+
+
 # --- faults: Terraform's own validate, with its own messages, on both Terraform versions --------
 FN = "modules/function/main.tf"
 FAULTS = {
@@ -485,7 +490,7 @@ PLAN_FAULTS = {
     ),
     "the alias's asynchronous invocations retried": (
         "modules/function/main.tf",
-        'toset(var.snapstart ? ["$LATEST", "live"] : ["$LATEST"])',
+        'toset(local.published ? ["$LATEST", "live"] : ["$LATEST"])',
         'toset(["$LATEST"])',
         ("-var=snapstart=true",),
         ":live are retried",
@@ -525,6 +530,42 @@ PLAN_FAULTS = {
         ("-var=function_url=true",),
         "also needs ['lambda:InvokeFunction']",
     ),
+    # --- compute modes ---
+    "provisioned concurrency on $LATEST": (
+        "modules/function/main.tf",
+        "  qualifier                         = aws_lambda_alias.live[0].name\n",
+        '  qualifier                         = "$LATEST"\n',
+        ("-var=provisioned_concurrency={predict=2}",),
+        "not on an alias of a published version",
+    ),
+    "an operator role with more than AWS's operator policy": (
+        "modules/capacity_provider/main.tf",
+        'policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"',
+        'policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AdministratorAccess"',
+        MANAGED,
+        "holds AWSLambdaManagedEC2ResourceOperator and nothing else",
+    ),
+    "an operator role anyone may assume": (
+        "modules/capacity_provider/main.tf",
+        'identifiers = ["lambda.amazonaws.com"]',
+        'identifiers = ["ec2.amazonaws.com"]',
+        MANAGED,
+        "must trust lambda.amazonaws.com alone",
+    ),
+    "a Graviton provider declared x86_64": (
+        "modules/capacity_provider/main.tf",
+        "architectures           = [var.architecture]",
+        'architectures           = ["x86_64"]',
+        MANAGED,
+        "allows instance types not of x86_64",
+    ),
+    "a Managed Instances function that publishes nothing": (
+        "modules/function/main.tf",
+        "  publish                        = local.published\n",
+        "  publish                        = false\n",
+        MANAGED,
+        "runs on Managed Instances but publishes no version",
+    ),
 }
 
 
@@ -536,6 +577,30 @@ def test_the_plan_checks_catch_each_broken_rule(workspace: Workspace, fault: str
     _, plan = workspace.plan(copy, *options)
     with pytest.raises(PlanCheckError, match=re.escape(message)):
         plancheck.check(plan, expected_functions(plan, SCENARIOS[0]), HANDLER_BACKENDS)
+
+
+REFUSED_MODES = {
+    "SnapStart beside provisioned concurrency": (
+        ("-var=snapstart=true", "-var=provisioned_concurrency={predict=2}"),
+        "SnapStart does not support provisioned concurrency"),
+    "Managed Instances without a VPC": (MANAGED[:3], "needs managed_instances_vpc"),
+    "Managed Instances under 2,048 MB": (MANAGED[:1] + MANAGED[2:], "needs at least 2,048 MB"),
+    "x86 instance types for a Graviton provider": (
+        ('-var=managed_instances_handlers={"predict-onnx"={instance_types={arm64=["m7i.large"]}}}', *MANAGED[1:]),
+        "instance_types must all be of the provider's architecture"),
+    "provisioned concurrency for a handler functions.json lacks": (
+        ("-var=provisioned_concurrency={predictt=2}",), "maps handlers of functions.json"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED_MODES)
+def test_terraform_refuses_compute_modes_that_cannot_work(workspace: Workspace, case: str) -> None:
+    """Configurations AWS would refuse (or that cannot run) stop at plan with a message saying why."""
+    options, message = REFUSED_MODES[case]
+    folder = workspace.copy(f"refused-mode-{list(REFUSED_MODES).index(case)}")
+    workspace.init(folder)
+    run, _ = workspace.plan(folder, *options, check=False)
+    assert run.returncode != 0 and message in re.sub(r"\s+", " ", run.output), run.output[-2000:]
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "1.5"])
@@ -598,3 +663,34 @@ def test_the_real_configuration_is_never_touched(workspace: Workspace) -> None:
     assert "dev_overrides" not in rc and "direct" not in rc
     env = workspace.env("x")
     assert env["CHECKPOINT_DISABLE"] == "1" and env["TF_DATA_DIR"].startswith(str(workspace.root))
+
+
+def test_a_plans_answer_deploys_as_written(workspace: Workspace) -> None:
+    """What `lmb plan --write-tfvars` writes for each mode, picked up by Terraform as plan.auto.tfvars.json, plans the
+    answer's architecture, memory and mode for its handler, and the plan passes every rule."""
+    from lambda_ml_bench.measure import plan as planner
+    from lambda_ml_bench.measure import traffic
+
+    recs = planner.read_records(Path(__file__).parents[1] / "data" / "compare-local-lambda.jsonl")
+    ms = [m for m in planner.measurements(recs) if m.workload == "10 features" and m.architecture == "x86_64"]
+    opts, _ = planner.options_for(ms, traffic.parse("steady:5/s"), restore_ms=300.0)
+    for mode in planner.MODES:
+        best = min((o for o in opts if o.mode == mode), key=lambda o: o.monthly_usd)
+        folder = workspace.copy(f"answer-{mode}")
+        written = planner.tfvars(best, "predict")
+        if mode == "managed-instances":
+            written["managed_instances_vpc"] = {"subnet_ids": ["subnet-0a1b2c3d4e5f60001"],
+                                                "security_group_ids": ["sg-0a1b2c3d4e5f6"]}
+        (folder / "plan.auto.tfvars.json").write_text(json.dumps(written))
+        workspace.init(folder)
+        _, plan = workspace.plan(folder)
+        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]), HANDLER_BACKENDS)
+        predict = [rc["change"]["after"] for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_function"
+                   and rc["change"]["after"]["handler"] == "handlers.predict.handler"]
+        assert [p["architectures"] for p in predict] == [[best.m.architecture]], mode
+        assert predict[0]["memory_size"] == written["memory_sizes"]["predict"]
+        provisioned = [rc["change"]["after"]["provisioned_concurrent_executions"] for rc in plan["resource_changes"]
+                       if rc["type"] == "aws_lambda_provisioned_concurrency_config"]
+        assert provisioned == ([best.setting["provisioned"]] if mode == "provisioned" else [])
+        assert bool(predict[0].get("snap_start")) == (mode == "snapstart")
+        assert bool(predict[0].get("capacity_provider_config")) == (mode == "managed-instances")

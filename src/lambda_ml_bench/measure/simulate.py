@@ -6,7 +6,7 @@ one starts (a cold start: INIT, or a snapshot restore). An environment idle for 
 most-recently-used rule, the environments alive at a time are exactly as many as the most requests in flight at once
 during the idle time before it, so a request is cold when the requests in flight with it outnumber that, and more
 than the provisioned environments (which are never reclaimed). Cold starts lengthen what is in flight, so the rule is
-applied until it settles. A function adds at most 1,000 environments every 10 seconds, and runs at most `limit` at
+applied until it settles (a throttled request stays throttled, so it does). A function adds at most 1,000 environments every 10 seconds, and runs at most `limit` at
 once; a request beyond either is throttled.
 
 Managed Instances: no cold start per request. Instances run as many processes as their vCPUs × the per-vCPU
@@ -106,10 +106,10 @@ def lambda_pool(t: np.ndarray, counted_from: int, warm_ms: np.ndarray, cold_ms: 
     for _ in range(12):
         seconds = np.where(throttled, 0.0, np.where(cold, cold_latency, warm)) / 1000.0
         busy, departures = _in_flight(t, seconds)
-        busy = np.where(throttled, 0, busy)
+        others = busy - ~throttled  # in flight beside this request (a throttled one left as it came)
         alive = np.maximum(_alive_before(t, busy, departures, idle_s), provisioned)
-        new_cold = (busy > alive) & ~throttled
-        new_throttled = busy > limit
+        new_throttled = throttled | (others >= limit)  # once throttled, always: the fixed point is reached from below
+        new_cold = (busy > alive) & ~new_throttled
         # at most SCALE_STEP new environments per SCALE_PERIOD_S
         period = np.floor(t / facts.SCALE_PERIOD_S).astype(np.int64)
         if new_cold.sum() > facts.SCALE_STEP:

@@ -11,7 +11,12 @@
 - no `logging_config` outside the `aws` partition (refused there: hashicorp/terraform-provider-aws#34810);
 - every bucket refuses plain HTTP and has a lifecycle rule that aborts incomplete multipart uploads
   and, when versioned, expires noncurrent versions;
-- with Function URLs, an output gives callers both lambda:InvokeFunctionUrl and lambda:InvokeFunction.
+- with Function URLs, an output gives callers both lambda:InvokeFunctionUrl and lambda:InvokeFunction;
+- provisioned concurrency is configured on a published function's alias (never $LATEST), never beside SnapStart;
+- a function on Managed Instances is published, has at least 2,048 MB, neither SnapStart nor provisioned
+  concurrency, and a capacity provider of its architecture; every capacity provider runs in given subnets and
+  security groups, allows only instance types of its one architecture, and its operator role trusts Lambda alone
+  and holds AWS's AWSLambdaManagedEC2ResourceOperator policy and nothing else.
 
 Computed values (ARNs) are unknown in a plan, so which layer a function gets is read from the
 configuration's references: the layer module instance must be chosen by the same value that sets the
@@ -25,6 +30,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from lambda_ml_bench import lambda_facts
 from lambda_ml_bench.tfcheck.errors import PlanCheckError
 
 LOG_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
@@ -229,6 +235,76 @@ def _check_function_settings(view: PlanView, fn: dict, partition: str) -> None:
             )
 
 
+OPERATOR_POLICY = "AWSLambdaManagedEC2ResourceOperator"
+
+
+def _check_compute_modes(view: PlanView) -> None:
+    functions = {f["change"]["after"]["function_name"]: f for f in view.of_type("aws_lambda_function")}
+    aliases = {(a["change"]["after"].get("function_name"), a["change"]["after"].get("name"))
+               for a in view.of_type("aws_lambda_alias")}
+    provisioned = set()
+    for pc in view.of_type("aws_lambda_provisioned_concurrency_config"):
+        after, where = pc["change"]["after"], pc["address"]
+        fn = functions.get(after.get("function_name"))
+        if fn is None:
+            raise PlanCheckError(f"{where}: provisioned concurrency for {after.get('function_name')}, not planned here")
+        if (after["function_name"], after.get("qualifier")) not in aliases:
+            raise PlanCheckError(f"{where}: provisioned concurrency on {after.get('qualifier')!r}, not on an alias "
+                                 "of a published version (Lambda refuses it on $LATEST)")
+        if not fn["change"]["after"].get("publish"):
+            raise PlanCheckError(f"{where}: {after['function_name']} publishes no version for its alias")
+        if fn["change"]["after"].get("snap_start"):
+            raise PlanCheckError(f"{where}: SnapStart does not support provisioned concurrency")
+        provisioned.add(after["function_name"])
+    providers: dict[str, list[str]] = {}
+    for cp in view.of_type("aws_lambda_capacity_provider"):
+        _check_capacity_provider(view, cp, providers)
+    for name, fn in functions.items():
+        after, where = fn["change"]["after"], fn["address"]
+        if not after.get("capacity_provider_config"):
+            continue
+        arch = (after.get("architectures") or ["x86_64"])[0]
+        problems = [p for p, bad in (
+            ("publishes no version", not after.get("publish")),
+            (f"has {after.get('memory_size')} MB, under {lambda_facts.MANAGED_MIN_MEMORY_MB}",
+             (after.get("memory_size") or 0) < lambda_facts.MANAGED_MIN_MEMORY_MB),
+            ("has SnapStart", bool(after.get("snap_start"))),
+            ("has provisioned concurrency", name in provisioned),
+            (f"has no capacity provider of its architecture ({arch})", arch not in providers),
+        ) if bad]
+        if problems:
+            raise PlanCheckError(f"{where} runs on Managed Instances but {'; '.join(problems)}")
+
+
+def _check_capacity_provider(view: PlanView, cp: dict, providers: dict[str, list[str]]) -> None:
+    after, where, module = cp["change"]["after"], cp["address"], cp.get("module_address")
+    vpc = (after.get("vpc_config") or [{}])[0]
+    if not vpc.get("subnet_ids") or not vpc.get("security_group_ids"):
+        raise PlanCheckError(f"{where}: no subnets or security groups for its instances")
+    wanted = (after.get("instance_requirements") or [{}])[0] or {}
+    archs = wanted.get("architectures") or []
+    if len(archs) != 1:
+        raise PlanCheckError(f"{where}: one architecture per capacity provider, not {archs}")
+    wrong = [t for t in wanted.get("allowed_instance_types") or [] if lambda_facts.instance_architecture(t) != archs[0]]
+    if not wanted.get("allowed_instance_types") or wrong:
+        raise PlanCheckError(f"{where}: allows instance types not of {archs[0]}: {wrong or 'none given'}")
+    roles = view.of_type("aws_iam_role", module)
+    if len(roles) != 1:
+        raise PlanCheckError(f"{where}: expected its one operator role beside it, found {len(roles)}")
+    for st in _policy_statements(roles[0]["change"]["after"].get("assume_role_policy"), roles[0]["address"]):
+        principals = st.get("Principal") or {}
+        if (st.get("Effect") != "Allow" or st.get("Action") not in ("sts:AssumeRole", ["sts:AssumeRole"])
+                or principals != {"Service": "lambda.amazonaws.com"}):
+            raise PlanCheckError(f"{roles[0]['address']}: the operator role must trust lambda.amazonaws.com alone")
+    attached = [a["change"]["after"].get("policy_arn") or "" for a in view.of_type("aws_iam_role_policy_attachment",
+                                                                                  module)]
+    inline = view.of_type("aws_iam_role_policy", module)
+    if inline or len(attached) != 1 or not attached[0].endswith(f":iam::aws:policy/{OPERATOR_POLICY}"):
+        raise PlanCheckError(f"{roles[0]['address']}: the operator role holds {OPERATOR_POLICY} and nothing else "
+                             f"(attached: {attached}, inline policies: {len(inline)})")
+    providers.setdefault(archs[0], []).append(where)
+
+
 def _attached(view: PlanView, type_name: str, bucket: dict) -> list[dict]:
     """The resources of `type_name` whose `bucket` refers to this bucket resource."""
     scope, ref = bucket.get("module_address"), f"{bucket['type']}.{bucket['name']}"
@@ -348,6 +424,7 @@ def check(plan: dict, expected: set[tuple[str, str]] | None = None,
     for bucket in view.of_type("aws_s3_bucket"):
         _check_bucket(view, bucket)
     _check_url_callers(plan, view)
+    _check_compute_modes(view)
     pairs = [(f.handler, f.architecture) for f in found]
     if len(set(pairs)) != len(pairs):
         raise PlanCheckError(f"more than one function for the same handler and architecture: {sorted(pairs)}")

@@ -21,6 +21,11 @@ variable "instance_types" {
     condition     = length(var.instance_types) > 0
     error_message = "instance_types must name at least one instance type."
   }
+
+  validation {
+    condition     = alltrue([for t in var.instance_types : can(regex("^(a1|[a-z]+[0-9]+g[a-z-]*)[.]", t)) == (var.architecture == "arm64")])
+    error_message = "instance_types must all be of the provider's architecture (Graviton families, for arm64, have a g after the generation: m7g, c7gn; x86_64 ones do not: m7i, c7a)."
+  }
 }
 
 variable "subnet_ids" {
