@@ -417,22 +417,22 @@ def test_expected_functions_come_from_the_planned_architectures(root_plan: dict)
 PLAN_FAULTS = {
     "a function gets the other architecture's layer": (
         "main.tf",
-        'layer_arn            = module.layer["${each.value.backend}-${each.value.architecture}"].layer_version_arn',
-        'layer_arn            = module.layer["sklearn-x86_64"].layer_version_arn',
+        'layer_arn               = module.layer["${each.value.backend}-${each.value.architecture}"].layer_version_arn',
+        'layer_arn               = module.layer["sklearn-x86_64"].layer_version_arn',
         (),
         "runs on arm64 but gets",
     ),
     "a layer chosen without the function's architecture": (
         "main.tf",
-        'layer_arn            = module.layer["${each.value.backend}-${each.value.architecture}"].layer_version_arn',
-        'layer_arn            = module.layer["${each.value.backend}-x86_64"].layer_version_arn',
+        'layer_arn               = module.layer["${each.value.backend}-${each.value.architecture}"].layer_version_arn',
+        'layer_arn               = module.layer["${each.value.backend}-x86_64"].layer_version_arn',
         (),
         "not by the value that sets the function's architecture",
     ),
     "the onnx handler gets the scikit-learn layer": (
         "main.tf",
-        'layer_arn            = module.layer["${each.value.backend}-${each.value.architecture}"].layer_version_arn',
-        'layer_arn            = module.layer["sklearn-arm64"].layer_version_arn',
+        'layer_arn               = module.layer["${each.value.backend}-${each.value.architecture}"].layer_version_arn',
+        'layer_arn               = module.layer["sklearn-arm64"].layer_version_arn',
         ('-var=architectures=["arm64"]',),
         "(the onnx backend) but gets",
     ),

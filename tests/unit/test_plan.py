@@ -12,7 +12,7 @@ import pytest
 
 from lambda_ml_bench import lambda_facts as facts
 from lambda_ml_bench.measure import plan, simulate, traffic
-from tests.support import LMB
+from support import LMB
 
 DATA = Path(__file__).parents[1] / "data" / "compare-local-lambda.jsonl"
 PRICES = facts.PRICES[facts.DEFAULT_REGION]

@@ -17,6 +17,7 @@ from lambda_ml_bench.files import sha256_file_base64
 TAG_ENVIRONMENT = "lambda-ml-bench:environment"  # local (absent on AWS: Lambda)
 TAG_RUN = "lambda-ml-bench:run"  # native | emulated
 TAG_ALLOTMENT = "lambda-ml-bench:allotment"  # allotted | not-allotted
+TAG_IDLE = "lambda-ml-bench:idle-seconds"  # how long an idle environment lives here
 LOCAL_DESCRIPTION = "local Lambda (lambda-ml-bench), runs {run}; {allotment}"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from lambda_ml_bench.local_lambda import api
 from lambda_ml_bench.local_lambda.api import too_many_requests
 from lambda_ml_bench.local_lambda.environment import Environment
-from lambda_ml_bench.local_lambda.functions import FunctionSpec
+from lambda_ml_bench.local_lambda.functions import TAG_IDLE, FunctionSpec
 from lambda_ml_bench.sandbox.allotment import Hierarchy
 
 
@@ -44,8 +44,9 @@ class FunctionPool:
     """The execution environments of one function version: reused warm, started up to the function's limit."""
 
     def __init__(self, spec: FunctionSpec, rie: Path, concurrency: Concurrency, hierarchy: Hierarchy | None = None,
-                 allotment_note: str = "", version: str = api.LATEST) -> None:
+                 allotment_note: str = "", version: str = api.LATEST, idle_s: float | None = None) -> None:
         self.spec, self.rie, self.hierarchy, self.version = spec, rie, hierarchy, version
+        self.idle_s = idle_s  # an environment idle this long is gone (checked when one is taken, and by the service)
         self.concurrency = concurrency  # the function's: shared by $LATEST and every version
         self.allotment_note = allotment_note
         self.idle: list[Environment] = []
@@ -63,15 +64,18 @@ class FunctionPool:
                                        self.last_modified, listing, self.version, qualifier)
 
     def tags(self) -> dict[str, str]:
-        return self.spec.tags(allotted=self.hierarchy is not None)
+        tags = self.spec.tags(allotted=self.hierarchy is not None)
+        if self.idle_s is not None:
+            tags[TAG_IDLE] = f"{self.idle_s:g}"
+        return tags
 
     def acquire(self) -> Environment:
         with self.lock:
             if self.closed:
                 raise RuntimeError(f"{self.spec.name}: the service is stopping")
             while self.idle:
-                env = self.idle.pop()
-                if env.alive():
+                env = self.idle.pop()  # the most recently used first
+                if env.alive() and (self.idle_s is None or time.monotonic() - env.last_used < self.idle_s):
                     self.concurrency.take()
                     return env
                 self._drop(env)
@@ -128,11 +132,12 @@ class FunctionPool:
 class Function:
     """One function: `$LATEST` and its published versions (each a pool of its own), and its aliases."""
 
-    def __init__(self, spec: FunctionSpec, rie: Path, limit: int, hierarchy: Hierarchy | None, allotment_note: str):
+    def __init__(self, spec: FunctionSpec, rie: Path, limit: int, hierarchy: Hierarchy | None, allotment_note: str,
+                 idle_s: float | None = None):
         self.name = spec.name
-        self.rie, self.hierarchy, self.allotment_note = rie, hierarchy, allotment_note
+        self.rie, self.hierarchy, self.allotment_note, self.idle_s = rie, hierarchy, allotment_note, idle_s
         self.concurrency = Concurrency(spec.reserved_concurrency or limit)
-        self.latest = FunctionPool(spec, rie, self.concurrency, hierarchy, allotment_note, api.LATEST)
+        self.latest = FunctionPool(spec, rie, self.concurrency, hierarchy, allotment_note, api.LATEST, idle_s)
         self.versions: dict[str, FunctionPool] = {}
         self.aliases: dict[str, dict] = {}
         self.next_version = 1
@@ -165,7 +170,7 @@ class Function:
             version = str(self.next_version)
             self.next_version += 1
             pool = FunctionPool(self.latest.spec, self.rie, self.concurrency, self.hierarchy, self.allotment_note,
-                                version)
+                                version, self.idle_s)
             self.versions[version] = pool
             return pool, True
 

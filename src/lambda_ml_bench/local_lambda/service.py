@@ -60,7 +60,8 @@ class LocalLambda(ThreadingHTTPServer):
         else:
             self.allotment_note = f"CPU and memory NOT allotted ({why})"
             log.warning("CPU and memory are not allotted to environments: %s", why)
-        self.functions = {s.name: Function(s, rie, concurrency, self.hierarchy, self.allotment_note) for s in specs}
+        self.functions = {s.name: Function(s, rie, concurrency, self.hierarchy, self.allotment_note, idle_seconds)
+                          for s in specs}
         self.idle_seconds = idle_seconds
         self.memory_quota = memory_quota  # a new account's is 3,008 MB
         self.stopping = threading.Event()
@@ -87,7 +88,7 @@ class LocalLambda(ThreadingHTTPServer):
             self._slots.release()
 
     def _reaper(self) -> None:
-        while not self.stopping.wait(min(30.0, self.idle_seconds / 2)):
+        while not self.stopping.wait(min(30.0, max(0.5, self.idle_seconds / 10))):
             for function in list(self.functions.values()):
                 for pool in function.pools():
                     pool.retire_idle(self.idle_seconds)

@@ -170,6 +170,29 @@ def cmd_plan(args: argparse.Namespace) -> None:
         say(f"wrote {target}: `terraform apply` (or `lmb deploy`) deploys it")
 
 
+def cmd_replay(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from lambda_ml_bench.measure import plan, replay, traffic
+    from lambda_ml_bench.measure.client import lambda_client
+
+    endpoint = replay.loopback(args.endpoint_url)
+    shape = traffic.parse(args.traffic)
+    source = Path(args.source)
+    recs = plan.read_records(source)
+    payload = Path(args.payload).read_bytes() if args.payload else b"{}"
+    client = lambda_client(args.region, endpoint, attempts=1, connections=replay.WORKERS)
+    times = replay.schedule(shape, args.duration, args.max_requests, args.seed)
+    out = Path(args.out) if args.out else Path("results") / f"replay-{time.strftime('%Y%m%d-%H%M%S')}"
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"replaying {len(times):,} requests over {args.duration:g} s", total=len(times))
+        doc = replay.replay(client, args.function, args.qualifier, payload, shape, args.duration, recs, str(source),
+                            out, seed=args.seed, max_requests=args.max_requests, workload=args.workload,
+                            progress=lambda done: bar.update(task, completed=done))
+    print(replay.report(doc))
+    say(f"wrote {out}/replay.json and replay.md")
+
+
 def register(sub) -> None:
     """Add the measuring and deploying commands to the command line."""
     p = sub.add_parser("compare", help="sweep architecture x memory x workload on deployed (or local) functions")
@@ -242,3 +265,18 @@ def register(sub) -> None:
     p.add_argument("--write-tfvars", nargs="?", const="terraform/plan.auto.tfvars.json", metavar="PATH",
                    help="write the answer as Terraform variables (default terraform/plan.auto.tfvars.json)")
     p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("replay", help="send a short traffic shape to the local Lambda; set it beside the simulation")
+    p.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), required=not os.environ.get(
+        "AWS_ENDPOINT_URL"), help="the local Lambda (loopback only), e.g. http://127.0.0.1:3001")
+    p.add_argument("--function", required=True, help="the function to send it to")
+    p.add_argument("--qualifier", default="$LATEST")
+    p.add_argument("--traffic", required=True, help="a shape, as for plan (its first --duration seconds are sent)")
+    p.add_argument("--duration", type=float, default=180.0, help="seconds of the shape to send (default 180)")
+    p.add_argument("--max-requests", type=int, default=2000, help="refuse a replay of more requests (default 2,000)")
+    p.add_argument("--payload", help="the request (a JSON event file), as the sweep measured it")
+    p.add_argument("--from", dest="source", required=True, help="a sweep's records of this function, to simulate")
+    p.add_argument("--workload", help="which workload of the records the payload is")
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="directory for replay.json and replay.md (default results/replay-<time>)")
+    p.set_defaults(func=cmd_replay)

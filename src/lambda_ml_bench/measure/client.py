@@ -54,12 +54,13 @@ class RetryCount:
 
 
 def lambda_client(region: str | None = None, endpoint_url: str | None = None, localstack: bool = False,
-                  retries: RetryCount | None = None):
-    """boto3's Lambda client against AWS, an endpoint (the local Lambda), or LocalStack, retrying the SDK's way."""
+                  retries: RetryCount | None = None, attempts: int = MAX_ATTEMPTS, connections: int = 10):
+    """boto3's Lambda client against AWS, an endpoint (the local Lambda), or LocalStack, retrying the SDK's way
+    (`attempts` 1: never, as a replay wants: a throttle is what happened)."""
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}, read_timeout=READ_TIMEOUT_S,
-                    connect_timeout=10)
+    config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, read_timeout=READ_TIMEOUT_S,
+                    connect_timeout=10, max_pool_connections=connections)
     if localstack:
         import localstack_client.session
 

@@ -448,7 +448,7 @@ def tfvars(o: Option, handler: str) -> dict:
     elif o.mode == "snapstart":
         out["snapstart_handlers"] = [handler]
     elif o.mode == "managed-instances":
-        out["managed_instances_handlers"] = {handler: {"instance_types": [o.setting["instance_type"]],
+        out["managed_instances_handlers"] = {handler: {"instance_types": {o.m.architecture: [o.setting["instance_type"]]},
                                                        "memory_gib_per_vcpu": o.setting["memory_gib_per_vcpu"]}}
         out["memory_sizes"] = {handler: max(facts.MANAGED_MIN_MEMORY_MB, int(o.setting["memory_gib_per_vcpu"] * 1024))}
     return out
