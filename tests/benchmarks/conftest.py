@@ -28,6 +28,12 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
                     if budget else ""
                 rows.append(f"  layer {kind} on {info['architecture']}: {size['zipped_mib']} MiB zipped, "
                             f"{size['unzipped_mib']} MiB unzipped{verdict}")
+        if "played_requests" in info:
+            took = bench["stats"]["median"] if "stats" in bench else bench["median"]
+            target = info.get("target_s")
+            verdict = f"  (target <= {target:g} s: {'met' if took <= target else 'NOT met'})" if target else ""
+            rows.append(f"  plan {info['traffic']}: {info['options']} options of {info['requests_per_month']:,} "
+                        f"requests a month (played: {info['played_requests']:,}) in {took:.1f} s{verdict}")
         if info.get("ratio_to_1769"):
             shown = ", ".join(f"{m} MB {r:.2f}x" for m, r in info["ratio_to_1769"].items())
             targets = ", ".join(f"{m} MB {t:.2f}x" for m, t in info["target_ratio"].items())

@@ -280,3 +280,20 @@ def test_lmb_plan_refuses_what_it_cannot_plan_from(tmp_path: Path) -> None:
         run = subprocess.run([*LMB, "plan", "--from", args[0], "--traffic", args[1], "--out", str(tmp_path / "o")],
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_chains_of_cold_starts_are_played_out_request_by_request(seed: int, monkeypatch) -> None:
+    """Cold starts that keep environments busy for the next requests (a burst into an empty pool): the vectorised
+    passes give up and the window is played request by request, still exactly as the explicit pool."""
+    rng = np.random.default_rng(seed)
+    n = 600
+    t = np.sort(rng.uniform(0, 20, n))  # 30 requests a second
+    warm = rng.uniform(20, 40, n)
+    cold = warm + rng.uniform(1500, 4000, n)  # INIT far longer than the gaps between requests
+    passes = []
+    real = simulate._in_flight
+    monkeypatch.setattr(simulate, "_in_flight", lambda *a: passes.append(1) or real(*a))
+    out = simulate.lambda_pool(t, 0, warm, cold, np.ceil(cold), InOrder(), 60.0)
+    assert len(passes) == simulate.ITERATIONS  # it did not settle vectorised
+    assert out.cold == explicit_pool(t, warm, cold, 60.0).sum()

@@ -181,7 +181,7 @@ def _lambda_option(mode: str, m: Measured, traffic: Traffic, windows, idle_s: fl
 
     def run(t, counted_from, w, start):
         return simulate.lambda_pool(t, counted_from, m.warm_ms, cold, billed, rng, idle_s, provisioned,
-                                    restore=mode == "snapstart")
+                                    restore=mode == "snapstart", prewarm=w.warmup > 0)
 
     rng = np.random.default_rng(seed + 1)
     out, weight = _play(traffic, windows, idle_s, seed, run)

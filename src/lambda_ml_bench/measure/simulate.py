@@ -17,13 +17,17 @@ processes of the instances running are throttled.
 """
 from __future__ import annotations
 
+import heapq
 import math
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from lambda_ml_bench import lambda_facts as facts
+
+ITERATIONS = 8  # vectorised passes before a window is played request by request
 
 
 @dataclass
@@ -93,21 +97,32 @@ def _alive_before(t: np.ndarray, busy: np.ndarray, departures: np.ndarray, idle_
 
 def lambda_pool(t: np.ndarray, counted_from: int, warm_ms: np.ndarray, cold_ms: np.ndarray,
                 cold_billed_ms: np.ndarray, rng: np.random.Generator, idle_s: float = facts.IDLE_RECLAIM_S,
-                provisioned: int = 0, limit: int = facts.ACCOUNT_CONCURRENCY, restore: bool = False) -> Outcome:
+                provisioned: int = 0, limit: int = facts.ACCOUNT_CONCURRENCY, restore: bool = False,
+                prewarm: bool = False) -> Outcome:
     """One window of on-demand Lambda (see the module's docstring). `warm_ms`: measured warm durations; `cold_ms`
     and `cold_billed_ms`: the latency and billed duration of measured cold starts, side by side (a cold start's
-    latency is drawn from these, its handler duration included)."""
+    latency is drawn from these, its handler duration included). With `prewarm`, the window's warm-up starts with
+    the environments its own traffic keeps busy (as many as its warm requests ever have in flight at once), last
+    used as it begins, instead of none: a month has no empty pool in the middle of it.
+
+    The rule is applied as a fixed point, vectorised; chains of cold starts (each lengthening what is in flight
+    for the next) settle one link per pass, so after ITERATIONS passes the window is played request by request
+    instead (_sequential): the same rule, the same answer, slower."""
     n = len(t)
     warm = warm_ms[rng.integers(0, len(warm_ms), n)]
     pick = rng.integers(0, len(cold_ms), n)
     cold_latency, cold_billed = cold_ms[pick], cold_billed_ms[pick]
+    initial = 0
+    if prewarm and counted_from > 0:
+        initial = int(_in_flight(t, warm / 1000.0)[0][:counted_from].max())
+    kept = np.where(t < (t[0] if n else 0.0) + idle_s, initial, 0)  # the initial ones, until reclaimed unused
     cold = np.zeros(n, dtype=bool)
     throttled = np.zeros(n, dtype=bool)
-    for _ in range(12):
+    for _iteration in range(ITERATIONS):
         seconds = np.where(throttled, 0.0, np.where(cold, cold_latency, warm)) / 1000.0
         busy, departures = _in_flight(t, seconds)
         others = busy - ~throttled  # in flight beside this request (a throttled one left as it came)
-        alive = np.maximum(_alive_before(t, busy, departures, idle_s), provisioned)
+        alive = np.maximum.reduce([_alive_before(t, busy, departures, idle_s), kept, np.full(n, provisioned)])
         new_throttled = throttled | (others >= limit)  # once throttled, always: the fixed point is reached from below
         new_cold = (busy > alive) & ~new_throttled
         # at most SCALE_STEP new environments per SCALE_PERIOD_S
@@ -123,6 +138,8 @@ def lambda_pool(t: np.ndarray, counted_from: int, warm_ms: np.ndarray, cold_ms: 
         if np.array_equal(new_cold, cold) and np.array_equal(new_throttled, throttled):
             break
         cold, throttled = new_cold, new_throttled
+    else:
+        cold, throttled, busy = _sequential(t, warm, cold_latency, idle_s, provisioned, limit, initial)
     sl = slice(counted_from, n)
     served = ~throttled[sl]
     latency = np.where(cold[sl], cold_latency[sl], warm[sl])[served]
@@ -135,6 +152,44 @@ def lambda_pool(t: np.ndarray, counted_from: int, warm_ms: np.ndarray, cold_ms: 
         provisioned_billed_ms=float(billed[on_provisioned].sum()),
         restores=int(cold[sl].sum()) if restore else 0,
         latencies_ms=[latency], busy=[busy[sl][served]])
+
+
+def _sequential(t: np.ndarray, warm_ms: np.ndarray, cold_ms: np.ndarray, idle_s: float, provisioned: int, limit: int,
+                initial: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same rule, request by request: (cold, throttled, in flight after each arrival)."""
+    n = len(t)
+    cold, throttled, busy = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    in_flight: list[tuple[float, bool]] = []  # (release time, on a provisioned environment)
+    idle = deque([float(t[0])] * initial if n else [])  # release times of idle on-demand environments, oldest first
+    spare, started = provisioned, defaultdict(int)
+    for i, now in enumerate(t.tolist()):
+        while in_flight and in_flight[0][0] <= now:
+            released, was_provisioned = heapq.heappop(in_flight)
+            if was_provisioned:
+                spare += 1
+            else:
+                idle.append(released)
+        while idle and idle[0] <= now - idle_s:
+            idle.popleft()
+        if len(in_flight) >= limit:
+            throttled[i], busy[i] = True, len(in_flight)
+            continue
+        if spare:
+            spare -= 1
+            heapq.heappush(in_flight, (now + warm_ms[i] / 1000.0, True))
+        elif idle:
+            idle.pop()  # the most recently released
+            heapq.heappush(in_flight, (now + warm_ms[i] / 1000.0, False))
+        else:
+            period = int(now // facts.SCALE_PERIOD_S)
+            if started[period] >= facts.SCALE_STEP:
+                throttled[i], busy[i] = True, len(in_flight)
+                continue
+            started[period] += 1
+            cold[i] = True
+            heapq.heappush(in_flight, (now + cold_ms[i] / 1000.0, False))
+        busy[i] = len(in_flight)
+    return cold, throttled, busy
 
 
 @dataclass(frozen=True)
