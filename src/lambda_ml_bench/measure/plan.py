@@ -377,7 +377,14 @@ def answer_line(a: dict | None, workload: str) -> str:
 def markdown_report(doc: dict) -> str:
     t = doc["traffic"]
     lines = [f"# Plan for {t['spec']}", ""]
-    lines += [f"**{answer_line(w['answer'], w['workload'])}.**" for w in doc["workloads"]] + [""]
+    for w in doc["workloads"]:
+        lines.append(f"**{answer_line(w['answer'], w['workload'])}.**")
+        if w["answer"]:
+            basis = w["answer"]["measured_from"]
+            lines.append(f"It stands on {basis['warm']} warm and {basis['cold']} cold invocations of "
+                         f"{w['answer']['architecture']} at {basis['memory_mb']:,} MB"
+                         f"{' (emulated: asked for with --allow-emulated)' if w['answer']['emulated'] else ''}.")
+        lines.append("")
     lines += [f"{t['requests_per_month']:,.0f} requests a month ({t['played']}); idle environments reclaimed after "
               f"{doc['assumptions']['idle_s']:g} s ([measured]({facts.IDLE_RECLAIM_SOURCE})). Constraints: "
               f"{_constraints_text(doc['constraints'])}.", ""]
