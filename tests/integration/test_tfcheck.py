@@ -540,7 +540,8 @@ PLAN_FAULTS = {
     ),
     "an operator role with more than AWS's operator policy": (
         "modules/capacity_provider/main.tf",
-        'policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"',
+        'policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSLambdaManagedEC2Resource'
+        'Operator"',
         'policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AdministratorAccess"',
         MANAGED,
         "holds AWSLambdaManagedEC2ResourceOperator and nothing else",

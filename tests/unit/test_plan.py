@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import LMB
 
 from lambda_ml_bench import lambda_facts as facts
 from lambda_ml_bench.measure import plan, simulate, traffic
-from support import LMB
 
 DATA = Path(__file__).parents[1] / "data" / "compare-local-lambda.jsonl"
 PRICES = facts.PRICES[facts.DEFAULT_REGION]

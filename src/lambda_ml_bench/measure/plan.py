@@ -130,7 +130,8 @@ class Option:
                   else self.m.memory_mb)
         return {"mode": self.mode, "architecture": self.m.architecture, "memory_mb": memory,
                 "backend": self.m.backend, "workload": self.m.workload, **self.setting,
-                "monthly_usd": round(self.monthly_usd, 2), "cost_parts": {k: round(v, 2) for k, v in self.parts.items()},
+                "monthly_usd": round(self.monthly_usd, 2),
+                "cost_parts": {k: round(v, 2) for k, v in self.parts.items()},
                 "p50_ms": _round(self.p50_ms), "p95_ms": _round(self.p95_ms), "p99_ms": _round(self.p99_ms),
                 "cold_fraction": self.cold_fraction, "throttle_fraction": self.throttle_fraction,
                 "peak_concurrency": self.peak_concurrency, "requests_per_month": round(self.requests),
@@ -198,7 +199,8 @@ def _lambda_option(mode: str, m: Measured, traffic: Traffic, windows, idle_s: fl
         parts["provisioned duration"] = (out.provisioned_billed_ms * weight / 1000 * gb
                                          * prices.provisioned_duration_gb_second[arch])
     if mode == "snapstart":
-        parts["snapshot cache"] = gb * max(facts.MONTH_S, facts.SNAPSTART_CACHE_MIN_S) * prices.snapstart_cache_gb_second
+        cached_s = max(facts.MONTH_S, facts.SNAPSTART_CACHE_MIN_S)
+        parts["snapshot cache"] = gb * cached_s * prices.snapstart_cache_gb_second
         parts["restores"] = out.restores * weight * gb * prices.snapstart_restore_gb
     o.parts, o.monthly_usd = parts, sum(parts.values())
     _finish(o, out, weight)
@@ -408,8 +410,8 @@ def markdown_report(doc: dict) -> str:
                                            f"{s['reason']}" for s in doc["skipped"]] + [""]
     p = doc["prices"]
     lines += [f"Prices: Lambda {p['region']} as of {p['lambda']['as_of']} ({p['lambda']['source']}); instances as of "
-              f"{p['instances']['as_of']} ({p['instances']['source']}), plus the {p['instances']['management_fee']:.0%} "
-              "management fee.",
+              f"{p['instances']['as_of']} ({p['instances']['source']}), plus the "
+              f"{p['instances']['management_fee']:.0%} management fee.",
               "Latency is the function's own (handler, plus INIT or restore when cold), as its REPORT lines give it; "
               "the caller's network and API time come on top.", ""]
     return "\n".join(lines) + "\n"
@@ -455,7 +457,8 @@ def tfvars(o: Option, handler: str) -> dict:
     elif o.mode == "snapstart":
         out["snapstart_handlers"] = [handler]
     elif o.mode == "managed-instances":
-        out["managed_instances_handlers"] = {handler: {"instance_types": {o.m.architecture: [o.setting["instance_type"]]},
+        types = {o.m.architecture: [o.setting["instance_type"]]}
+        out["managed_instances_handlers"] = {handler: {"instance_types": types,
                                                        "memory_gib_per_vcpu": o.setting["memory_gib_per_vcpu"]}}
         out["memory_sizes"] = {handler: max(facts.MANAGED_MIN_MEMORY_MB, int(o.setting["memory_gib_per_vcpu"] * 1024))}
     return out

@@ -150,8 +150,8 @@ def report(doc: dict) -> str:
     rows = [["cold starts", f"{seen['cold_starts']}", f"{predicted['cold_starts']:.1f} "
              f"({predicted['cold_range'][0]}-{predicted['cold_range'][1]})", "±10% or ±1",
              "yes" if ok["cold_starts"] else "**no**"],
-            ["p50 ms", f"{seen['p50_ms']:,.1f}", f"{predicted['p50_ms']:,.1f}", "±20%", "yes" if ok["p50_ms"] else "**no**"],
-            ["p95 ms", f"{seen['p95_ms']:,.1f}", f"{predicted['p95_ms']:,.1f}", "±20%", "yes" if ok["p95_ms"] else "**no**"]]
+            *([f"{q} ms", f"{seen[f'{q}_ms']:,.1f}", f"{predicted[f'{q}_ms']:,.1f}", "±20%",
+               "yes" if ok[f"{q}_ms"] else "**no**"] for q in ("p50", "p95"))]
     return "\n".join([
         f"# Replay of {doc['traffic']} against {doc['function']}", "",
         f"{seen['requests']:,} requests over {doc['duration_s']:g} s ({seen['errors']} failed or throttled), idle "

@@ -10,10 +10,10 @@ A shape is written as users say it:
                                                  or ISO 8601)
 
 Requests arrive as a Poisson process at the shape's rate. A month is 730 hours (AWS's pricing examples). When a month
-is too many requests to play one by one, the month is played as windows that repeat it: a steady rate as one hour, a
-burst as one of its periods, a daily curve as up to ten minutes of every other hour; each window starts after a warm-up as long as
-the idle time (a minute at least, at high rates), so it begins with the environments the traffic before it would
-have left.
+is over a million requests, it is played as windows that repeat it: a steady rate as up to an hour, a burst as one
+of its periods, a daily curve as up to ten minutes of every other hour. Each window starts after a warm-up as long as
+the idle time (shorter at high rates, a minute at least), which begins with the environments its traffic keeps
+(measure.simulate), so the window begins with those the traffic before it would have left.
 """
 from __future__ import annotations
 
