@@ -7,7 +7,8 @@ most-recently-used rule, the environments alive at a time are exactly as many as
 during the idle time before it, so a request is cold when the requests in flight with it outnumber that, and more
 than the provisioned environments (which are never reclaimed). Cold starts lengthen what is in flight, so the rule is
 applied until it settles (a throttled request stays throttled), or played request by request when it does not. A
-function adds at most 1,000 environments every 10 seconds, and runs at most `limit` at once; a request beyond either is throttled.
+function adds at most 1,000 environments every 10 seconds, and runs at most `limit` at once; a request beyond
+either is throttled.
 
 Managed Instances: no cold start per request. Instances run as many processes as their vCPUs × the per-vCPU
 concurrency and their memory allow (Max Memory Used per process); requests share the instance's vCPUs (processor
