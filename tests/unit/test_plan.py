@@ -297,3 +297,27 @@ def test_chains_of_cold_starts_are_played_out_request_by_request(seed: int, monk
     out = simulate.lambda_pool(t, 0, warm, cold, np.ceil(cold), InOrder(), 60.0)
     assert len(passes) == simulate.ITERATIONS  # it did not settle vectorised
     assert out.cold == explicit_pool(t, warm, cold, 60.0).sum()
+
+
+def test_your_own_prices_reprice_every_mode(tmp_path: Path) -> None:
+    own = tmp_path / "prices.json"
+    own.write_text(json.dumps({"gb_second": {"x86_64": 0.00001, "arm64": 0.000008}, "instances": {
+        "m7i.large": {"usd_per_hour": 0.05}, "c7a.large": {"architecture": "x86_64", "vcpus": 2, "memory_gib": 4,
+                                                          "usd_per_hour": 0.09}}}))
+    prices, instances = plan.load_prices("us-east-1", own)
+    assert prices.gb_second["x86_64"] == 0.00001 and prices.request == PRICES.request
+    assert instances["m7i.large"].usd_per_hour == 0.05 and instances["m7i.large"].vcpus == 2
+    opts, _ = plan.options_for([measured(memory_mb=1769)], traffic.parse("steady:1/s"), prices=prices,
+                               instances=instances, modes=("on-demand", "managed-instances"))
+    m7i = next(o for o in opts if o.setting.get("instance_type") == "m7i.large")
+    assert m7i.parts["instances"] == pytest.approx(3 * 0.05 * facts.MONTH_S / 3600, rel=0.001)
+    assert "c7a.large" in {o.setting.get("instance_type") for o in opts}
+    od = next(o for o in opts if o.mode == "on-demand")
+    assert od.parts["duration"] == pytest.approx(od.requests * 0.1 * 1769 / 1024 * 0.00001, rel=0.02)
+    for bad, message in (({"gb_seconds": {}}, "fields among"),
+                         ({"instances": {"m9g.large": {"architecture": "x86_64", "vcpus": 2, "memory_gib": 8,
+                                                       "usd_per_hour": 0.1}}}, "is arm64, not x86_64"),
+                         ({"instances": {"z1.large": {"usd_per_hour": 0.1}}}, "fields: architecture")):
+        own.write_text(json.dumps(bad))
+        with pytest.raises(plan.PlanError, match=message):
+            plan.load_prices("us-east-1", own)

@@ -92,22 +92,36 @@ def measurements(recs: list[dict]) -> list[Measured]:
     return out
 
 
-def load_prices(region: str, path: Path | None) -> facts.Prices:
-    """The region's prices, or the user's own (a JSON object with any of Prices' fields: Savings Plans, a region)."""
+def load_prices(region: str, path: Path | None) -> tuple[facts.Prices, dict[str, facts.InstanceType]]:
+    """The region's prices and the instance types, or the user's own: a JSON object with any of Prices' fields, and
+    `instances`: {type: {usd_per_hour}} to reprice one (a Savings Plan), or a whole entry to add one."""
     base = facts.PRICES.get(region)
     if base is None and path is None:
         raise PlanError(f"no Lambda prices for {region} in lambda_facts.py; pass your own with --prices FILE")
     base = base or facts.PRICES[facts.DEFAULT_REGION]
+    instances = dict(facts.INSTANCE_TYPES)
     if path is None:
-        return base
+        return base, instances
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise PlanError(f"--prices {path}: {err}") from None
-    known = {f.name for f in dataclasses.fields(facts.Prices)}
+    known = {f.name for f in dataclasses.fields(facts.Prices)} | {"instances"}
     if not isinstance(data, dict) or set(data) - known:
         raise PlanError(f"--prices {path}: a JSON object with fields among {', '.join(sorted(known))}")
-    return dataclasses.replace(base, **data)
+    for name, entry in (data.pop("instances", None) or {}).items():
+        try:
+            if name in instances:
+                instances[name] = dataclasses.replace(instances[name], **entry)
+            else:
+                instances[name] = facts.InstanceType(name=name, **entry)
+        except TypeError as err:
+            raise PlanError(f"--prices {path}: instance {name}: {err} (fields: architecture, vcpus, memory_gib, "
+                            "usd_per_hour)") from None
+        if instances[name].architecture != facts.instance_architecture(name):
+            raise PlanError(f"--prices {path}: {name} is {facts.instance_architecture(name)}, not "
+                            f"{instances[name].architecture}")
+    return dataclasses.replace(base, **data), instances
 
 
 @dataclass
@@ -237,7 +251,8 @@ def _managed_option(m: Measured, instance: facts.InstanceType, traffic: Traffic,
 def options_for(ms: list[Measured], traffic: Traffic, *, idle_s: float = facts.IDLE_RECLAIM_S,
                 prices: facts.Prices = facts.PRICES[facts.DEFAULT_REGION], seed: int = 0,
                 restore_ms: float | None = None, modes=MODES, target_cpu: float = 0.6,
-                budget: float | None = None, allow_emulated: bool = False) -> tuple[list[Option], list[dict]]:
+                budget: float | None = None, allow_emulated: bool = False,
+                instances: dict[str, facts.InstanceType] | None = None) -> tuple[list[Option], list[dict]]:
     """Every option simulated, and the ones that could not be (with the reason)."""
     windows = traffic.windows(idle_s, **({"budget": budget} if budget else {}))
     out, skipped = [], []
@@ -267,7 +282,7 @@ def options_for(ms: list[Measured], traffic: Traffic, *, idle_s: float = facts.I
         for (arch, backend, workload), group in _by_function(ms).items():
             m = max(group, key=lambda g: (facts.vcpus(g.memory_mb) >= 1, -g.memory_mb if facts.vcpus(
                 g.memory_mb) >= 1 else g.memory_mb))  # the smallest memory with a whole vCPU, else the largest
-            for instance in facts.INSTANCE_TYPES.values():
+            for instance in (instances or facts.INSTANCE_TYPES).values():
                 if instance.architecture == arch:
                     out.append(_managed_option(m, instance, traffic, windows, idle_s, prices, seed, target_cpu))
     return out, skipped
@@ -326,7 +341,8 @@ LEVELS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
 def break_even(opts: list[Option], ms: list[Measured], traffic: Traffic, c: Constraints, idle_s: float,
-               prices: facts.Prices, seed: int, restore_ms: float | None, target_cpu: float) -> dict:
+               prices: facts.Prices, seed: int, restore_ms: float | None, target_cpu: float,
+               instances: dict[str, facts.InstanceType] | None = None) -> dict:
     """For each mode and architecture, its cheapest eligible setting at today's traffic, simulated again at each
     level of the same shape (provisioned counts re-sized at each level)."""
     if traffic.kind == "file":
@@ -344,7 +360,7 @@ def break_even(opts: list[Option], ms: list[Measured], traffic: Traffic, c: Cons
         for level in LEVELS:
             shaped = traffic.scaled(level)
             if mode == "managed-instances":
-                inst = facts.INSTANCE_TYPES[o.setting["instance_type"]]
+                inst = (instances or facts.INSTANCE_TYPES)[o.setting["instance_type"]]
                 alt = _managed_option(o.m, inst, shaped, shaped.windows(idle_s, 300_000), idle_s, prices, seed,
                                       target_cpu)
             else:
@@ -360,11 +376,12 @@ def break_even(opts: list[Option], ms: list[Measured], traffic: Traffic, c: Cons
 
 
 # --- writing it down ---------------------------------------------------------------------------------------------
-def prices_table(prices: facts.Prices, region: str) -> dict:
-    return {"region": region, "lambda": {**dataclasses.asdict(prices)},
+def prices_table(prices: facts.Prices, region: str, instances: dict[str, facts.InstanceType], own: Path | None
+                 ) -> dict:
+    return {"region": region, "lambda": {**dataclasses.asdict(prices)}, "yours": str(own) if own else None,
             "instances": {"as_of": facts.INSTANCE_PRICES_AS_OF, "source": facts.INSTANCE_PRICES_SOURCE,
                           "management_fee": facts.MANAGED_FEE,
-                          "types": {k: dataclasses.asdict(v) for k, v in facts.INSTANCE_TYPES.items()}}}
+                          "types": {k: dataclasses.asdict(v) for k, v in instances.items()}}}
 
 
 def answer_line(a: dict | None, workload: str) -> str:
@@ -409,7 +426,8 @@ def markdown_report(doc: dict) -> str:
         lines += ["Not simulated:", ""] + [f"- {s['mode']}, {s['architecture']} {s['memory_mb']} MB {s['backend']}: "
                                            f"{s['reason']}" for s in doc["skipped"]] + [""]
     p = doc["prices"]
-    lines += [f"Prices: Lambda {p['region']} as of {p['lambda']['as_of']} ({p['lambda']['source']}); instances as of "
+    lines += [(f"Prices: yours ({p['yours']}) over " if p.get("yours") else "Prices: ") +
+              f"Lambda {p['region']} as of {p['lambda']['as_of']} ({p['lambda']['source']}); instances as of "
               f"{p['instances']['as_of']} ({p['instances']['source']}), plus the "
               f"{p['instances']['management_fee']:.0%} management fee.",
               "Latency is the function's own (handler, plus INIT or restore when cold), as its REPORT lines give it; "
@@ -482,7 +500,7 @@ def plan(recs: list[dict], traffic: Traffic, out_dir: Path, *, constraints: Cons
     """Simulate, choose, and write plan.json, plan.md and a break-even chart per workload under `out_dir`. Returns the
     document and each workload's answer."""
     began = time.monotonic()
-    prices = load_prices(region, prices_file)
+    prices, instances = load_prices(region, prices_file)
     ms = measurements(recs)
     workloads = sorted({m.workload for m in ms})
     if workload is not None:
@@ -491,7 +509,7 @@ def plan(recs: list[dict], traffic: Traffic, out_dir: Path, *, constraints: Cons
         workloads = [workload]
     opts, skipped = options_for([m for m in ms if m.workload in workloads], traffic, idle_s=idle_s, prices=prices,
                                 seed=seed, restore_ms=restore_ms, target_cpu=target_cpu,
-                                allow_emulated=constraints.allow_emulated)
+                                allow_emulated=constraints.allow_emulated, instances=instances)
     simulated_s = time.monotonic() - began
     windows = traffic.windows(idle_s)
     played = ("the whole month" if windows[0].weight == 1.0 else
@@ -506,7 +524,8 @@ def plan(recs: list[dict], traffic: Traffic, out_dir: Path, *, constraints: Cons
         entry = {"workload": w, "answer": best.as_dict() if best else None,
                  "why_not": {o.label(): eligible(o, constraints) for o in mine if eligible(o, constraints)}}
         if with_chart:
-            lines = break_even(mine, ms, traffic, constraints, idle_s, prices, seed, restore_ms, target_cpu)
+            lines = break_even(mine, ms, traffic, constraints, idle_s, prices, seed, restore_ms, target_cpu,
+                               instances)
             png = f"plan-{i + 1}.png" if len(workloads) > 1 else "plan.png"
             entry["break_even"] = lines
             if chart(lines, out_dir / png, f"Monthly cost against traffic: {w} ({traffic.spec})",
@@ -522,7 +541,7 @@ def plan(recs: list[dict], traffic: Traffic, out_dir: Path, *, constraints: Cons
                         "account_concurrency": facts.ACCOUNT_CONCURRENCY, "scale": f"{facts.SCALE_STEP} environments "
                         f"per {facts.SCALE_PERIOD_S} s", "managed_target_cpu": target_cpu, "seed": seed,
                         "month_hours": facts.MONTH_S / 3600},
-        "prices": prices_table(prices, region),
+        "prices": prices_table(prices, region, instances, prices_file),
         "options": [o.as_dict() for o in opts],
         "skipped": skipped,
         "workloads": per_workload,
