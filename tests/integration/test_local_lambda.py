@@ -22,6 +22,7 @@ from lambda_ml_bench.local_lambda import functions
 from lambda_ml_bench.sandbox.rie import free_port
 
 pytestmark = pytest.mark.integration
+JSON = {"Content-Type": "application/json"}  # urllib posts a form unless told (the service refuses forms)
 ARCHES = ["x86_64", "arm64"]
 _REPORT = re.compile(r"REPORT RequestId: \S+\tDuration: ([\d.]+) ms\tBilled Duration: (\d+) ms\t"
                      r"Memory Size: (\d+) MB\tMax Memory Used: (\d+) MB\t(Init Duration: ([\d.]+) ms\t)?")
@@ -154,7 +155,8 @@ def test_concurrency_beyond_the_limit_is_throttled(lambda_client) -> None:
 
 def test_malformed_json_payload_is_rejected_and_serving_goes_on(local_lambda: str, lambda_client) -> None:
     request = urllib.request.Request(
-        f"{local_lambda}/2015-03-31/functions/probe-x86_64/invocations", data=b"{not json", method="POST"
+        f"{local_lambda}/2015-03-31/functions/probe-x86_64/invocations", data=b"{not json", method="POST",
+        headers=JSON,
     )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request)
@@ -304,7 +306,8 @@ def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path
     assert up.returncode == 0, up.stderr
     assert up.stdout.strip() == f"http://127.0.0.1:{port}"
     with urllib.request.urlopen(
-        urllib.request.Request(f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations", data=b"{}", method="POST")
+        urllib.request.Request(f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations", data=b"{}", method="POST",
+                               headers=JSON)
     ) as answer:
         assert answer.status == 200
     pid = int((state / "service.pid").read_text())
@@ -351,7 +354,7 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short(sandbox: Path, tmp_path
     port, definition = free_port(), probe_definition(tmp_path)
     proc = start_service(definition, port)
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations", data=b"{}", method="POST"
+        f"http://127.0.0.1:{port}/2015-03-31/functions/p/invocations", data=b"{}", method="POST", headers=JSON
     )
     with urllib.request.urlopen(request) as answer:
         assert answer.status == 200

@@ -4,6 +4,8 @@ test_lambda.snapshot.json (`lambda:`), or AWS's documentation where no snapshot 
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -24,7 +26,7 @@ CONFIGURATION_KEYS = {"Architectures", "CodeSha256", "CodeSize", "Description", 
 
 def http(local_lambda: str, method: str, path: str, body: bytes = b"", headers: str = "") -> tuple[int, dict, dict]:
     host, port = local_lambda.removeprefix("http://").split(":")
-    request = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}"
+    request = (f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n{headers}"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     status, head, answer = raw_http((host, int(port)), request)
     return status, head, json.loads(answer) if answer else {}
@@ -245,3 +247,116 @@ def test_versions_and_aliases_bind_environments_to_a_configuration(lambda_client
     assert [v["Version"] for v in lambda_client.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST"]
     response = error_of(lambda_client.delete_function, FunctionName=name, Qualifier="$LATEST")
     assert response["Error"]["Message"] == "$LATEST version cannot be deleted without deleting the function."
+
+
+def test_a_payload_that_is_not_json_gets_awss_words_and_the_parsers_own(local_lambda: str) -> None:
+    """lambda: TestLambdaErrors::test_lambda_invoke_payload_encoding_error (invoke_function_invalid_payload_body):
+    400 InvalidRequestContentException, "Could not parse request body into json: Could not parse payload into json: "
+    and then what the parser said."""
+    for payload in (b"{not json", b"n\x87r\x9e"):
+        status, headers, body = http(local_lambda, "POST", "/2015-03-31/functions/probe-events/invocations", payload)
+        assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException"
+        prefix = "Could not parse request body into json: Could not parse payload into json: "
+        assert body["message"].startswith(prefix) and len(body["message"]) > len(prefix) + 10
+
+
+def test_an_event_over_1_mb_is_refused_in_awss_words(lambda_client) -> None:
+    """An Event payload over 1 MB: 413 RequestEntityTooLargeException, "<N> byte payload is too large for the Event
+    invocation type (limit 1048576 bytes)" (what AWS answers, as its SDK users quote it); 6 MB stays the limit of a
+    synchronous one."""
+    payload = json.dumps({"x": "a" * (1024 * 1024)}).encode()
+    err = error_of(lambda_client.invoke, FunctionName="probe-events", InvocationType="Event", Payload=payload)
+    assert err["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert err["Error"]["Message"] == (f"{len(payload)} byte payload is too large for the Event invocation type "
+                                       "(limit 1048576 bytes)")
+
+
+def test_the_account_limit_throttles_in_its_own_words_and_keeps_warm_environments(definitions: Path,
+                                                                                    sandbox: Path) -> None:
+    """Concurrency as Lambda counts it: a function without a reservation is limited by the account's concurrent
+    executions (TooManyRequestsException, Reason ConcurrentInvocationLimitExceeded), and a throttled Invoke takes no
+    environment out of the pool: the next call is warm, on the same environment."""
+    import base64
+    import threading
+
+    from support import local_service
+
+    from lambda_ml_bench.local_lambda import functions
+
+    specs = [s for s in functions.from_file(definitions) if s.name in ("probe-events", "probe-x86_64")]
+    with local_service(specs, concurrency=1) as (server, _):
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local",
+                              config=Config(retries={"total_max_attempts": 1}))
+        def call(name: str, payload: bytes) -> dict:
+            answer = client.invoke(FunctionName=name, Payload=payload, LogType="Tail")
+            answer["Payload"].read()  # the connection goes back to the pool, and closes with the client
+            return answer
+
+        first = call("probe-events", b"{}")
+        assert "Init Duration" in base64.b64decode(first["LogResult"]).decode()
+        slow = threading.Thread(target=call, args=("probe-x86_64", b'{"sleep": 1.5}'))
+        slow.start()
+        time.sleep(0.7)
+        err = error_of(client.invoke, FunctionName="probe-events", Payload=b"{}")
+        slow.join()
+        assert err["Error"]["Code"] == "TooManyRequestsException"
+        assert err["Reason"] == "ConcurrentInvocationLimitExceeded"
+        again = call("probe-events", b"{}")
+        client.close()
+        assert "Init Duration" not in base64.b64decode(again["LogResult"]).decode()
+        assert len(server.functions["probe-events"].latest.every) == 1
+
+
+@pytest.mark.parametrize("name", ["A=B", "", "1ABC", "A-B", "A\x00B", "A\ud800", "X"])
+def test_variable_names_lambda_refuses_are_refused_and_change_nothing(lambda_client, name: str) -> None:
+    """Names must match [a-zA-Z]([a-zA-Z0-9_])+ (LAMBDA-FACTS): 400 ValidationException, the update (its MemorySize
+    too) not applied, and the function still answers."""
+    before = lambda_client.get_function_configuration(FunctionName="probe-events")
+    err = error_of(lambda_client.update_function_configuration, FunctionName="probe-events", MemorySize=256,
+                   Environment={"Variables": {name: "x", "GOOD_NAME": "y"}})
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400 and err["Error"]["Code"] == "ValidationException"
+    assert "at 'environment.variables' failed to satisfy constraint" in err["Error"]["Message"]
+    after = lambda_client.get_function_configuration(FunctionName="probe-events")
+    assert (after["MemorySize"], after.get("Environment"), after["RevisionId"]) == (
+        before["MemorySize"], before.get("Environment"), before["RevisionId"])
+    assert lambda_client.invoke(FunctionName="probe-events", Payload=b"{}")["StatusCode"] == 200
+
+
+def test_variables_over_4_kb_are_refused_with_the_string_measured(lambda_client) -> None:
+    """test_lambda_api: TestLambdaSizeLimits::test_large_environment_variables_fails (failed_create_fn_result)."""
+    err = error_of(lambda_client.update_function_configuration, FunctionName="probe-events",
+                   Environment={"Variables": {"LARGE_VAR": "x" * 4097}})
+    assert err["Error"]["Code"] == "InvalidParameterValueException"
+    assert err["Error"]["Message"].startswith(
+        "Lambda was unable to configure your environment variables because the environment variables you have "
+        'provided exceeded the 4KB limit. String measured: {"LARGE_VAR":"xxx')
+
+
+def test_a_description_is_stored_and_returned_up_to_256_characters(lambda_client) -> None:
+    before = lambda_client.get_function_configuration(FunctionName="probe-events")["Description"]
+    try:
+        lambda_client.update_function_configuration(FunctionName="probe-events", Description="d" * 256)
+        assert lambda_client.get_function_configuration(FunctionName="probe-events")["Description"] == "d" * 256
+        err = error_of(lambda_client.update_function_configuration, FunctionName="probe-events",
+                       Description="d" * 257)
+        assert err["Error"]["Code"] == "ValidationException" and "at 'description'" in err["Error"]["Message"]
+        assert lambda_client.get_function_configuration(FunctionName="probe-events")["Description"] == "d" * 256
+    finally:
+        lambda_client.update_function_configuration(FunctionName="probe-events", Description=before)
+
+
+@pytest.mark.parametrize("length", [129, 5000])
+def test_a_qualifier_over_128_characters_is_refused_without_echoing_it_whole(lambda_client, length: int) -> None:
+    """test_lambda_api: TestLambdaFunction::test_function_name_and_qualifier_validation[qualifier_too_long-invoke]
+    (and -get_function): ValidationException, "... at 'qualifier' failed to satisfy constraint: Member must have
+    length less than or equal to 128"; the value echoed at most a few hundred characters of it."""
+    for call in (lambda_client.invoke, lambda_client.get_function):
+        err = error_of(call, FunctionName="probe-events", Qualifier="q" * length)
+        assert err["Error"]["Code"] == "ValidationException"
+        assert err["Error"]["Message"].endswith(
+            "at 'qualifier' failed to satisfy constraint: Member must have length less than or equal to 128")
+        assert len(err["Error"]["Message"]) < 500

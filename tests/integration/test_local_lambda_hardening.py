@@ -93,7 +93,9 @@ def raw(server: LocalLambda, data: bytes) -> tuple[int, dict, bytes]:
 
 
 def serving(server: LocalLambda) -> bool:
-    status, _, body = raw(server, b"GET /2015-03-31/functions/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    host = f"127.0.0.1:{server.server_address[1]}".encode()
+    status, _, body = raw(server, b"GET /2015-03-31/functions/ HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close"
+                                  b"\r\n\r\n")
     return status == 200 and len(json.loads(body)["Functions"]) == len(server.functions)
 
 
@@ -246,3 +248,112 @@ def test_sigterm_during_an_invocation_leaves_no_process_and_no_group(sandbox: Pa
     busy.close()
     assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert groups and not any(g.exists() for g in groups)
+
+
+# --- 4. the API answers only its user -------------------------------------------------------------
+def _request(server: LocalLambda, head: str, body: bytes = b"{}") -> tuple[int, dict, bytes]:
+    return raw(server, (f"POST /2015-03-31/functions/probe-events/invocations HTTP/1.1\r\n{head}"
+                        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body)
+
+
+@pytest.mark.parametrize("head, status, code", [
+    ("Host: rebind.attacker.example:{port}\r\n", 403, "AccessDeniedException"),  # DNS rebinding
+    ("Host: 127.0.0.1:{port}\r\nOrigin: https://attacker.example\r\n", 403, "AccessDeniedException"),
+    ("Host: 127.0.0.1:{port}\r\nContent-Type: text/plain\r\n", 415, "UnsupportedMediaTypeException"),
+    ("Host: localhost:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n", 415,
+     "UnsupportedMediaTypeException"),
+    ("Host: 127.0.0.1:{port}\r\nContent-Type: multipart/form-data; boundary=x\r\n", 415,
+     "UnsupportedMediaTypeException"),
+])
+def test_what_a_web_page_could_send_is_refused_before_anything_runs(front, head: str, status: int, code: str) -> None:
+    """A page can POST text/plain, forms and multipart anywhere without a preflight, and with DNS rebinding its
+    requests carry its own Host; none of them reaches a function, and the service goes on serving."""
+    got, headers, body = _request(front, head.format(port=front.server_address[1]))
+    assert (got, headers["x-amzn-errortype"]) == (status, code)
+    assert "access-control-allow-origin" not in headers and serving(front)
+
+
+def test_its_own_clients_are_served(front) -> None:
+    for head in ("Host: 127.0.0.1:{port}\r\n", "Host: localhost:{port}\r\n", "",
+                 "Host: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"):
+        status, _, _ = raw(front, ("GET /2015-03-31/functions/ HTTP/1.1\r\n" + head.format(
+            port=front.server_address[1]) + "Connection: close\r\n\r\n").encode())
+        assert status == 200, head
+
+
+def test_a_chatty_function_keeps_at_most_a_few_mib_of_log_in_the_service(definitions: Path, sandbox: Path) -> None:
+    """Logs are bounded by bytes, not lines: 3 MB of short lines and a 1 MiB line leave at most LOG_KEEP_BYTES in
+    the service, and the Tail still ends with the REPORT line."""
+    import base64
+
+    from lambda_ml_bench.local_lambda.environment import LOG_KEEP_BYTES, LOG_LINE_MAX
+
+    specs = [s for s in functions.from_file(definitions) if s.name == "probe-x86_64"]
+    with local_service(specs) as (server, client):
+        for event in ({"print_lines": 200_000}, {"print_lines": 1, "sleep": 0.01, "long_line_mb": 1}):
+            answer = client.invoke(FunctionName="probe-x86_64", Payload=json.dumps(event).encode(), LogType="Tail")
+            assert answer["StatusCode"] == 200 and "FunctionError" not in answer
+            assert "REPORT RequestId" in base64.b64decode(answer["LogResult"]).decode()
+        (env,) = server.functions["probe-x86_64"].latest.every
+        assert env._kept == sum(env._sizes) <= LOG_KEEP_BYTES and max(env._sizes) <= LOG_LINE_MAX
+        assert env._dropped > 100_000
+
+
+# --- 5. no client can stall the service ----------------------------------------------------------
+def test_clients_dripping_their_heads_stall_nobody_and_are_cut_off(front) -> None:
+    """70 connections that each send a byte of their head every half second hold no serving slot: other calls are
+    answered meanwhile, and each dripping head is cut off HEAD_TIMEOUT_S after its first byte."""
+    from lambda_ml_bench.local_lambda.service import HEAD_TIMEOUT_S
+
+    head = b"POST /2015-03-31/functions/probe-x86_64/invocations HTTP/1.1\r\nX-Slow: " + b"a" * 100
+    sockets = [socket.create_connection(front.server_address) for _ in range(70)]
+    started = time.monotonic()
+    cut = [None] * len(sockets)
+    while time.monotonic() - started < HEAD_TIMEOUT_S + 2:
+        for i, s in enumerate(sockets):
+            if cut[i] is None:
+                try:
+                    s.sendall(head[int((time.monotonic() - started) * 2) % len(head):][:1])
+                except OSError:
+                    cut[i] = time.monotonic() - started
+        asked = time.monotonic()
+        assert serving(front) and time.monotonic() - asked < 1.0
+        time.sleep(0.5)
+    for i, s in enumerate(sockets):
+        s.settimeout(1)
+        try:
+            closed = s.recv(100) == b""
+        except OSError:
+            closed = True
+        assert cut[i] is not None or closed, f"connection {i} still open"
+        s.close()
+
+
+@pytest.mark.parametrize("headers", [
+    b"X-Long: " + b"a" * 9000 + b"\r\n",  # one line over 8 KiB
+    b"".join(b"X-%d: " % i + b"a" * 4000 + b"\r\n" for i in range(20)),  # a block over 64 KiB
+    b"".join(b"X-%d: a\r\n" % i for i in range(101)),  # too many lines
+])
+def test_oversized_header_lines_and_blocks_are_431(front, headers: bytes) -> None:
+    status, answer_headers, _ = raw(front, b"GET /2015-03-31/functions/ HTTP/1.1\r\n" + headers + b"\r\n")
+    assert status == 431 and answer_headers["connection"] == "close" and serving(front)
+
+
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: 2\r\nContent-Length: 40\r\n",
+    b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: gzip, chunked\r\n",
+])
+def test_ambiguous_framing_is_400_and_nothing_after_it_runs(front, framing: bytes) -> None:
+    """Two lengths, or a length and chunked encoding, could be read two ways (request smuggling): refused, and the
+    connection closed, so the bytes after the body never run as a request of their own."""
+    smuggled = b"GET /2015-03-31/functions/ HTTP/1.1\r\nConnection: close\r\n\r\n"
+    data = (b"POST /2015-03-31/functions/probe-events/invocations HTTP/1.1\r\n" + framing + b"\r\n{}0\r\n\r\n"
+            + smuggled)
+    with socket.create_connection(front.server_address, timeout=5) as s:
+        s.sendall(data)
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 400") and received.count(b"HTTP/1.1 ") == 1
+    assert serving(front)

@@ -27,7 +27,7 @@ def test_groups_get_cpu_max_memory_max_and_no_swap(v2_root: Path) -> None:
     a = hierarchy.new(885)
     group = a.groups["unified"]
     quota, period = map(int, (group / "cpu.max").read_text().split())
-    assert period == 100_000 and quota == round(885 / 1769 * 100_000)
+    assert period == allotment.PERIOD_US == 40_000 and quota == round(885 / 1769 * 40_000)
     assert (group / "memory.max").read_text() == str(885 * 1024 * 1024)
     assert (group / "memory.swap.max").read_text() == "0"
     assert a.procs_files() == [str(group / "cgroup.procs")]

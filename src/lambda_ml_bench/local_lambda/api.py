@@ -65,15 +65,95 @@ def validation(field: str, value: int, low: int, high: int) -> ApiError:
                     "message")
 
 
-def too_many_requests() -> ApiError:
-    """Reserved concurrency reached: Lambda names the reason beside the message."""
-    return ApiError(429, "TooManyRequestsException", "Rate Exceeded.", "message",
-                    {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"})
+RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"  # the function's own reservation
+ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"  # the account's concurrent executions
+
+
+QUALIFIER_MAX = 128
+DESCRIPTION_MAX = 256
+VARIABLE_NAME = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")  # Lambda's pattern for an environment variable's name
+
+
+def validation_error(value: str, field: str, constraint: str) -> ApiError:
+    """AWS's request validation, in its words: "1 validation error detected: Value '...' at 'field' failed to satisfy
+    constraint: ..." (the value clipped: a caller's input is echoed at most 200 characters long)."""
+    shown = value if len(value) <= 200 else value[:200] + f"... ({len(value)} characters)"
+    message = f"1 validation error detected: Value '{shown}' at '{field}' failed to satisfy constraint: {constraint}"
+    return ApiError(400, "ValidationException", message, "message")
+
+
+def check_qualifier(qualifier: str | None) -> None:
+    """test_lambda_api snapshot, TestLambdaFunction::test_function_name_and_qualifier_validation[qualifier_too_long-
+    invoke] (and -get_function, -delete_function): ValidationException above 128 characters."""
+    if qualifier is not None and len(qualifier) > QUALIFIER_MAX:
+        raise validation_error(qualifier, "qualifier",
+                               f"Member must have length less than or equal to {QUALIFIER_MAX}")
+
+
+def check_variables(variables: dict) -> None:
+    """Environment variable names as Lambda takes them ([a-zA-Z]([a-zA-Z0-9_])+), in AWS's words for a map's keys;
+    all of them together within 4 KB (test_lambda_api snapshot, TestLambdaSizeLimits::
+    test_large_environment_variables_fails: the message ends with the string it measured)."""
+    reserved = reserved_variables(variables)  # reserved names first: _HANDLER is refused as reserved
+    if reserved:
+        raise reserved
+    bad = sorted(k for k in variables if not VARIABLE_NAME.fullmatch(k))
+    if bad:
+        raise validation_error(bad[0], "environment.variables",
+                               "Map keys must satisfy constraint: [Member must satisfy regular expression pattern: "
+                               "[a-zA-Z]([a-zA-Z0-9_])+]")
+    measured = json.dumps(variables, separators=(",", ":"))
+    if len(measured.encode()) > 4096:
+        raise invalid(clip("Lambda was unable to configure your environment variables because the environment "
+                           f"variables you have provided exceeded the 4KB limit. String measured: {measured}"))
+
+
+def check_description(description) -> str:
+    if not isinstance(description, str):
+        raise bad_request("Description must be a string")
+    if len(description) > DESCRIPTION_MAX:
+        raise validation_error(description, "description",
+                               f"Member must have length less than or equal to {DESCRIPTION_MAX}")
+    return description
+
+
+def too_many_requests(reason: str = RESERVED_LIMIT) -> ApiError:
+    """A concurrency limit reached: Lambda names which beside the message (test_lambda snapshot,
+    TestLambdaConcurrency::test_reserved_concurrency, exc_no_cap_requestresponse)."""
+    return ApiError(429, "TooManyRequestsException", "Rate Exceeded.", "message", {"Reason": reason})
 
 
 def too_large(limit: int, operation: str = "InvokeFunction") -> ApiError:
     return ApiError(413, "RequestEntityTooLargeException",
                     f"Request must be smaller than {limit} bytes for the {operation} operation", "message")
+
+
+def forbidden(message: str) -> ApiError:
+    """A request this service does not serve: not its own Host, or from a web page."""
+    return ApiError(403, "AccessDeniedException", clip(message), "Message")
+
+
+def unsupported_media(kind: str) -> ApiError:
+    """A body a web form or a page's script could send: Lambda's API takes JSON, or a payload of no form type."""
+    return ApiError(415, "UnsupportedMediaTypeException", clip(
+        f"Content-Type {kind!r} is not accepted: Lambda's API takes JSON (curl: -H 'Content-Type: application/json')"),
+        "message")
+
+
+def event_too_large(size: int, limit: int) -> ApiError:
+    """An Event payload over its 1 MB, in AWS's words (its answer to such an Invoke, as SDK users quote it)."""
+    return ApiError(413, "RequestEntityTooLargeException",
+                    f"{size} byte payload is too large for the Event invocation type (limit {limit} bytes)", "message")
+
+
+def unparsable_payload(err: Exception) -> ApiError:
+    """A payload that is not JSON: AWS's words, then its parser's own message (test_lambda snapshot,
+    TestLambdaErrors::test_lambda_invoke_payload_encoding_error, invoke_function_invalid_payload_body)."""
+    return bad_request(f"Could not parse request body into json: Could not parse payload into json: {err}")
+
+
+def header_too_large(what: str) -> ApiError:
+    return ApiError(431, "InvalidRequestContentException", f"Request Header Fields Too Large: {what}", "message")
 
 
 def bad_request(message: str) -> ApiError:

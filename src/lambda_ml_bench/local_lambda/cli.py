@@ -58,8 +58,9 @@ def cmd_up(args: argparse.Namespace) -> None:
         state = Path(args.state_dir)
         state.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "lambda_ml_bench", "local", "up", "--port", str(args.port),
-                "--concurrency", str(args.concurrency), "--idle-seconds", str(args.idle_seconds),
-                "--memory-quota", str(args.memory_quota)] + ([] if args.allot else ["--no-allot"])
+                "--idle-seconds", str(args.idle_seconds),
+                "--memory-quota", str(args.memory_quota)] + ([] if args.allot else ["--no-allot"]) + \
+            (["--concurrency", str(args.concurrency)] if args.concurrency else [])
         if args.functions:
             argv += ["--functions", str(Path(args.functions).resolve())]
         with open(state / "service.log", "ab") as logfile:
@@ -78,7 +79,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     server = LocalLambda(args.port, specs, rie, concurrency=args.concurrency, idle_seconds=args.idle_seconds,
                          memory_quota=args.memory_quota, allot=args.allot)
     signal.signal(signal.SIGTERM, _terminate)
-    say(f"local Lambda serving {len(specs)} functions at {server.endpoint} ({server.allotment_note}):")
+    say(f"local Lambda serving {len(specs)} functions at {server.endpoint} ({server.allotment_note}; the account's "
+        f"concurrent executions: {server.account.limit}):")
     for s in specs:
         say(f"  {s.name}  ({s.architecture}, {s.memory_size} MB, {s.timeout} s, {s.handler})")
     print(server.endpoint, flush=True)
@@ -123,7 +125,8 @@ def register(sub) -> None:
     p = verbs.add_parser("up", help="serve the Lambda API on 127.0.0.1 (foreground unless --detach)")
     p.add_argument("--port", type=int, default=3001)
     p.add_argument("--functions", help="definition file (default: terraform/functions.json)")
-    p.add_argument("--concurrency", type=int, default=2, help="environments per function (default 2)")
+    p.add_argument("--concurrency", type=int, help="the account's concurrent executions, shared by every function "
+                   "(default: Lambda's 1,000, or fewer if this machine's memory holds fewer 128 MB environments)")
     p.add_argument("--idle-seconds", type=float, default=600, help="retire environments idle this long")
     p.add_argument("--memory-quota", type=int, default=MEMORY_MB[1],
                    help="the account's memory limit in MB, refused beyond as AWS refuses it (a new account: 3008)")

@@ -8,6 +8,7 @@ configuration says that nothing is allotted.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,8 @@ from lambda_ml_bench.sandbox.rie import RieClient, free_port
 from lambda_ml_bench.sandbox.roots import HOST_ENV, PYTHON, root_dir, sandbox_dir, sandboxed
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+LOG_KEEP_BYTES = 2 * MiB  # an environment's log kept in the service: its newest 2 MiB (a Tail needs 4 KB)
+LOG_LINE_MAX = 64 * 1024  # a longer line is kept as pieces of this size
 _START = re.compile(r"^START RequestId: (\S+)")
 _INIT = re.compile(r"INIT REPORT\(durationMs: ([\d.]+)\)")
 _RTDONE = re.compile(r"INVOKE RTDONE\(status: \w+, produced bytes: \d+, duration: ([\d.]+)ms\)")
@@ -70,7 +74,10 @@ class Environment:
         self.allotment: Allotment | None = None
         self.port = free_port()
         self.client = RieClient(self.port, spec.timeout + 30)
-        self.lines: list[str] = []
+        self.lines: deque[str] = deque()  # the newest output lines, LOG_KEEP_BYTES at most
+        self._sizes: deque[int] = deque()
+        self._kept = 0  # bytes in self.lines
+        self._dropped = 0  # lines dropped from the front: a line's number is _dropped + its index
         self.cond = threading.Condition()
         self.proc: subprocess.Popen | None = None
         self.last_used = time.monotonic()
@@ -137,15 +144,26 @@ class Environment:
                 time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"the runtime interface emulator for {self.spec.name} did not start:\n"
-                           + "".join(self.lines[-20:]))
+                           + "".join(list(self.lines)[-20:]))
 
     def _read_output(self) -> None:
+        """The runtime's output, line by line (a line longer than LOG_LINE_MAX in pieces), the oldest dropped once
+        more than LOG_KEEP_BYTES are kept: a chatty function cannot fill the service's memory."""
         assert self.proc and self.proc.stdout
-        for raw in self.proc.stdout:
+        while raw := self.proc.stdout.readline(LOG_LINE_MAX):
             with self.cond:
                 self.lines.append(raw.decode("utf-8", "replace"))
-                del self.lines[:-5000]
+                self._sizes.append(len(raw))
+                self._kept += len(raw)
+                while self._kept > LOG_KEEP_BYTES and len(self.lines) > 1:
+                    self.lines.popleft()
+                    self._kept -= self._sizes.popleft()
+                    self._dropped += 1
                 self.cond.notify_all()
+
+    def _since(self, first: int) -> list[str]:
+        """The kept lines from line number `first` on (under self.cond)."""
+        return list(itertools.islice(self.lines, max(0, first - self._dropped), None))
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and not self.broken
@@ -211,7 +229,7 @@ class Environment:
     def invoke(self, payload: bytes, want_log: bool = True) -> Invocation:
         """One invocation; the log and REPORT figures are collected only when `want_log`."""
         with self.cond:
-            first_line = len(self.lines)
+            first_line = self._dropped + len(self.lines)
         self._peak, self._oom = self._last_rss, False
         kills_before = self.allotment.oom_kills() if self.allotment else 0
         self._busy = True
@@ -258,11 +276,11 @@ class Environment:
         deadline = time.monotonic() + 2
         with self.cond:
             while time.monotonic() < deadline:
-                lines = self.lines[first:]
+                lines = self._since(first)
                 if any(ln.startswith("END RequestId:") for ln in lines) or not self.alive():
                     return lines
                 self.cond.wait(0.05)
-            return self.lines[first:]
+            return self._since(first)
 
 
 def _classify(status: int, body: bytes, request_id: str, oom: bool) -> tuple[str | None, bytes]:

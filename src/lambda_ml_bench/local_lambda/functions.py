@@ -45,6 +45,7 @@ class FunctionSpec:
     runtime: str = "python3.13"
     reserved_concurrency: int | None = None
     snapstart: bool = False  # SnapStart on published versions: configuration only here (no snapshot is taken)
+    user_description: str | None = None  # a Description set through the API (else where the function runs)
 
     @property
     def arn(self) -> str:
@@ -87,6 +88,8 @@ class FunctionSpec:
                 TAG_ALLOTMENT: "allotted" if allotted else "not-allotted"}
 
     def description(self, allotment: str) -> str:
+        if self.user_description is not None:
+            return self.user_description
         return LOCAL_DESCRIPTION.format(run="natively" if self.architecture == _host() else "emulated under QEMU",
                                         allotment=allotment)
 

@@ -23,21 +23,26 @@ def _now() -> str:
 
 
 class Concurrency:
-    """A function's concurrent executions, counted across all its versions (reserved concurrency is per function)."""
+    """Concurrent executions as Lambda counts them: the account's, shared by every function, and a function's own,
+    counted across all its versions and limited only when the function reserves some."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit, self.busy = limit, 0
+    def __init__(self, limit: int | None, account: Concurrency | None = None) -> None:
+        self.limit, self.account, self.busy = limit, account, 0
         self.lock = threading.Lock()
 
     def take(self) -> None:
         with self.lock:
-            if self.busy >= self.limit:
-                raise too_many_requests()
+            if self.limit is not None and self.busy >= self.limit:
+                raise too_many_requests(api.RESERVED_LIMIT if self.account is not None else api.ACCOUNT_LIMIT)
+            if self.account is not None:
+                self.account.take()
             self.busy += 1
 
     def give(self) -> None:
         with self.lock:
             self.busy -= 1
+            if self.account is not None:
+                self.account.give()
 
 
 class FunctionPool:
@@ -73,13 +78,12 @@ class FunctionPool:
         with self.lock:
             if self.closed:
                 raise RuntimeError(f"{self.spec.name}: the service is stopping")
+            self.concurrency.take()  # before an environment is taken: a throttle leaves the pool as it was
             while self.idle:
                 env = self.idle.pop()  # the most recently used first
                 if env.alive() and (self.idle_s is None or time.monotonic() - env.last_used < self.idle_s):
-                    self.concurrency.take()
                     return env
                 self._drop(env)
-            self.concurrency.take()
             env = Environment(self.spec, self.rie, self.hierarchy, self.version)
             self.every.add(env)
         try:
@@ -132,11 +136,11 @@ class FunctionPool:
 class Function:
     """One function: `$LATEST` and its published versions (each a pool of its own), and its aliases."""
 
-    def __init__(self, spec: FunctionSpec, rie: Path, limit: int, hierarchy: Hierarchy | None, allotment_note: str,
-                 idle_s: float | None = None):
+    def __init__(self, spec: FunctionSpec, rie: Path, account: Concurrency, hierarchy: Hierarchy | None,
+                 allotment_note: str, idle_s: float | None = None):
         self.name = spec.name
         self.rie, self.hierarchy, self.allotment_note, self.idle_s = rie, hierarchy, allotment_note, idle_s
-        self.concurrency = Concurrency(spec.reserved_concurrency or limit)
+        self.concurrency = Concurrency(spec.reserved_concurrency or None, account)
         self.latest = FunctionPool(spec, rie, self.concurrency, hierarchy, allotment_note, api.LATEST, idle_s)
         self.versions: dict[str, FunctionPool] = {}
         self.aliases: dict[str, dict] = {}

@@ -2,15 +2,19 @@
 UpdateFunctionConfiguration, PublishVersion, ListVersionsByFunction, Create/Get/Update/Delete/ListAliases
 and DeleteFunction (a version, or the function), answered in AWS's shapes (local_lambda/api.py).
 
-Requests are bounded: at most MAX_CONNECTIONS served at once, a connection that sends nothing for
-IDLE_TIMEOUT_S is closed, a body must have a valid Content-Length (or be chunked) within the
-operation's limit, and a malformed request gets an error answer while serving goes on.
+Requests are bounded, so that no client can stall the service: at most MAX_CONNECTIONS requests are served at once,
+counted from the moment a request's head has arrived whole (a connection still sending its head, or idle between
+requests, holds no slot); a head must arrive whole within HEAD_TIMEOUT_S of its first byte, a connection that sends
+nothing for IDLE_TIMEOUT_S is closed, and at most MAX_OPEN connections are open at once (more are closed as they
+come). Header lines and blocks are capped (431), a body must have one valid Content-Length (or be chunked, not both)
+within the operation's limit, and a malformed request gets an error answer while serving goes on.
 """
 from __future__ import annotations
 
 import base64
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -24,16 +28,24 @@ from lambda_ml_bench import lambda_facts
 from lambda_ml_bench.local_lambda import api
 from lambda_ml_bench.local_lambda.api import ApiError
 from lambda_ml_bench.local_lambda.functions import FunctionSpec
-from lambda_ml_bench.local_lambda.pools import Function, FunctionPool
+from lambda_ml_bench.local_lambda.pools import Concurrency, Function, FunctionPool
 from lambda_ml_bench.sandbox.allotment import open_hierarchy
 
 log = logging.getLogger("local_lambda")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limit for RequestResponse invocations
 MAX_ASYNC_PAYLOAD = 1024 * 1024  # ... and for Event invocations
 MAX_CONFIG_BODY = 64 * 1024  # an UpdateFunctionConfiguration body (Lambda's variables total 4 KB)
-MAX_CONNECTIONS = 64
-IDLE_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 64  # requests served at once
+MAX_OPEN = 512  # connections open at once, whatever they are doing
+IDLE_TIMEOUT_S = 30.0  # a connection silent this long is closed
+HEAD_TIMEOUT_S = 5.0  # a request line and headers arrive whole within this long of their first byte
+BODY_TIMEOUT_S = 30.0  # ... and a body (6 MB at most) within this long of its head
+MAX_HEADER_LINE = 8192
+MAX_HEADER_BLOCK = 64 * 1024
+MAX_HEADER_LINES = 100
 LOG_TAIL_BYTES = 4096
+# the body types a web page may POST to any address without a CORS preflight
+SIMPLE_CONTENT_TYPES = {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _FUNCTION = re.compile(r"^/2015-03-31/functions/([^/]+)/?$")
 _LIST = re.compile(r"^/2015-03-31/functions/?$")
@@ -45,11 +57,19 @@ _TAGS = re.compile(r"^/2017-03-31/tags/([^/]+)/?$")
 UPDATABLE = {"MemorySize": ("memory_size", *lambda_facts.MEMORY_MB), "Timeout": ("timeout", *lambda_facts.TIMEOUT_S)}
 
 
+def account_limit() -> int:
+    """The account's concurrent executions by default: Lambda's 1,000, or as many of the smallest environments
+    (128 MB) as this machine's memory holds, if fewer."""
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    return max(1, min(lambda_facts.ACCOUNT_CONCURRENCY, memory_mb // lambda_facts.MEMORY_MB[0]))
+
+
 class LocalLambda(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = MAX_CONNECTIONS
+    block_on_close = False
 
-    def __init__(self, port: int, specs: list[FunctionSpec], rie: Path, concurrency: int = 2,
+    def __init__(self, port: int, specs: list[FunctionSpec], rie: Path, concurrency: int | None = None,
                  idle_seconds: float = 600.0, memory_quota: int = lambda_facts.MEMORY_MB[1], allot: bool = True,
                  idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
@@ -60,32 +80,55 @@ class LocalLambda(ThreadingHTTPServer):
         else:
             self.allotment_note = f"CPU and memory NOT allotted ({why})"
             log.warning("CPU and memory are not allotted to environments: %s", why)
-        self.functions = {s.name: Function(s, rie, concurrency, self.hierarchy, self.allotment_note, idle_seconds)
+        self.account = Concurrency(concurrency or account_limit())  # the account's concurrent executions
+        self.functions = {s.name: Function(s, rie, self.account, self.hierarchy, self.allotment_note, idle_seconds)
                           for s in specs}
         self.idle_seconds = idle_seconds
         self.memory_quota = memory_quota  # a new account's is 3,008 MB
         self.stopping = threading.Event()
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)  # taken once a request's head is in
+        self._open, self._open_lock = 0, threading.Lock()
+        self.heads: dict[socket.socket, float] = {}  # connections sending a head or body, and when it must be in
+        self.heads_lock = threading.Lock()
         threading.Thread(target=self._reaper, daemon=True).start()
+        threading.Thread(target=self._head_watch, daemon=True).start()
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def process_request(self, request, client_address) -> None:
-        """One thread per connection, at most MAX_CONNECTIONS at once (the rest wait in the backlog)."""
-        self._slots.acquire()
+        """One thread per connection, at most MAX_OPEN open at once: more are closed as they come."""
+        with self._open_lock:
+            if self._open >= MAX_OPEN:
+                self.shutdown_request(request)
+                return
+            self._open += 1
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._slots.release()
+            with self._open_lock:
+                self._open -= 1
             raise
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            with self._open_lock:
+                self._open -= 1
+
+    def _head_watch(self) -> None:
+        """Connections whose head is not in by its deadline are shut: a client dripping bytes keeps no thread."""
+        while not self.stopping.wait(0.25):
+            now = time.monotonic()
+            with self.heads_lock:
+                late = [conn for conn, deadline in self.heads.items() if deadline < now]
+            for conn in late:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def _reaper(self) -> None:
         while not self.stopping.wait(min(30.0, max(0.5, self.idle_seconds / 10))):
@@ -109,6 +152,7 @@ class LocalLambda(ThreadingHTTPServer):
                  invoking: bool = False) -> tuple[Function, str | None]:
         """The function a name or ARN names, and the qualifier asked for (from the ARN or `Qualifier`)."""
         name, qualifier = api.resolve(unquote(function_name), qualifier)
+        api.check_qualifier(qualifier)
         function = self.functions.get(name)
         if function is None:
             raise api.not_found(name, api.LATEST if invoking and qualifier is None else qualifier)
@@ -140,28 +184,77 @@ class _Handler(BaseHTTPRequestHandler):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s", self.address_string(), fmt % args)
 
+    def handle_one_request(self) -> None:
+        """One request: its head read within HEAD_TIMEOUT_S of its first byte (holding no slot), then served in one
+        of the MAX_CONNECTIONS slots."""
+        self.requestline = ""
+        try:
+            if not self.rfile.peek(1):  # waits for a first byte as long as the idle timeout
+                self.close_connection = True
+                return
+            with self.server.heads_lock:  # from the first byte on, the whole head within HEAD_TIMEOUT_S
+                self.server.heads[self.connection] = time.monotonic() + HEAD_TIMEOUT_S
+            try:
+                self.raw_requestline = self.rfile.readline(MAX_HEADER_LINE + 1)
+                if not self.raw_requestline or not self.parse_request():
+                    return
+            finally:
+                with self.server.heads_lock:
+                    self.server.heads.pop(self.connection, None)
+            with self.server.slots:
+                method = getattr(self, "do_" + self.command, None)
+                if method is None:
+                    self._error(ApiError(501, "UnknownOperationException", "Unsupported method", "message"))
+                else:
+                    method()
+                self.wfile.flush()
+        except (TimeoutError, OSError):
+            self.close_connection = True
+
     def parse_request(self) -> bool:
-        """Request line and headers, parsed without the email package (a warm invoke is ~1 ms)."""
+        """Request line and headers, parsed without the email package (a warm invoke is ~1 ms); lines and the block
+        capped (431), framing that two parsers could read differently refused (400), the connection closed."""
         self.request_id = str(uuid.uuid4())
+        self.close_connection = True  # until the head is known good
+        if not self.raw_requestline.endswith(b"\n"):
+            self._error(ApiError(414, "InvalidRequestContentException", "the request line is too long", "message"))
+            return False
         line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
         self.requestline = line
         parts = line.split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            self.close_connection = True
             self._error(api.bad_request(f"Bad request line {line[:200]!r}"))
             return False
         self.command, self.path, self.request_version = parts
         self.headers = _Headers()
-        for _ in range(100):
-            raw = self.rfile.readline(65537)
-            if raw in (b"\r\n", b"\n", b""):
+        seen, size = set(), 0
+        for _ in range(MAX_HEADER_LINES):
+            raw = self.rfile.readline(MAX_HEADER_LINE + 1)
+            if raw == b"":  # the client went away, or was too slow: no answer
+                return False
+            if raw in (b"\r\n", b"\n"):
                 break
+            size += len(raw)
+            if not raw.endswith(b"\n") or size > MAX_HEADER_BLOCK:
+                self._error(api.header_too_large("a header line" if not raw.endswith(b"\n") else "the headers"))
+                return False
             name, _, value = str(raw, "iso-8859-1").partition(":")
-            self.headers[name.strip().lower()] = value.strip()
+            name = name.strip().lower()
+            if name in seen and name in ("content-length", "transfer-encoding", "host"):
+                self._error(api.bad_request(f"{name} given twice"))
+                return False
+            seen.add(name)
+            self.headers[name] = value.strip()
         else:
-            self.close_connection = True
-            self._error(api.bad_request("too many header lines"))
+            self._error(api.header_too_large(f"more than {MAX_HEADER_LINES} header lines"))
             return False
+        if "transfer-encoding" in self.headers:
+            if "content-length" in self.headers:
+                self._error(api.bad_request("both Content-Length and Transfer-Encoding"))
+                return False
+            if self.headers["transfer-encoding"].strip().lower() != "chunked":
+                self._error(api.bad_request("Transfer-Encoding other than chunked"))
+                return False
         conn = self.headers.get("connection", "").lower()
         self.close_connection = conn == "close" or (self.request_version == "HTTP/1.0" and conn != "keep-alive")
         return True
@@ -181,8 +274,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(err.status, err.body(), {"x-amzn-ErrorType": err.code})
 
     def _body(self, limit: int, operation: str = "InvokeFunction") -> bytes:
-        """The request body within `limit` bytes: Content-Length checked, or chunked read as it comes. A body
-        over the limit is not read: the answer closes the connection."""
+        """The request body within `limit` bytes and BODY_TIMEOUT_S (a slow body holds a slot no longer):
+        Content-Length checked, or chunked read as it comes. A body over the limit is not read: the answer closes the
+        connection."""
+        with self.server.heads_lock:
+            self.server.heads[self.connection] = time.monotonic() + BODY_TIMEOUT_S
+        try:
+            return self._read_body(limit, operation)
+        finally:
+            with self.server.heads_lock:
+                self.server.heads.pop(self.connection, None)
+
+    def _read_body(self, limit: int, operation: str) -> bytes:
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
             body = b""
             while True:
@@ -217,8 +320,27 @@ class _Handler(BaseHTTPRequestHandler):
             raise api.bad_request(f"the body ended after {len(body)} of {length} bytes")
         return body
 
+    def _only_its_user(self) -> None:
+        """Requests a web page could make are refused: a Host that is not this service (DNS rebinding), an Origin
+        (only browsers send one), and the body types a page may send without asking first (CORS "simple"
+        requests); nothing here answers a preflight, so a page can send nothing else."""
+        port = self.server.server_address[1]
+        host = self.headers.get("host")
+        if host is not None and host.lower() not in {"127.0.0.1", "localhost", f"127.0.0.1:{port}",
+                                                     f"localhost:{port}"}:
+            self.close_connection = True
+            raise api.forbidden(f"this local Lambda serves requests for 127.0.0.1:{port} only, not Host {host!r}")
+        if self.headers.get("origin") is not None:
+            self.close_connection = True
+            raise api.forbidden("this local Lambda does not serve web pages (the request has an Origin)")
+        kind = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in SIMPLE_CONTENT_TYPES:
+            self.close_connection = True
+            raise api.unsupported_media(kind)
+
     def _route(self, handler) -> None:
         try:
+            self._only_its_user()
             handler(self.path.split("?", 1)[0], parse_qs(self.path.partition("?")[2]))
         except ApiError as err:
             self._error(err)
@@ -337,17 +459,14 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(variables, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
                 raise api.bad_request("Environment must be an object whose Variables map names to strings")
-            if len(json.dumps(variables)) > 4096:
-                raise api.invalid("Lambda was unable to configure your environment variables because the "
-                                  "environment variables you have provided exceeded the 4KB limit.")
-            reserved = api.reserved_variables(variables)
-            if reserved:
-                raise reserved
+            api.check_variables(variables)
             changes["environment"] = dict(variables)
-        unknown = set(request) - set(UPDATABLE) - {"Environment"}
+        if "Description" in request:
+            changes["user_description"] = api.check_description(request["Description"])
+        unknown = set(request) - set(UPDATABLE) - {"Environment", "Description"}
         if unknown:
-            raise api.invalid(api.clip(f"the local Lambda updates MemorySize, Timeout and Environment only, not "
-                                        f"{sorted(unknown)}"))
+            raise api.invalid(api.clip(f"the local Lambda updates MemorySize, Timeout, Environment and Description "
+                                        f"only, not {sorted(unknown)}"))
         pool.update(changes)
         answer = pool.configuration()
         # AWS's answer while the update applies (test_function_lifecycle, update_func_conf_response)
@@ -370,8 +489,13 @@ class _Handler(BaseHTTPRequestHandler):
                                         create=True)
             return self._send(201, json.dumps(answer).encode())
         kind = self.headers.get("x-amz-invocation-type", "RequestResponse")
-        limit = MAX_ASYNC_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
-        payload = self._body(limit) or b"{}"
+        declared = self.headers.get("content-length", "")
+        if kind == "Event" and declared.isdigit() and int(declared) > MAX_ASYNC_PAYLOAD:
+            self.close_connection = True  # not read
+            raise api.event_too_large(int(declared), MAX_ASYNC_PAYLOAD)
+        payload = self._body(MAX_SYNC_PAYLOAD) or b"{}"
+        if kind == "Event" and len(payload) > MAX_ASYNC_PAYLOAD:  # chunked: known once read
+            raise api.event_too_large(len(payload), MAX_ASYNC_PAYLOAD)
         match = _INVOKE.match(path)
         if not match:
             raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
@@ -384,8 +508,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(204, b"")
         try:
             json.loads(payload)
-        except (ValueError, RecursionError):
-            raise api.bad_request("Could not parse request body into json: Could not parse payload into json") from None
+        except (ValueError, RecursionError) as err:
+            raise api.unparsable_payload(err) from None
         if kind == "Event":
             threading.Thread(target=self._invoke_quietly, args=(pool, payload), daemon=True).start()
             return self._send(202, b"")
