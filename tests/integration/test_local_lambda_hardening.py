@@ -32,13 +32,14 @@ def invoke(client, name: str, event: dict) -> dict:
 def test_function_code_runs_unprivileged_in_namespaces_of_its_own(lambda_client, arch: str) -> None:
     host_file = str(REPO / "README.md")
     event = {"inspect": True, "read": [host_file, "/proc/1/root" + host_file, "/proc/1/environ"],
-             "write": ["/var/task/x", "/opt/x", "/x", "/etc/x", "/tmp/ok"]}
+             "write": ["/var/task/x", "/opt/x", "/x", "/etc/x", "/tmp/ok", "/dev/x", "/dev/shm/x"]}
     seen = invoke(lambda_client, f"probe-{arch}", event)["inspected"]
     assert seen["cap_eff"] == "0000000000000000"
     assert (seen["uid"], seen["gid"]) == (993, 990)
     assert len(seen["pids"]) <= 4 and len(psutil.pids()) > 20  # its own processes only; the host has many
     assert seen["read"] == {host_file: False, "/proc/1/root" + host_file: False, "/proc/1/environ": True}
-    assert seen["write"] == {"/var/task/x": False, "/opt/x": False, "/x": False, "/etc/x": False, "/tmp/ok": True}
+    assert seen["write"] == {"/var/task/x": False, "/opt/x": False, "/x": False, "/etc/x": False, "/tmp/ok": True,
+                             "/dev/x": False, "/dev/shm/x": False}
     assert seen["hostname"] == "localhost"
 
 
@@ -357,3 +358,11 @@ def test_ambiguous_framing_is_400_and_nothing_after_it_runs(front, framing: byte
             received += chunk
     assert received.startswith(b"HTTP/1.1 400") and received.count(b"HTTP/1.1 ") == 1
     assert serving(front)
+
+
+def test_descriptors_and_shared_memory_are_lambdas(lambda_client) -> None:
+    """Lambda's limits inside the sandbox: 1,024 file descriptors (a few are the runtime's own), and no shared memory
+    for multiprocessing's queues (on Lambda they fail too)."""
+    opened = invoke(lambda_client, "probe-events", {"open_files": 1100})["opened"]
+    assert 1000 <= opened < 1024
+    assert invoke(lambda_client, "probe-events", {"mp_queue": True})["queue"] != "made"

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -128,7 +129,7 @@ class Environment:
         # The RIE reads the function's settings from its own environment; nothing of the caller's reaches it.
         self.proc = subprocess.Popen(self.command(runtime_port), env={**HOST_ENV, **self.lambda_variables()},
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, cwd="/")
+                                     start_new_session=True, cwd="/", preexec_fn=_lambda_limits)
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
         if self.allotment is None:
@@ -281,6 +282,11 @@ class Environment:
                     return lines
                 self.cond.wait(0.05)
             return self._since(first)
+
+
+def _lambda_limits() -> None:
+    """Lambda's 1,024 file descriptors for the environment's processes (set in the child before it runs the RIE)."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lambda_facts.FILE_DESCRIPTORS, lambda_facts.FILE_DESCRIPTORS))
 
 
 def _classify(status: int, body: bytes, request_id: str, oom: bool) -> tuple[str | None, bytes]:

@@ -165,14 +165,17 @@ def tool(name: str) -> str:
 def sandboxed(arch: Architecture, root: Path, argv: list[str], binds: dict[str, Path] | None = None,
               environment: dict[str, str] | None = None, chdir: str = "/", isolate: bool = True) -> list[str]:
     """`argv` run inside the root (read-only as /), `binds` read-only on top (mount point -> host folder),
-    a private /tmp, under the emulator where `arch` needs one, with exactly `environment`.
+    a minimal read-only /dev, a private /tmp, under the emulator where `arch` needs one, with exactly `environment`.
 
     `isolate=False` keeps the caller's user and namespaces (for checking a freshly built root as root)."""
     cmd = [tool("bwrap")]
     if isolate:
         cmd += ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--hostname", HOSTNAME, "--cap-drop", "ALL"]
-    cmd += ["--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
+    # /dev: null, zero, full, random, urandom, tty, the fd links and pts, read-only: no shared memory (/dev/shm is an
+    # empty read-only folder, so multiprocessing's queues fail as on Lambda)
+    cmd += ["--ro-bind", str(root), "/", "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc",
+            "--perms", "1777", "--tmpfs", "/tmp",
             "--die-with-parent", "--new-session", "--clearenv", "--chdir", chdir]
     for key, value in (environment or {}).items():
         cmd += ["--setenv", key, value]
