@@ -317,7 +317,20 @@ def test_your_own_prices_reprice_every_mode(tmp_path: Path) -> None:
     for bad, message in (({"gb_seconds": {}}, "fields among"),
                          ({"instances": {"m9g.large": {"architecture": "x86_64", "vcpus": 2, "memory_gib": 8,
                                                        "usd_per_hour": 0.1}}}, "is arm64, not x86_64"),
-                         ({"instances": {"z1.large": {"usd_per_hour": 0.1}}}, "fields: architecture")):
+                         ({"instances": {"z1.large": {"usd_per_hour": 0.1}}}, "fields: architecture"),
+                         ({"gb_second": {"x86_64": "cheap", "arm64": 0.1}}, "non-negative numbers"),
+                         ({"gb_second": {"x86_64": 0.1}}, "shaped as lambda_facts'"),
+                         ({"request": -1}, "non-negative numbers"),
+                         ({"instances": {"m7i.large": {"usd_per_hour": "free"}}}, "non-negative numbers")):
         own.write_text(json.dumps(bad))
         with pytest.raises(plan.PlanError, match=message):
             plan.load_prices("us-east-1", own)
+
+
+def test_traffic_that_serves_no_request_is_planned_without_failing() -> None:
+    """A shape with no request at all: every option costs what it costs idle, and a p99 constraint says why none
+    can be judged instead of failing on a missing figure."""
+    opts, _ = plan.options_for([measured(memory_mb=1769)], traffic.parse("steady:0/s"))
+    assert opts and all(o.requests == 0 and o.p99_ms is None for o in opts)
+    assert all(plan.eligible(o, plan.Constraints(p99_ms=100)) == "no request served, so no p99" for o in opts)
+    assert plan.answer(opts, plan.Constraints(p99_ms=100)) is None

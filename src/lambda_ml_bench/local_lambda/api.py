@@ -60,9 +60,7 @@ def validation(field: str, value: int, low: int, high: int) -> ApiError:
     """A number outside its range, in the words AWS's request validation uses (a new account's 3,008 MB
     memory quota is refused the same way)."""
     bound = f"greater than or equal to {low}" if value < low else f"less than or equal to {high}"
-    return ApiError(400, "ValidationException", f"1 validation error detected: Value '{value}' at "
-                    f"'{field[0].lower()}{field[1:]}' failed to satisfy constraint: Member must have value {bound}",
-                    "message")
+    return validation_error(str(value), f"{field[0].lower()}{field[1:]}", f"Member must have value {bound}")
 
 
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"  # the function's own reservation

@@ -188,7 +188,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
         task = bar.add_task(f"replaying {len(times):,} requests over {args.duration:g} s", total=len(times))
         doc = replay.replay(client, args.function, args.qualifier, payload, shape, args.duration, recs, str(source),
                             out, seed=args.seed, max_requests=args.max_requests, workload=args.workload,
-                            progress=lambda done: bar.update(task, completed=done))
+                            progress=lambda done: bar.update(task, completed=done), times=times)
     print(replay.report(doc))
     say(f"wrote {out}/replay.json and replay.md")
 

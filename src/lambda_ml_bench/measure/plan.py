@@ -57,10 +57,6 @@ class Measured:
     restore_billed_ms: np.ndarray
     max_memory_used_mb: int
 
-    @property
-    def key(self) -> tuple:
-        return self.architecture, self.memory_mb, self.backend, self.workload
-
 
 def measurements(recs: list[dict]) -> list[Measured]:
     """Groups of a sweep's records: failed or stopped-early invocations are left out."""
@@ -109,7 +105,13 @@ def load_prices(region: str, path: Path | None) -> tuple[facts.Prices, dict[str,
     known = {f.name for f in dataclasses.fields(facts.Prices)} | {"instances"}
     if not isinstance(data, dict) or set(data) - known:
         raise PlanError(f"--prices {path}: a JSON object with fields among {', '.join(sorted(known))}")
+    for field, value in data.items():
+        if field != "instances" and not _like(value, getattr(base, field)):
+            raise PlanError(f"--prices {path}: {field} must be shaped as lambda_facts' "
+                            f"({json.dumps(getattr(base, field))}), with prices as non-negative numbers")
     for name, entry in (data.pop("instances", None) or {}).items():
+        if not isinstance(entry, dict) or not all(_like(v, 1.0) for k, v in entry.items() if k != "architecture"):
+            raise PlanError(f"--prices {path}: instance {name}: an object of non-negative numbers (and architecture)")
         try:
             if name in instances:
                 instances[name] = dataclasses.replace(instances[name], **entry)
@@ -122,6 +124,15 @@ def load_prices(region: str, path: Path | None) -> tuple[facts.Prices, dict[str,
             raise PlanError(f"--prices {path}: {name} is {facts.instance_architecture(name)}, not "
                             f"{instances[name].architecture}")
     return dataclasses.replace(base, **data), instances
+
+
+def _like(value, example) -> bool:
+    """A user's price shaped as ours: a string for a string, a non-negative number for a number, the same keys."""
+    if isinstance(example, str):
+        return isinstance(value, str)
+    if isinstance(example, dict):
+        return isinstance(value, dict) and set(value) == set(example) and all(_like(v, 1.0) for v in value.values())
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf")
 
 
 @dataclass
@@ -163,7 +174,7 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
-def _play(traffic: Traffic, windows: list[Window], idle_s: float, seed: int, run) -> tuple[simulate.Outcome, float]:
+def _play(traffic: Traffic, windows: list[Window], seed: int, run) -> tuple[simulate.Outcome, float]:
     """Every window played through `run(t, counted_from, window, start)`; the outcome and the windows' weight."""
     total = simulate.Outcome()
     rng = np.random.default_rng(seed)
@@ -199,7 +210,7 @@ def _lambda_option(mode: str, m: Measured, traffic: Traffic, windows, idle_s: fl
                                     restore=mode == "snapstart", prewarm=w.warmup > 0)
 
     rng = np.random.default_rng(seed + 1)
-    out, weight = _play(traffic, windows, idle_s, seed, run)
+    out, weight = _play(traffic, windows, seed, run)
     setting = {"provisioned": provisioned} if mode == "provisioned" else {}
     if mode == "snapstart":
         setting["restore_measured"] = bool(len(m.restore_ms))
@@ -226,15 +237,15 @@ def _cpu_ms(m: Measured) -> np.ndarray:
     return m.warm_ms * min(1.0, facts.vcpus(m.memory_mb))
 
 
-def _managed_option(m: Measured, instance: facts.InstanceType, traffic: Traffic, windows, idle_s: float,
-                    prices: facts.Prices, seed: int, target_cpu: float) -> Option:
+def _managed_option(m: Measured, instance: facts.InstanceType, traffic: Traffic, windows, prices: facts.Prices,
+                    seed: int, target_cpu: float) -> Option:
     f = simulate.fleet(instance, m.max_memory_used_mb, target_cpu=target_cpu)
     rng = np.random.default_rng(seed + 2)
 
     def run(t, counted_from, w, start):
         return simulate.managed_instances(t, counted_from, _cpu_ms(m), f, rng, start, w.start, w.start + w.length)
 
-    out, weight = _play(traffic, windows, idle_s, seed, run)
+    out, weight = _play(traffic, windows, seed, run)
     setting = {"instance_type": instance.name, "processes_per_instance": f.processes,
                "memory_gib_per_vcpu": instance.memory_gib / instance.vcpus,
                "peak_instances": out.peak_instances, "mean_instances": round(out.instance_seconds / (
@@ -262,11 +273,13 @@ def options_for(ms: list[Measured], traffic: Traffic, *, idle_s: float = facts.I
                         "Graviton's speed; --allow-emulated plans from it anyway"})
     ms = [m for m in ms if allow_emulated or not m.emulated]
     for m in ms:
-        od, od_out = _lambda_option("on-demand", m, traffic, windows, idle_s, prices, seed)
+        if "on-demand" in modes or "provisioned" in modes:  # provisioned counts are sized from on-demand's run
+            od, od_out = _lambda_option("on-demand", m, traffic, windows, idle_s, prices, seed)
         if "on-demand" in modes:
             out.append(od)
         if "provisioned" in modes:
-            busy = np.concatenate(od_out.busy) if od_out.busy else np.array([1])
+            busy = np.concatenate([*od_out.busy, np.array([], dtype=np.int64)])
+            busy = busy if len(busy) else np.array([1])  # no request served: one environment, for the record
             counts = sorted({max(1, int(math.ceil(np.percentile(busy, q)))) for q in (50, 95, 100)})
             out += [_lambda_option("provisioned", m, traffic, windows, idle_s, prices, seed, provisioned=n)[0]
                     for n in counts]
@@ -284,7 +297,7 @@ def options_for(ms: list[Measured], traffic: Traffic, *, idle_s: float = facts.I
                 g.memory_mb) >= 1 else g.memory_mb))  # the smallest memory with a whole vCPU, else the largest
             for instance in (instances or facts.INSTANCE_TYPES).values():
                 if instance.architecture == arch:
-                    out.append(_managed_option(m, instance, traffic, windows, idle_s, prices, seed, target_cpu))
+                    out.append(_managed_option(m, instance, traffic, windows, prices, seed, target_cpu))
     return out, skipped
 
 
@@ -309,7 +322,9 @@ def eligible(o: Option, c: Constraints) -> str | None:
         return "emulated arm64 (not Graviton's speed; --allow-emulated to plan from it)"
     if o.throttle_fraction > c.max_throttle:
         return f"throttles {o.throttle_fraction:.2%} of requests"
-    if c.p99_ms is not None and (o.p99_ms is None or o.p99_ms > c.p99_ms):
+    if c.p99_ms is not None and o.p99_ms is None:
+        return "no request served, so no p99"
+    if c.p99_ms is not None and o.p99_ms > c.p99_ms:
         return f"p99 {o.p99_ms:,.0f} ms > {c.p99_ms:,.0f} ms"
     if c.budget_usd is not None and o.monthly_usd > c.budget_usd:
         return f"${o.monthly_usd:,.2f}/month > ${c.budget_usd:,.2f}"
@@ -340,7 +355,7 @@ def parse_constraint(text: str | None, unit: str) -> float | None:
 LEVELS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
-def break_even(opts: list[Option], ms: list[Measured], traffic: Traffic, c: Constraints, idle_s: float,
+def break_even(opts: list[Option], traffic: Traffic, c: Constraints, idle_s: float,
                prices: facts.Prices, seed: int, restore_ms: float | None, target_cpu: float,
                instances: dict[str, facts.InstanceType] | None = None) -> dict:
     """For each mode and architecture, its cheapest eligible setting at today's traffic, simulated again at each
@@ -361,11 +376,10 @@ def break_even(opts: list[Option], ms: list[Measured], traffic: Traffic, c: Cons
             shaped = traffic.scaled(level)
             if mode == "managed-instances":
                 inst = (instances or facts.INSTANCE_TYPES)[o.setting["instance_type"]]
-                alt = _managed_option(o.m, inst, shaped, shaped.windows(idle_s, 300_000), idle_s, prices, seed,
-                                      target_cpu)
+                alt = _managed_option(o.m, inst, shaped, shaped.windows(idle_s, 300_000), prices, seed, target_cpu)
             else:
                 found, _ = options_for([o.m], shaped, idle_s=idle_s, prices=prices, seed=seed, restore_ms=restore_ms,
-                                       modes=(mode,), budget=300_000)
+                                       modes=(mode,), budget=300_000, allow_emulated=c.allow_emulated)
                 if not found:
                     continue
                 alt = min(found, key=lambda x: x.monthly_usd)
@@ -447,6 +461,9 @@ def _ms(v: float | None) -> str:
 
 
 def chart(lines: dict, path: Path, title: str, today: float | None = None) -> bool:
+    """The break-even chart, on log scales: points of no traffic or no cost have no place there."""
+    lines = {name: shown for name, points in lines.items()
+             if (shown := [p for p in points if p["requests_per_month"] > 0 and p["monthly_usd"] > 0])}
     if not lines:
         return False
     from lambda_ml_bench.measure.report import _pyplot, _save
@@ -469,7 +486,10 @@ def chart(lines: dict, path: Path, title: str, today: float | None = None) -> bo
 
 def tfvars(o: Option, handler: str) -> dict:
     """The Terraform variables that deploy `o` for `handler` (terraform/variables.tf)."""
-    out = {"handler_architectures": {handler: [o.m.architecture]}, "memory_sizes": {handler: o.m.memory_mb}}
+    memory = o.m.memory_mb
+    if o.mode == "managed-instances":  # one vCPU's worth at the instance's memory per vCPU, 2,048 MB at least
+        memory = max(facts.MANAGED_MIN_MEMORY_MB, int(o.setting["memory_gib_per_vcpu"] * 1024))
+    out = {"handler_architectures": {handler: [o.m.architecture]}, "memory_sizes": {handler: memory}}
     if o.mode == "provisioned":
         out["provisioned_concurrency"] = {handler: o.setting["provisioned"]}
     elif o.mode == "snapstart":
@@ -478,7 +498,6 @@ def tfvars(o: Option, handler: str) -> dict:
         types = {o.m.architecture: [o.setting["instance_type"]]}
         out["managed_instances_handlers"] = {handler: {"instance_types": types,
                                                        "memory_gib_per_vcpu": o.setting["memory_gib_per_vcpu"]}}
-        out["memory_sizes"] = {handler: max(facts.MANAGED_MIN_MEMORY_MB, int(o.setting["memory_gib_per_vcpu"] * 1024))}
     return out
 
 
@@ -522,9 +541,9 @@ def plan(recs: list[dict], traffic: Traffic, out_dir: Path, *, constraints: Cons
         best = answer(mine, constraints)
         answers[w] = best
         entry = {"workload": w, "answer": best.as_dict() if best else None,
-                 "why_not": {o.label(): eligible(o, constraints) for o in mine if eligible(o, constraints)}}
+                 "why_not": {o.label(): why for o in mine if (why := eligible(o, constraints))}}
         if with_chart:
-            lines = break_even(mine, ms, traffic, constraints, idle_s, prices, seed, restore_ms, target_cpu,
+            lines = break_even(mine, traffic, constraints, idle_s, prices, seed, restore_ms, target_cpu,
                                instances)
             png = f"plan-{i + 1}.png" if len(workloads) > 1 else "plan.png"
             entry["break_even"] = lines

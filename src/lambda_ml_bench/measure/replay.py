@@ -164,7 +164,10 @@ def report(doc: dict) -> str:
 
 def replay(client, name: str, qualifier: str, payload: bytes, shape: Traffic, duration_s: float, recs: list[dict],
            source: str, out_dir: Path, *, fallback_idle_s: float = facts.IDLE_RECLAIM_S, seed: int = 0,
-           max_requests: int = MAX_REQUESTS, workload: str | None = None, progress=lambda done: None) -> dict:
+           max_requests: int = MAX_REQUESTS, workload: str | None = None, progress=lambda done: None,
+           times: np.ndarray | None = None) -> dict:
+    """Send the shape (its request times: `times`, when the caller has made them with schedule()), simulate the same
+    times, and write replay.json and replay.md."""
     configuration = client.get_function_configuration(FunctionName=name, Qualifier=qualifier)
     arch, memory = configuration["Architectures"][0], configuration["MemorySize"]
     ms = [m for m in plan.measurements(recs) if m.architecture == arch and m.memory_mb == memory
@@ -172,7 +175,7 @@ def replay(client, name: str, qualifier: str, payload: bytes, shape: Traffic, du
     if len(ms) != 1:
         raise ReplayError(f"{source} has {len(ms)} measurements of {arch} at {memory} MB"
                           + ("" if workload else " (choose one with --workload)") + ": one is needed to simulate")
-    times = schedule(shape, duration_s, max_requests, seed)
+    times = schedule(shape, duration_s, max_requests, seed) if times is None else times
     idle_s = idle_of(client, name, fallback_idle_s)
     sent = send(client, name, qualifier, payload, times, progress)
     seen, predicted = observed(sent), predict(times, ms[0], idle_s)

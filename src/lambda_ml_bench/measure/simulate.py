@@ -119,6 +119,7 @@ def lambda_pool(t: np.ndarray, counted_from: int, warm_ms: np.ndarray, cold_ms: 
     kept = np.where(t < (t[0] if n else 0.0) + idle_s, initial, 0)  # the initial ones, until reclaimed unused
     cold = np.zeros(n, dtype=bool)
     throttled = np.zeros(n, dtype=bool)
+    period = np.floor(t / facts.SCALE_PERIOD_S).astype(np.int64)
     for _iteration in range(ITERATIONS):
         seconds = np.where(throttled, 0.0, np.where(cold, cold_latency, warm)) / 1000.0
         busy, departures = _in_flight(t, seconds)
@@ -127,7 +128,6 @@ def lambda_pool(t: np.ndarray, counted_from: int, warm_ms: np.ndarray, cold_ms: 
         new_throttled = throttled | (others >= limit)  # once throttled, always: the fixed point is reached from below
         new_cold = (busy > alive) & ~new_throttled
         # at most SCALE_STEP new environments per SCALE_PERIOD_S
-        period = np.floor(t / facts.SCALE_PERIOD_S).astype(np.int64)
         if new_cold.sum() > facts.SCALE_STEP:
             order = np.flatnonzero(new_cold)
             first = np.r_[True, period[order][1:] != period[order][:-1]]

@@ -93,7 +93,7 @@ class Traffic:
         return {"steady": 3600.0, "diurnal": DAY_S, "burst": self.params.get("every", 3600.0)}.get(self.kind, MONTH_S)
 
     def requests_per_month(self) -> float:
-        return self.mean_rate() * MONTH_S if self.kind != "file" else float(len(self.times)) * MONTH_S / self.span_s
+        return self.mean_rate() * MONTH_S  # a file's mean rate is its requests over its span
 
     def scaled(self, factor: float) -> Traffic:
         """The same shape at `factor` times its rates (a file's traffic cannot be scaled)."""
