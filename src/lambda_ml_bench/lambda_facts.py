@@ -19,7 +19,8 @@ TIMEOUT_S = (1, 900)  # Timeout, inclusive
 EPHEMERAL_STORAGE_MB = (512, 10_240)  # EphemeralStorage.Size, inclusive; 512 by default
 DEFAULT_EPHEMERAL_STORAGE_MB = 512
 INIT_ALLOWANCE_S = 10  # INIT runs outside the function's timeout for up to this long
-FILE_DESCRIPTORS = 1024  # open files per execution environment (and as many processes and threads)
+FILE_DESCRIPTORS = 1024  # open files per execution environment
+PROCESSES = 1024  # processes and threads per execution environment
 
 # --- CPU: in proportion to memory ------------------------------------------------------------------
 MB_PER_VCPU = 1769  # one vCPU at 1,769 MB

@@ -29,7 +29,7 @@ def hierarchy():
 
 @pytest.mark.parametrize("memory_mb", [128, 1769, 3538, 10240])
 def test_an_environments_group_has_lambdas_quota_and_limit(hierarchy, memory_mb: int) -> None:
-    a = hierarchy.new(memory_mb)
+    a = hierarchy.new(memory_mb, f"env-{memory_mb}")
     try:
         cores = os.cpu_count()
         expected = min(memory_mb / 1769, cores)

@@ -360,9 +360,43 @@ def test_ambiguous_framing_is_400_and_nothing_after_it_runs(front, framing: byte
     assert serving(front)
 
 
-def test_descriptors_and_shared_memory_are_lambdas(lambda_client) -> None:
-    """Lambda's limits inside the sandbox: 1,024 file descriptors (a few are the runtime's own), and no shared memory
-    for multiprocessing's queues (on Lambda they fail too)."""
+def test_descriptors_processes_and_shared_memory_are_lambdas(lambda_client) -> None:
+    """Lambda's limits inside the sandbox: 1,024 file descriptors and 1,024 processes and threads (a few of each are
+    the runtime's own), and no shared memory for multiprocessing's queues (on Lambda they fail too)."""
     opened = invoke(lambda_client, "probe-events", {"open_files": 1100})["opened"]
     assert 1000 <= opened < 1024
+    started = invoke(lambda_client, "probe-x86_64", {"threads": 1100})["threads"]
+    assert 1000 <= started < 1024
     assert invoke(lambda_client, "probe-events", {"mp_queue": True})["queue"] != "made"
+
+
+def test_each_environment_has_a_network_of_its_own(sandbox: Path, tmp_path: Path) -> None:
+    """Function code sees only its own loopback: its RIE's two ports, none of another environment's (whose in-flight
+    event it could otherwise take), not the service's API, not a host service, no route out. A function whose
+    definition asks for the host's loopback reaches the host service, and its Tags say so."""
+    probe = str(REPO / "tests/fixtures/probe")
+    definition = tmp_path / "fns.json"
+    definition.write_text(json.dumps({"functions": [
+        {"name": name, "handler": "app.handler", "architecture": "x86_64", "timeout": 10, "code": probe, **extra}
+        for name, extra in (("a", {}), ("b", {}), ("db", {"network": "host-loopback"}))]}))
+    with socket.socket() as host_service:
+        host_service.bind(("127.0.0.1", 0))
+        host_service.listen()
+        host = ["127.0.0.1", host_service.getsockname()[1]]
+        with local_service(functions.from_file(definition)) as (server, client):
+            busy = threading.Thread(target=invoke, args=(client, "b", {"sleep": 4}))
+            busy.start()  # b's environment is up, its runtime waiting on its Runtime API
+            time.sleep(1.5)
+            seen = invoke(client, "a", {"listening": True})
+            assert seen == {"ports": [8080, 9001], "interfaces": ["lo"]}
+            api = ["127.0.0.1", server.server_address[1]]
+            reached = invoke(client, "a", {"connect": [api, host, ["127.0.0.1", 9001], ["10.255.255.1", 80]]})
+            assert reached["reached"] == {f"{api[0]}:{api[1]}": "ConnectionRefusedError",
+                                          f"{host[0]}:{host[1]}": "ConnectionRefusedError",
+                                          "127.0.0.1:9001": "connected",  # its own Runtime API
+                                          "10.255.255.1:80": "OSError"}  # no route: the network is unreachable
+            assert invoke(client, "db", {"connect": [host]})["reached"] == {f"{host[0]}:{host[1]}": "connected"}
+            busy.join()
+            assert client.list_tags(Resource=functions.FunctionSpec.arn.fget(server.functions["db"].latest.spec))[
+                "Tags"]["lambda-ml-bench:network"] == "host-loopback"
+            assert client.get_function(FunctionName="a")["Tags"]["lambda-ml-bench:network"] == "isolated"

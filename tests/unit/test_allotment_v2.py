@@ -20,16 +20,17 @@ def v2_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return base
 
 
-def test_groups_get_cpu_max_memory_max_and_no_swap(v2_root: Path) -> None:
+def test_groups_get_cpu_max_memory_max_pids_max_and_no_swap(v2_root: Path) -> None:
     hierarchy = allotment.Hierarchy("lambda-ml-bench-test")
     assert hierarchy.version == 2
-    assert (v2_root / "lambda-ml-bench-test" / "cgroup.subtree_control").read_text() == "+cpu +memory"
-    a = hierarchy.new(885)
+    assert (v2_root / "lambda-ml-bench-test" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    a = hierarchy.new(885, "env-1")
     group = a.groups["unified"]
     quota, period = map(int, (group / "cpu.max").read_text().split())
     assert period == allotment.PERIOD_US == 40_000 and quota == round(885 / 1769 * 40_000)
     assert (group / "memory.max").read_text() == str(885 * 1024 * 1024)
     assert (group / "memory.swap.max").read_text() == "0"
+    assert (group / "pids.max").read_text() == "1024"
     assert a.procs_files() == [str(group / "cgroup.procs")]
     (group / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n")
     (group / "memory.peak").write_text(str(300 * 1024 * 1024))

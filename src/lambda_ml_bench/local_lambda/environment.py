@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from lambda_ml_bench.build.platforms import ARCHITECTURES
 from lambda_ml_bench.files import MiB
 from lambda_ml_bench.local_lambda.codecache import unpacked
 from lambda_ml_bench.local_lambda.functions import REGION, FunctionSpec
+from lambda_ml_bench.sandbox import network
 from lambda_ml_bench.sandbox.allotment import (
     Allotment,
     Hierarchy,
@@ -73,8 +75,14 @@ class Environment:
         self.arch = ARCHITECTURES[spec.architecture]
         self.hierarchy = hierarchy
         self.allotment: Allotment | None = None
-        self.port = free_port()
-        self.client = RieClient(self.port, spec.timeout + 30)
+        self.id = uuid.uuid4().hex[:12]  # never the id of a leftover of an earlier service
+        # its own network namespace (only loopback, Lambda's ports), unless the definition asks for the host's
+        self.isolated = not spec.host_loopback
+        if self.isolated:
+            (_, self.port), self.runtime_api = network.RIE_ADDRESS, network.RUNTIME_API
+        else:
+            self.port, self.runtime_api = free_port(), f"127.0.0.1:{free_port()}"
+        self.client = RieClient(self.connect, spec.timeout + 30)
         self.lines: deque[str] = deque()  # the newest output lines, LOG_KEEP_BYTES at most
         self._sizes: deque[int] = deque()
         self._kept = 0  # bytes in self.lines
@@ -96,40 +104,55 @@ class Environment:
             "AWS_LAMBDA_FUNCTION_NAME": s.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(s.memory_size),
             "AWS_LAMBDA_FUNCTION_VERSION": self.version, "AWS_LAMBDA_FUNCTION_TIMEOUT": str(s.timeout),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{s.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[{self.version}]{self.port}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[{self.version}]{self.id}",
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_EXECUTION_ENV": f"AWS_Lambda_{s.runtime}",
             "LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime", "_HANDLER": s.handler,
         }
 
-    def runtime_environment(self, runtime_port: int) -> dict[str, str]:
+    def runtime_environment(self) -> dict[str, str]:
         """Exactly what the runtime's process gets: Lambda's variables, then the function's own. No host
         variable passes (OPENBLAS_CORETYPE among them: Lambda sets none, and under QEMU a host core type
         makes arm64 OpenBLAS fall back to its generic kernel)."""
         return {"PATH": "/usr/local/bin:/usr/bin/:/bin", "LANG": "C.UTF-8", "TZ": ":UTC",
                 "PYTHONPATH": "/var/task:/opt/python:/var/runtime", **self.lambda_variables(),
-                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{runtime_port}",
+                "AWS_LAMBDA_RUNTIME_API": self.runtime_api,
                 **{k: str(v) for k, v in self.spec.environment.items()}}
 
-    def command(self, runtime_port: int) -> list[str]:
+    def command(self) -> list[str]:
         cache = sandbox_dir() / "unpacked"
         binds = {"/var/task": unpacked(self.spec.code, cache)}
         if self.spec.layers:
             binds["/opt"] = unpacked(self.spec.layers[0], cache)
         inner = sandboxed(self.arch, root_dir(self.arch), [PYTHON, "-m", "awslambdaric", self.spec.handler],
-                          binds, self.runtime_environment(runtime_port), chdir="/var/task")
+                          binds, self.runtime_environment(), chdir="/var/task")
         return [str(self.rie), "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
-                "--runtime-api-address", f"127.0.0.1:{runtime_port}", *join_command(self.allotment, inner)]
+                "--runtime-api-address", self.runtime_api, *join_command(self.allotment, inner)]
+
+    def connect(self, timeout: float | None = None) -> socket.socket:
+        """A connection to this environment's RIE: made inside its network namespace when it has one."""
+        if not self.isolated:
+            return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        if self.proc is None:
+            raise network.NetworkError("the environment has not started")
+        conn = network.socket_in(self.proc.pid)
+        try:
+            conn.settimeout(timeout)
+            conn.connect(("127.0.0.1", self.port))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         if self.hierarchy is not None:
-            self.allotment = self.hierarchy.new(self.spec.memory_size)
-        runtime_port = free_port()
+            self.allotment = self.hierarchy.new(self.spec.memory_size, f"env-{self.id}")
         # The RIE reads the function's settings from its own environment; nothing of the caller's reaches it.
-        self.proc = subprocess.Popen(self.command(runtime_port), env={**HOST_ENV, **self.lambda_variables()},
+        self.proc = subprocess.Popen(self.command(), env={**HOST_ENV, **self.lambda_variables()},
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, cwd="/", preexec_fn=_lambda_limits)
+                                     start_new_session=True, cwd="/",
+                                     preexec_fn=_isolated_limits if self.isolated else _lambda_limits)
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
         if self.allotment is None:
@@ -137,7 +160,7 @@ class Environment:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with self.connect(timeout=0.2):
                     return
             except OSError:
                 if self.proc.poll() is not None:
@@ -287,6 +310,12 @@ class Environment:
 def _lambda_limits() -> None:
     """Lambda's 1,024 file descriptors for the environment's processes (set in the child before it runs the RIE)."""
     resource.setrlimit(resource.RLIMIT_NOFILE, (lambda_facts.FILE_DESCRIPTORS, lambda_facts.FILE_DESCRIPTORS))
+
+
+def _isolated_limits() -> None:
+    """Lambda's limits, in a network namespace of the environment's own."""
+    _lambda_limits()
+    network.isolate()
 
 
 def _classify(status: int, body: bytes, request_id: str, oom: bool) -> tuple[str | None, bytes]:

@@ -18,6 +18,7 @@ TAG_ENVIRONMENT = "lambda-ml-bench:environment"  # local (absent on AWS: Lambda)
 TAG_RUN = "lambda-ml-bench:run"  # native | emulated
 TAG_ALLOTMENT = "lambda-ml-bench:allotment"  # allotted | not-allotted
 TAG_IDLE = "lambda-ml-bench:idle-seconds"  # how long an idle environment lives here
+TAG_NETWORK = "lambda-ml-bench:network"  # isolated (loopback of its own) | host-loopback (asked for by name)
 LOCAL_DESCRIPTION = "local Lambda (lambda-ml-bench), runs {run}; {allotment}"
 
 
@@ -46,6 +47,7 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     snapstart: bool = False  # SnapStart on published versions: configuration only here (no snapshot is taken)
     user_description: str | None = None  # a Description set through the API (else where the function runs)
+    host_loopback: bool = False  # the definition asks for the host's loopback (else a network of its own)
 
     @property
     def arn(self) -> str:
@@ -85,7 +87,8 @@ class FunctionSpec:
 
     def tags(self, allotted: bool) -> dict[str, str]:
         return {TAG_ENVIRONMENT: "local", TAG_RUN: "native" if self.architecture == _host() else "emulated",
-                TAG_ALLOTMENT: "allotted" if allotted else "not-allotted"}
+                TAG_ALLOTMENT: "allotted" if allotted else "not-allotted",
+                TAG_NETWORK: "host-loopback" if self.host_loopback else "isolated"}
 
     def description(self, allotment: str) -> str:
         if self.user_description is not None:
@@ -134,11 +137,27 @@ def from_file(path: Path) -> list[FunctionSpec]:
             code=(base / entry["code"]).resolve(), layers=tuple((base / p).resolve() for p in entry.get("layers", [])),
             environment=entry.get("environment", {}), runtime=entry.get("runtime", "python3.13"),
             reserved_concurrency=entry.get("reserved_concurrency"), snapstart=bool(entry.get("snapstart", False)),
+            host_loopback=_host_loopback(entry),
         ))
     return specs
 
 
+def _host_loopback(entry: dict) -> bool:
+    """`"network": "host-loopback"` gives a function the host's loopback (a local database, say); the default,
+    `"isolated"`, a network namespace with a loopback of its own."""
+    value = entry.get("network", "isolated")
+    if value not in ("isolated", "host-loopback"):
+        raise DefinitionError(f"{entry.get('name')}: network is \"isolated\" or \"host-loopback\", not {value!r}")
+    return value == "host-loopback"
+
+
 def validate(specs: list[FunctionSpec]) -> None:
+    from lambda_ml_bench.sandbox.network import can_isolate
+
+    why = can_isolate()
+    if why and any(not s.host_loopback for s in specs):
+        raise DefinitionError(f"each environment gets a network of its own, and {why}: run the local Lambda as root "
+                              "(as its CPU and memory allotment needs too)")
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise DefinitionError(f"function names must be unique: {names}")

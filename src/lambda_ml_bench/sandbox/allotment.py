@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from lambda_ml_bench.files import MiB
-from lambda_ml_bench.lambda_facts import vcpus
+from lambda_ml_bench.lambda_facts import PROCESSES, vcpus
 
 # The quota's period. Lambda does not say its own. A burst's first and last partial periods run unthrottled, so the
 # shorter the period the closer a short burst follows the share: with 100 ms a 0.15 s burst at 256 MB was seen at 5.5x
@@ -70,6 +69,9 @@ class Hierarchy:
             acct = CGROUP_ROOT / "cpuacct"  # CPU time used, where it is a hierarchy of its own
             if (acct / "cgroup.procs").exists() and acct.resolve() != v1["cpu"].resolve():
                 self.parents["cpuacct"] = acct / _own_group("cpuacct").lstrip("/") / name
+            pids = CGROUP_ROOT / "pids"  # Lambda's 1,024 processes and threads
+            if (pids / "cgroup.procs").exists():
+                self.parents["pids"] = pids / _own_group("pids").lstrip("/") / name
         elif (CGROUP_ROOT / "cgroup.controllers").exists():
             self.version = 2
             base = CGROUP_ROOT / _own_group(None).lstrip("/")
@@ -83,14 +85,15 @@ class Hierarchy:
             available = set((self.parents["unified"].parent / "cgroup.controllers").read_text().split())
             if not wanted <= available:
                 raise AllotmentError(f"cgroup v2 controllers {sorted(wanted - available)} are not delegated here")
-            (self.parents["unified"] / "cgroup.subtree_control").write_text("+cpu +memory")
-        self._count = 0
-        self._lock = threading.Lock()
+            if "pids" in available:
+                wanted.add("pids")
+            (self.parents["unified"] / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(wanted)))
+            self.limits_processes = "pids" in wanted
+        else:
+            self.limits_processes = "pids" in self.parents
 
-    def new(self, memory_mb: int) -> Allotment:
-        with self._lock:
-            self._count += 1
-            name = f"env-{self._count}"
+    def new(self, memory_mb: int, name: str) -> Allotment:
+        """The groups of one environment, named `name` (env-<id>, unique)."""
         return Allotment(self, name, memory_mb)
 
     def remove(self) -> None:
@@ -131,11 +134,15 @@ class Allotment:
                 (memory / "memory.limit_in_bytes").write_text(str(limit))
                 if (memory / "memory.memsw.limit_in_bytes").exists():  # Lambda has no swap
                     (memory / "memory.memsw.limit_in_bytes").write_text(str(limit))
+                if "pids" in self.groups:
+                    (self.groups["pids"] / "pids.max").write_text(str(PROCESSES))
             else:
                 group = self.groups["unified"]
                 (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
                 (group / "memory.max").write_text(str(limit))
                 (group / "memory.swap.max").write_text("0")
+                if hierarchy.limits_processes:
+                    (group / "pids.max").write_text(str(PROCESSES))
         except OSError as err:
             self.remove()
             raise AllotmentError(f"cannot set up {self.groups}: {err}") from err

@@ -6,6 +6,7 @@ whole warm round trip, and TCP_NODELAY keeps small requests from waiting 40 ms f
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 INVOKE_PATH = b"/2015-03-31/functions/function/invocations"  # the RIE serves one function, named `function`
 
@@ -17,10 +18,11 @@ def free_port() -> int:
 
 
 class RieClient:
-    """POSTs invocations to one RIE over one socket, reconnecting once when it was closed."""
+    """POSTs invocations to one RIE over one socket, reconnecting once when it was closed. `connect` opens a
+    connection to the RIE (in the environment's own network namespace, or on the host's loopback)."""
 
-    def __init__(self, port: int, timeout_s: float) -> None:
-        self.port, self.timeout_s = port, timeout_s
+    def __init__(self, connect: Callable[[], socket.socket], timeout_s: float) -> None:
+        self.connect, self.timeout_s = connect, timeout_s
         self.conn: socket.socket | None = None
         self._buffer = b""
 
@@ -35,7 +37,7 @@ class RieClient:
         for attempt in (1, 2):
             try:
                 if self.conn is None:
-                    self.conn = socket.create_connection(("127.0.0.1", self.port))
+                    self.conn = self.connect()
                     self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     self.conn.settimeout(self.timeout_s)
                     self._buffer = b""
