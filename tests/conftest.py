@@ -164,7 +164,7 @@ def local_lambda(definitions: Path, sandbox: Path, dist: Path) -> str:
     log_path = dist / "local-test-service.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen([*LMB, "local", "up", "--port", str(port), "--idle-seconds", "120",
-                             "--functions", str(definitions)],
+                             "--functions", str(definitions), "--state-dir", str(dist / "local")],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
     for _ in range(300):

@@ -37,12 +37,15 @@ def probe_definition(folder: Path, **settings) -> Path:
     return definition
 
 
-def start_service(definition: Path, port: int):
-    """`lmb local up` in the foreground, once it serves (its first line is the endpoint)."""
+def start_service(definition: Path, port: int, state_dir: Path | None = None):
+    """`lmb local up` in the foreground, once it serves (its first line is the endpoint); what it is configured to
+    kept in `state_dir` (default: beside the definition file)."""
     import subprocess
 
-    proc = subprocess.Popen([*LMB, "local", "up", "--port", str(port), "--functions",
-                             str(definition)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    state_dir = state_dir or definition.parent / "state"
+    proc = subprocess.Popen([*LMB, "local", "up", "--port", str(port), "--functions", str(definition),
+                             "--state-dir", str(state_dir)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     assert proc.stdout.readline().decode().strip() == f"http://127.0.0.1:{port}"
     return proc
 

@@ -37,13 +37,17 @@ def sha256_file_base64(path: Path) -> str:
     return base64.b64encode(bytes.fromhex(sha256_file_cached(path))).decode()
 
 
-def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Write beside the target under a private name, then rename over it in one step."""
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, sync: bool = False) -> None:
+    """Write beside the target under a private name, then rename over it in one step (`sync`: on disk before the
+    rename, so that even a machine's crash leaves the old file or the new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -225,7 +226,7 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 def _cgroups(port: int) -> list[Path]:
-    return [p for p in Path("/sys/fs/cgroup").rglob(f"lambda-ml-bench-{port}") if p.is_dir()]
+    return [p for p in Path("/sys/fs/cgroup").rglob(f"lambda-ml-bench-{port}-*") if p.is_dir()]
 
 
 def test_sigterm_during_an_invocation_leaves_no_process_and_no_group(sandbox: Path, tmp_path: Path) -> None:
@@ -400,3 +401,85 @@ def test_each_environment_has_a_network_of_its_own(sandbox: Path, tmp_path: Path
             assert client.list_tags(Resource=functions.FunctionSpec.arn.fget(server.functions["db"].latest.spec))[
                 "Tags"]["lambda-ml-bench:network"] == "host-loopback"
             assert client.get_function(FunctionName="a")["Tags"]["lambda-ml-bench:network"] == "isolated"
+
+
+def test_a_service_killed_outright_loses_no_configuration_and_leaves_nothing(sandbox: Path, tmp_path: Path) -> None:
+    """kill -9 mid-invocation: the next start on the port ends what the killed one left running (found by its
+    groups), every change it answered is still there, and its first ten cold starts, all at once, serve."""
+    import boto3
+
+    port = free_port()
+    definition = probe_definition(tmp_path, memory_size=512, timeout=30)
+    proc = start_service(definition, port)
+    client = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    client.update_function_configuration(FunctionName="p", MemorySize=640, Description="kept across a crash",
+                                         Environment={"Variables": {"KEPT": "yes"}})
+    version = client.publish_version(FunctionName="p")["Version"]
+    client.create_alias(FunctionName="p", Name="live", FunctionVersion=version)
+    busy = socket.create_connection(("127.0.0.1", port))
+    busy.sendall(b'POST /2015-03-31/functions/p/invocations HTTP/1.1\r\nContent-Length: 14\r\n\r\n{"sleep": 20}\n')
+    deadline = time.monotonic() + 30
+    while not any("awslambdaric" in " ".join(p.cmdline()) for p in _descendants(proc.pid)):
+        assert time.monotonic() < deadline, "the invocation never started"
+        time.sleep(0.1)
+    time.sleep(3)  # INIT over, the handler sleeping: nothing of it writes (a write to the dead service's pipe ends it)
+    left = _descendants(proc.pid)
+    old_groups = _cgroups(port)
+    proc.kill()
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    busy.close()
+    time.sleep(0.5)
+    assert [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]  # the killed one's leftovers
+    again = start_service(definition, port)
+    try:
+        assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert old_groups and not any(g.exists() for g in old_groups)
+        config = client.get_function_configuration(FunctionName="p")
+        assert (config["MemorySize"], config["Description"], config["Environment"]["Variables"]) == (
+            640, "kept across a crash", {"KEPT": "yes"})
+        assert client.get_alias(FunctionName="p", Name="live")["FunctionVersion"] == version
+        assert client.get_function_configuration(FunctionName="p", Qualifier=version)["MemorySize"] == 640
+
+        def cold(_) -> dict:
+            answer = client.invoke(FunctionName="p", Qualifier="live", Payload=b'{"sleep": 1}')
+            return {"error": answer.get("FunctionError"), "out": json.loads(answer["Payload"].read())}
+
+        with ThreadPoolExecutor(10) as pool:
+            answers = list(pool.map(cold, range(10)))
+        assert all(a["error"] is None and a["out"]["environ"]["KEPT"] == "yes" for a in answers), answers
+    finally:
+        again.send_signal(signal.SIGTERM)
+        again.wait(timeout=30)
+        again.stdout.close()
+        client.close()
+
+
+def test_tmp_is_ephemeral_storage_full_with_enospc_and_not_memory(sandbox: Path, tmp_path: Path) -> None:
+    """/tmp is EphemeralStorage.Size of disk: 400 MB fit in a 256 MB function without an out-of-memory kill, a full
+    /tmp is ENOSPC (the function keeps serving), and UpdateFunctionConfiguration resizes it as AWS does (512-10,240;
+    out of range refused and nothing changed)."""
+    from lambda_ml_bench.local_lambda.environment import ephemeral_dir
+    from lambda_ml_bench.sandbox import storage
+
+    assert storage.can_mount(), "the local Lambda runs as root here"
+    definition = probe_definition(tmp_path, memory_size=256, timeout=60)
+    with local_service(functions.from_file(definition)) as (server, client):
+        fits = invoke(client, "p", {"tmp_write_mb": 400})
+        assert fits["written_mb"] == 400 and fits["error"] is None and 512 <= fits["tmp_size_mb"] < 560
+        full = invoke(client, "p", {"tmp_write_mb": 700})
+        assert full["error"] == "No space left on device" and 512 <= full["written_mb"] < 560
+        body = b'{"EphemeralStorage": {"Size": 400}}'  # boto3 checks the range itself: sent as it is
+        head = (b"PUT /2015-03-31/functions/p/configuration HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        status, headers, answer = raw(server, head + body)
+        assert (status, headers["x-amzn-errortype"]) == (400, "ValidationException")
+        assert json.loads(answer)["message"] == (
+            "1 validation error detected: Value '400' at 'ephemeralStorage.size' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 512")
+        assert client.get_function_configuration(FunctionName="p")["EphemeralStorage"] == {"Size": 512}
+        answer = client.update_function_configuration(FunctionName="p", EphemeralStorage={"Size": 1024})
+        assert answer["EphemeralStorage"] == {"Size": 1024}
+        assert 1024 <= invoke(client, "p", {"tmp_write_mb": 1})["tmp_size_mb"] < 1100
+    assert not list(ephemeral_dir().rglob("tmp.ext4"))  # every environment's /tmp went with it

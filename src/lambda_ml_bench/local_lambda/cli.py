@@ -17,7 +17,7 @@ from lambda_ml_bench.lambda_facts import MEMORY_MB
 from lambda_ml_bench.paths import DIST, REPO
 from lambda_ml_bench.terminal import say
 
-DEFAULT_STATE = DIST / "local"  # the pid and log files of a detached service
+DEFAULT_STATE = DIST / "local"  # what the API configured (per port), and a detached service's pid and log
 
 
 class StartError(ProjectError):
@@ -59,7 +59,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         state.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "lambda_ml_bench", "local", "up", "--port", str(args.port),
                 "--idle-seconds", str(args.idle_seconds),
-                "--memory-quota", str(args.memory_quota)] + ([] if args.allot else ["--no-allot"]) + \
+                "--memory-quota", str(args.memory_quota), "--state-dir", str(state.resolve())] + \
+            ([] if args.allot else ["--no-allot"]) + (["--fresh"] if args.fresh else []) + \
             (["--concurrency", str(args.concurrency)] if args.concurrency else [])
         if args.functions:
             argv += ["--functions", str(Path(args.functions).resolve())]
@@ -76,8 +77,13 @@ def cmd_up(args: argparse.Namespace) -> None:
         prepare(ARCHITECTURES[arch], say)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
+    from lambda_ml_bench.local_lambda.state import state_file
+
+    kept = state_file(Path(args.state_dir), args.port)
+    if args.fresh:
+        kept.unlink(missing_ok=True)
     server = LocalLambda(args.port, specs, rie, concurrency=args.concurrency, idle_seconds=args.idle_seconds,
-                         memory_quota=args.memory_quota, allot=args.allot)
+                         memory_quota=args.memory_quota, allot=args.allot, state_path=kept)
     signal.signal(signal.SIGTERM, _terminate)
     say(f"local Lambda serving {len(specs)} functions at {server.endpoint} ({server.allotment_note}; the account's "
         f"concurrent executions: {server.account.limit}):")
@@ -133,7 +139,11 @@ def register(sub) -> None:
     p.add_argument("--no-allot", dest="allot", action="store_false",
                    help="give environments the whole machine (no control groups); the configuration says so")
     p.add_argument("--detach", action="store_true", help="run in the background; `down` stops it")
-    p.add_argument("--state-dir", default=str(DEFAULT_STATE), help="where a detached service keeps its pid and log")
+    p.add_argument("--state-dir", default=str(DEFAULT_STATE),
+                   help="where the configuration made through the API is kept across restarts (per port), and a "
+                        "detached service's pid and log")
+    p.add_argument("--fresh", action="store_true",
+                   help="forget what was configured through the API: start from the definitions")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=cmd_up)
     p = verbs.add_parser("down", help="stop a detached local Lambda and every process it started")

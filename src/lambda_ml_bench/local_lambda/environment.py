@@ -31,7 +31,7 @@ from lambda_ml_bench.build.platforms import ARCHITECTURES
 from lambda_ml_bench.files import MiB
 from lambda_ml_bench.local_lambda.codecache import unpacked
 from lambda_ml_bench.local_lambda.functions import REGION, FunctionSpec
-from lambda_ml_bench.sandbox import network
+from lambda_ml_bench.sandbox import network, storage
 from lambda_ml_bench.sandbox.allotment import (
     Allotment,
     Hierarchy,
@@ -83,6 +83,9 @@ class Environment:
         else:
             self.port, self.runtime_api = free_port(), f"127.0.0.1:{free_port()}"
         self.client = RieClient(self.connect, spec.timeout + 30)
+        # /tmp: disk of EphemeralStorage.Size where mounts can be made, else a tmpfs of that size (counted as memory)
+        self.storage = storage.EphemeralStorage(ephemeral_dir() / self.id, spec.ephemeral_storage) \
+            if storage.can_mount() else None
         self.lines: deque[str] = deque()  # the newest output lines, LOG_KEEP_BYTES at most
         self._sizes: deque[int] = deque()
         self._kept = 0  # bytes in self.lines
@@ -124,8 +127,9 @@ class Environment:
         binds = {"/var/task": unpacked(self.spec.code, cache)}
         if self.spec.layers:
             binds["/opt"] = unpacked(self.spec.layers[0], cache)
+        tmp = self.storage.mount_point if self.storage else self.spec.ephemeral_storage
         inner = sandboxed(self.arch, root_dir(self.arch), [PYTHON, "-m", "awslambdaric", self.spec.handler],
-                          binds, self.runtime_environment(), chdir="/var/task")
+                          binds, self.runtime_environment(), chdir="/var/task", tmp=tmp)
         return [str(self.rie), "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
                 "--runtime-api-address", self.runtime_api, *join_command(self.allotment, inner)]
 
@@ -148,15 +152,23 @@ class Environment:
     def start(self) -> None:
         if self.hierarchy is not None:
             self.allotment = self.hierarchy.new(self.spec.memory_size, f"env-{self.id}")
+        made: list[BaseException | None] = []
+        if self.storage is not None:  # made while the RIE starts (the runtime starts with the first invoke)
+            tmp = threading.Thread(target=lambda: made.append(_attempt(self.storage.make)))
+            tmp.start()
         # The RIE reads the function's settings from its own environment; nothing of the caller's reaches it.
         self.proc = subprocess.Popen(self.command(), env={**HOST_ENV, **self.lambda_variables()},
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, cwd="/",
-                                     preexec_fn=_isolated_limits if self.isolated else _lambda_limits)
+                                     start_new_session=True, cwd="/", preexec_fn=self._in_child)
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
         if self.allotment is None:
             threading.Thread(target=self._watch_memory, daemon=True).start()
+        if self.storage is not None:
+            tmp.join()
+            if made[0] is not None:
+                self.stop()
+                raise made[0]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -169,6 +181,15 @@ class Environment:
         self.stop()
         raise RuntimeError(f"the runtime interface emulator for {self.spec.name} did not start:\n"
                            + "".join(list(self.lines)[-20:]))
+
+    def _in_child(self) -> None:
+        """In the RIE's process before it runs: Lambda's limits, the environment's tracking group (found and ended
+        by the next service if this one is killed outright) and its own network."""
+        resource.setrlimit(resource.RLIMIT_NOFILE, (lambda_facts.FILE_DESCRIPTORS, lambda_facts.FILE_DESCRIPTORS))
+        if self.allotment is not None:
+            self.allotment.track()
+        if self.isolated:
+            network.isolate()
 
     def _read_output(self) -> None:
         """The runtime's output, line by line (a line longer than LOG_LINE_MAX in pieces), the oldest dropped once
@@ -193,21 +214,22 @@ class Environment:
         return self.proc is not None and self.proc.poll() is None and not self.broken
 
     def stop(self) -> None:
-        """Kill the RIE and everything it started (its own process group), then remove its groups."""
+        """Kill the RIE and everything it started (its own process group), then remove its groups and its /tmp."""
         self.client.close()
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.proc.wait(timeout=10)
-        self._reader.join(timeout=5)
-        if self.proc.stdout and not self._reader.is_alive():
-            self.proc.stdout.close()
+        if self.proc is not None:
+            self._reader.join(timeout=5)
+            if self.proc.stdout and not self._reader.is_alive():
+                self.proc.stdout.close()
         if self.allotment is not None:
             self.allotment.remove()
+        if self.storage is not None:
+            self.storage.remove()
 
     # --- memory without control groups: a sampling watchdog -----------------------------------
     def _runtime_pids(self) -> list[int]:
@@ -307,15 +329,18 @@ class Environment:
             return self._since(first)
 
 
-def _lambda_limits() -> None:
-    """Lambda's 1,024 file descriptors for the environment's processes (set in the child before it runs the RIE)."""
-    resource.setrlimit(resource.RLIMIT_NOFILE, (lambda_facts.FILE_DESCRIPTORS, lambda_facts.FILE_DESCRIPTORS))
+def ephemeral_dir() -> Path:
+    """Where this service's environments keep their /tmp (a folder per service, named after its pid, so that the
+    next service finds what one killed outright left)."""
+    return sandbox_dir() / "ephemeral" / f"service-{os.getpid()}"
 
 
-def _isolated_limits() -> None:
-    """Lambda's limits, in a network namespace of the environment's own."""
-    _lambda_limits()
-    network.isolate()
+def _attempt(step) -> BaseException | None:
+    try:
+        step()
+    except BaseException as err:  # noqa: BLE001 - handed to the thread that waits for it
+        return err
+    return None
 
 
 def _classify(status: int, body: bytes, request_id: str, oom: bool) -> tuple[str | None, bytes]:

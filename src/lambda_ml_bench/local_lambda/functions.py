@@ -47,6 +47,7 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     snapstart: bool = False  # SnapStart on published versions: configuration only here (no snapshot is taken)
     user_description: str | None = None  # a Description set through the API (else where the function runs)
+    ephemeral_storage: int = lambda_facts.DEFAULT_EPHEMERAL_STORAGE_MB  # /tmp's size in MB
     host_loopback: bool = False  # the definition asks for the host's loopback (else a network of its own)
 
     @property
@@ -63,7 +64,7 @@ class FunctionSpec:
         code_sha, code_size = _code_digest(self.code)
         config = {
             "Architectures": [self.architecture], "CodeSha256": code_sha, "CodeSize": code_size,
-            "Description": description, "EphemeralStorage": {"Size": 512},
+            "Description": description, "EphemeralStorage": {"Size": self.ephemeral_storage},
             "FunctionArn": self.arn + (f":{qualifier}" if qualifier else ""),
             "FunctionName": self.name, "Handler": self.handler, "LastModified": last_modified,
             "LastUpdateStatus": "Successful",
@@ -138,6 +139,7 @@ def from_file(path: Path) -> list[FunctionSpec]:
             environment=entry.get("environment", {}), runtime=entry.get("runtime", "python3.13"),
             reserved_concurrency=entry.get("reserved_concurrency"), snapstart=bool(entry.get("snapstart", False)),
             host_loopback=_host_loopback(entry),
+            ephemeral_storage=int(entry.get("ephemeral_storage", lambda_facts.DEFAULT_EPHEMERAL_STORAGE_MB)),
         ))
     return specs
 
@@ -168,8 +170,11 @@ def validate(specs: list[FunctionSpec]) -> None:
         if len(s.layers) > 1:
             raise DefinitionError(f"{s.name}: the local Lambda mounts one layer at /opt, not {len(s.layers)}")
         (mem_low, mem_high), (t_low, t_high) = lambda_facts.MEMORY_MB, lambda_facts.TIMEOUT_S
-        if not mem_low <= s.memory_size <= mem_high or not t_low <= s.timeout <= t_high:
-            raise DefinitionError(f"{s.name}: memory {mem_low}-{mem_high} MB and timeout {t_low}-{t_high} s")
+        (tmp_low, tmp_high) = lambda_facts.EPHEMERAL_STORAGE_MB
+        if not mem_low <= s.memory_size <= mem_high or not t_low <= s.timeout <= t_high or \
+                not tmp_low <= s.ephemeral_storage <= tmp_high:
+            raise DefinitionError(f"{s.name}: memory {mem_low}-{mem_high} MB, timeout {t_low}-{t_high} s and "
+                                  f"ephemeral storage {tmp_low}-{tmp_high} MB")
         for p in (s.code, *s.layers):
             if not p.exists():
                 raise DefinitionError(f"{s.name}: {os.path.relpath(p)} does not exist; build it first "

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lambda_ml_bench.local_lambda import api
+from lambda_ml_bench.local_lambda import api, state
 from lambda_ml_bench.local_lambda.api import too_many_requests
 from lambda_ml_bench.local_lambda.environment import Environment
 from lambda_ml_bench.local_lambda.functions import TAG_IDLE, FunctionSpec
@@ -116,6 +116,15 @@ class FunctionPool:
         for env in retired:
             self._drop(env)
 
+    def state(self) -> dict:
+        """What the API configured: the settings, and the revision they are."""
+        return {"settings": state.settings_of(self.spec), "revision_id": self.revision_id,
+                "last_modified": self.last_modified}
+
+    def restore(self, saved: dict) -> None:
+        self.spec = dataclasses.replace(self.spec, **saved["settings"])
+        self.revision_id, self.last_modified = saved["revision_id"], saved["last_modified"]
+
     def retire_idle(self, older_than_s: float) -> None:
         now = time.monotonic()
         with self.lock:
@@ -149,6 +158,23 @@ class Function:
 
     def pools(self) -> list[FunctionPool]:
         return [self.latest, *self.versions.values()]
+
+    def state(self) -> dict:
+        with self.lock:
+            return {"latest": self.latest.state(), "next_version": self.next_version,
+                    "versions": {v: pool.state() for v, pool in self.versions.items()},
+                    "aliases": {name: dict(alias) for name, alias in self.aliases.items()}}
+
+    def restore(self, saved: dict) -> None:
+        """The configuration a previous service kept (state.py): $LATEST's settings, versions and aliases."""
+        self.latest.restore(saved["latest"])
+        for version, pool_state in saved["versions"].items():
+            pool = FunctionPool(self.latest.spec, self.rie, self.concurrency, self.hierarchy, self.allotment_note,
+                                version, self.idle_s)
+            pool.restore(pool_state)
+            self.versions[version] = pool
+        self.aliases = {name: dict(alias) for name, alias in saved["aliases"].items()}
+        self.next_version = saved["next_version"]
 
     def pool(self, qualifier: str | None) -> FunctionPool:
         """The pool a qualifier names: $LATEST (or none), a version number, or an alias."""

@@ -25,11 +25,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
 from lambda_ml_bench import lambda_facts
-from lambda_ml_bench.local_lambda import api
+from lambda_ml_bench.local_lambda import api, state
 from lambda_ml_bench.local_lambda.api import ApiError
+from lambda_ml_bench.local_lambda.environment import ephemeral_dir
 from lambda_ml_bench.local_lambda.functions import FunctionSpec
 from lambda_ml_bench.local_lambda.pools import Concurrency, Function, FunctionPool
-from lambda_ml_bench.sandbox.allotment import open_hierarchy
+from lambda_ml_bench.sandbox import storage
+from lambda_ml_bench.sandbox.allotment import SERVICE_PREFIX, open_hierarchy, reclaim_leftovers
 
 log = logging.getLogger("local_lambda")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limit for RequestResponse invocations
@@ -71,10 +73,16 @@ class LocalLambda(ThreadingHTTPServer):
 
     def __init__(self, port: int, specs: list[FunctionSpec], rie: Path, concurrency: int | None = None,
                  idle_seconds: float = 600.0, memory_quota: int = lambda_facts.MEMORY_MB[1], allot: bool = True,
-                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+                 idle_timeout_s: float = IDLE_TIMEOUT_S, state_path: Path | None = None) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.idle_timeout_s = idle_timeout_s
-        self.hierarchy, why = open_hierarchy(f"lambda-ml-bench-{port}") if allot else (None, "switched off")
+        ended = reclaim_leftovers()  # what a service killed outright left running, and its environments' /tmp
+        storage.reclaim(ephemeral_dir().parent)
+        if ended:
+            log.warning("ended %d execution environments left by a local Lambda that was killed", ended)
+        port = self.server_address[1]
+        self.hierarchy, why = (open_hierarchy(f"{SERVICE_PREFIX}{port}-{os.getpid()}") if allot
+                               else (None, "switched off"))
         if self.hierarchy is not None:
             self.allotment_note = "CPU and memory allotted as Lambda allots them"
         else:
@@ -83,6 +91,10 @@ class LocalLambda(ThreadingHTTPServer):
         self.account = Concurrency(concurrency or account_limit())  # the account's concurrent executions
         self.functions = {s.name: Function(s, rie, self.account, self.hierarchy, self.allotment_note, idle_seconds)
                           for s in specs}
+        self.state_path, self.deleted, self.other_states = state_path, set(), {}
+        self._state_lock = threading.Lock()
+        if state_path is not None:
+            self._restore(state_path)
         self.idle_seconds = idle_seconds
         self.memory_quota = memory_quota  # a new account's is 3,008 MB
         self.stopping = threading.Event()
@@ -92,6 +104,26 @@ class LocalLambda(ThreadingHTTPServer):
         self.heads_lock = threading.Lock()
         threading.Thread(target=self._reaper, daemon=True).start()
         threading.Thread(target=self._head_watch, daemon=True).start()
+
+    def _restore(self, path: Path) -> None:
+        """What an earlier service on this port was configured to through the API (state.py)."""
+        saved, self.deleted = state.load(path)
+        for name in self.deleted:
+            self.functions.pop(name, None)
+        for name, function_state in saved.items():
+            if name in self.functions:
+                self.functions[name].restore(function_state)
+            else:
+                self.other_states[name] = function_state
+        if saved or self.deleted:
+            log.info("configuration restored from %s", path)
+
+    def save_state(self) -> None:
+        """Every change, on disk before it is answered (a crash or kill -9 loses nothing that was answered)."""
+        if self.state_path is None:
+            return
+        with self._state_lock:
+            state.save(self.state_path, self.functions, self.deleted, self.other_states)
 
     @property
     def endpoint(self) -> str:
@@ -417,14 +449,17 @@ class _Handler(BaseHTTPRequestHandler):
         if match := _ALIAS.match(path):
             function, _ = self.server.function(match[1])
             function.delete_alias(unquote(match[2]))
+            self.server.save_state()
             return self._send(204, b"")
         if match := _FUNCTION.match(path):
             function, qualifier = self.server.function(match[1], query.get("Qualifier", [None])[0])
             if qualifier is None:
                 self.server.functions.pop(function.name, None)
+                self.server.deleted.add(function.name)
                 function.stop()
             else:
                 function.delete_version(qualifier)
+            self.server.save_state()
             return self._send(204, b"")
         raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")
 
@@ -435,6 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
             function, _ = self.server.function(match[1])
             answer = function.put_alias(unquote(match[2]), request.get("FunctionVersion"), request.get("Description"),
                                         create=False)
+            self.server.save_state()
             return self._send(200, json.dumps(answer).encode())
         match = _CONFIGURATION.match(path)
         if not match:
@@ -463,11 +499,21 @@ class _Handler(BaseHTTPRequestHandler):
             changes["environment"] = dict(variables)
         if "Description" in request:
             changes["user_description"] = api.check_description(request["Description"])
-        unknown = set(request) - set(UPDATABLE) - {"Environment", "Description"}
+        if "EphemeralStorage" in request:  # /tmp's size: new environments get it
+            ephemeral = request["EphemeralStorage"]
+            size = ephemeral.get("Size") if isinstance(ephemeral, dict) else None
+            if type(size) is not int:
+                raise api.bad_request("EphemeralStorage must be an object with an integer Size")
+            low, high = lambda_facts.EPHEMERAL_STORAGE_MB
+            if not low <= size <= high:
+                raise api.validation("EphemeralStorage.size", size, low, high)
+            changes["ephemeral_storage"] = size
+        unknown = set(request) - set(UPDATABLE) - {"Environment", "Description", "EphemeralStorage"}
         if unknown:
-            raise api.invalid(api.clip(f"the local Lambda updates MemorySize, Timeout, Environment and Description "
-                                        f"only, not {sorted(unknown)}"))
+            raise api.invalid(api.clip(f"the local Lambda updates MemorySize, Timeout, Environment, Description and "
+                                        f"EphemeralStorage only, not {sorted(unknown)}"))
         pool.update(changes)
+        self.server.save_state()
         answer = pool.configuration()
         # AWS's answer while the update applies (test_function_lifecycle, update_func_conf_response)
         answer.update(LastUpdateStatus="InProgress", LastUpdateStatusReason="The function is being created.",
@@ -479,6 +525,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json_body("PublishVersion")
             function, _ = self.server.function(match[1])
             pool, _ = function.publish()
+            self.server.save_state()
             return self._send(201, json.dumps(pool.configuration(qualifier=pool.version)).encode())
         if match := _ALIASES.match(path):  # CreateAlias
             request = self._json_body("CreateAlias")
@@ -487,6 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise api.invalid("CreateAlias needs Name and FunctionVersion")
             answer = function.put_alias(request["Name"], request["FunctionVersion"], request.get("Description", ""),
                                         create=True)
+            self.server.save_state()
             return self._send(201, json.dumps(answer).encode())
         kind = self.headers.get("x-amz-invocation-type", "RequestResponse")
         declared = self.headers.get("content-length", "")

@@ -24,6 +24,8 @@ from lambda_ml_bench.lambda_facts import PROCESSES, vcpus
 # a CPU) is still a 2.9 ms quota, above the kernel's 1 ms minimum.
 PERIOD_US = 40_000
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+SERVICE_PREFIX = "lambda-ml-bench-"  # a service's groups: lambda-ml-bench-<what>-<its pid>
+_OWNER = re.compile(r"^lambda-ml-bench-.*-(\d+)$")
 
 
 class AllotmentError(RuntimeError):
@@ -99,8 +101,9 @@ class Hierarchy:
     def remove(self) -> None:
         """The service's own groups (each environment removes its own first)."""
         for parent in self.parents.values():
-            for child in parent.glob("env-*"):
-                _rmdir(child)
+            for child in parent.iterdir():
+                if child.is_dir():
+                    _rmdir(child)
             _rmdir(parent)
 
 
@@ -121,11 +124,13 @@ class Allotment:
         cores = os.cpu_count() or 1
         self.grant = Grant(memory_mb, min(vcpus(memory_mb), cores), vcpus(memory_mb))
         self.groups = {c: p / name for c, p in hierarchy.parents.items()}
+        # the RIE's own group: no limits, only so that a service killed outright leaves nothing that cannot be found
+        self.tracking = {c: p / f"rie-{name}" for c, p in hierarchy.parents.items()}
         self._fds: dict[str, int] = {}  # memory files read on every invocation, opened once
         quota = max(1000, round(self.grant.vcpus * PERIOD_US))
         limit = memory_mb * MiB
         try:
-            for group in self.groups.values():
+            for group in (*self.groups.values(), *self.tracking.values()):
                 group.mkdir()
             if hierarchy.version == 1:
                 cpu, memory = self.groups["cpu"], self.groups["memory"]
@@ -150,6 +155,12 @@ class Allotment:
     def procs_files(self) -> list[str]:
         """The files a process writes its pid into to join this group (one per hierarchy)."""
         return [str(g / "cgroup.procs") for g in self.groups.values()]
+
+    def track(self) -> None:
+        """In the RIE's process before it runs: join the environment's tracking group."""
+        for group in self.tracking.values():
+            with open(group / "cgroup.procs", "w") as fh:
+                fh.write(str(os.getpid()))
 
     def _memory_file(self, v1: str, v2: str) -> Path:
         return self.groups["memory"] / v1 if self.hierarchy.version == 1 else self.groups["unified"] / v2
@@ -190,27 +201,75 @@ class Allotment:
             return 0
 
     def remove(self) -> None:
-        """Kill whatever is left in the groups, then remove them (the kernel frees a group once it is empty)."""
+        """Kill whatever is left in the groups (the RIE's too), then remove them."""
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-        for _ in range(100):
-            left = False
-            for group in self.groups.values():
+        end_groups([*self.groups.values(), *self.tracking.values()])
+
+
+def end_groups(groups: list[Path]) -> None:
+    """Kill every process in these groups, then remove them (the kernel frees a group once it is empty)."""
+    for _ in range(100):
+        left = False
+        for group in groups:
+            try:
+                pids = (group / "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                left = True
                 try:
-                    pids = (group / "cgroup.procs").read_text().split()
-                except OSError:
-                    continue
-                for pid in pids:
-                    left = True
-                    try:
-                        os.kill(int(pid), 9)
-                    except (ProcessLookupError, ValueError):
-                        pass
-                _rmdir(group)
-            if not left and not any(g.exists() for g in self.groups.values()):
-                return
-            time.sleep(0.02)
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+            _rmdir(group)
+        if not left and not any(g.exists() for g in groups):
+            return
+        time.sleep(0.02)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of this pid runs (a group or folder named after a gone service is a leftover)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def reclaim_leftovers(prefix: str = SERVICE_PREFIX) -> int:
+    """The groups of services that are gone (killed, say, with `kill -9`): a service's groups are named
+    `<prefix>...-<its pid>`, and where that pid no longer runs, every process left in them (RIEs and sandboxes) is
+    killed and the groups removed. Returns how many environments were ended."""
+    try:
+        roots = _roots()
+    except AllotmentError:
+        return 0
+    ended: set[str] = set()
+    for root in roots:
+        for service in root.glob(f"{prefix}*"):
+            owner = _OWNER.match(service.name)
+            if not service.is_dir() or owner is None or alive(int(owner[1])):
+                continue
+            children = [child for child in service.iterdir() if child.is_dir()]
+            end_groups(children)
+            ended.update(f"{service.name}/{c.name}" for c in children if c.name.startswith("env-"))
+            _rmdir(service)
+    return len(ended)
+
+
+def _roots() -> list[Path]:
+    """Where services' groups are made: this process's group in every hierarchy."""
+    v1 = [CGROUP_ROOT / c for c in ("cpu", "memory", "cpuacct", "pids")]
+    found = [p / _own_group(p.name).lstrip("/") for p in v1 if (p / "cgroup.procs").exists()]
+    if found:
+        return found
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        return [CGROUP_ROOT / _own_group(None).lstrip("/")]
+    raise AllotmentError("no control groups here")
 
 
 # --- contention: did the host give an environment its share? -------------------------------------------------------

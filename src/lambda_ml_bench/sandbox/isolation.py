@@ -3,9 +3,9 @@ capabilities, and an environment of exactly the variables Lambda sets plus the f
 
 Lambda runs function code as `sbx_user1051` (uid 993) without capabilities in namespaces of its own,
 with `/opt` and `/var/task` read-only and only `/tmp` writable. Here: user, pid, ipc, uts and cgroup
-namespaces; the sandbox root read-only as `/`; the code and layer read-only on top; a private `/tmp`;
-a fresh `/proc` that shows only the sandbox's processes. The network namespace is the host's: the
-runtime must reach the emulator's Runtime API on 127.0.0.1 (see the README's limits).
+namespaces; the sandbox root read-only as `/`; the code and layer read-only on top; a `/tmp` of its own
+(`sandbox.storage`); a fresh `/proc` that shows only the sandbox's processes. The network namespace is the
+environment's own, shared with its emulator only (`sandbox.network`).
 
 Every value reaches the runtime as an argument (`--setenv`), never through the environment of a
 host-side process: bubblewrap itself and the emulator start from a fixed environment. The command is built by

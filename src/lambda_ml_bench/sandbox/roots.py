@@ -163,20 +163,26 @@ def tool(name: str) -> str:
 
 
 def sandboxed(arch: Architecture, root: Path, argv: list[str], binds: dict[str, Path] | None = None,
-              environment: dict[str, str] | None = None, chdir: str = "/", isolate: bool = True) -> list[str]:
+              environment: dict[str, str] | None = None, chdir: str = "/", isolate: bool = True,
+              tmp: Path | int | None = None) -> list[str]:
     """`argv` run inside the root (read-only as /), `binds` read-only on top (mount point -> host folder),
     a minimal read-only /dev, a private /tmp, under the emulator where `arch` needs one, with exactly `environment`.
 
-    `isolate=False` keeps the caller's user and namespaces (for checking a freshly built root as root)."""
+    `tmp`: a folder to bind as /tmp (an environment's ephemeral storage), a size in MB for a tmpfs of that size, or
+    None for an unsized tmpfs. `isolate=False` keeps the caller's user and namespaces (for checking a freshly built
+    root as root)."""
     cmd = [tool("bwrap")]
     if isolate:
         cmd += ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--hostname", HOSTNAME, "--cap-drop", "ALL"]
     # /dev: null, zero, full, random, urandom, tty, the fd links and pts, read-only: no shared memory (/dev/shm is an
     # empty read-only folder, so multiprocessing's queues fail as on Lambda)
-    cmd += ["--ro-bind", str(root), "/", "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc",
-            "--perms", "1777", "--tmpfs", "/tmp",
-            "--die-with-parent", "--new-session", "--clearenv", "--chdir", chdir]
+    cmd += ["--ro-bind", str(root), "/", "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc"]
+    if isinstance(tmp, Path):
+        cmd += ["--bind", str(tmp), "/tmp"]
+    else:
+        cmd += [*(["--size", str(tmp * 1024 * 1024)] if tmp else []), "--perms", "1777", "--tmpfs", "/tmp"]
+    cmd += ["--die-with-parent", "--new-session", "--clearenv", "--chdir", chdir]
     for key, value in (environment or {}).items():
         cmd += ["--setenv", key, value]
     for mount, source in (binds or {}).items():
