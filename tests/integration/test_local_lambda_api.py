@@ -360,3 +360,15 @@ def test_a_qualifier_over_128_characters_is_refused_without_echoing_it_whole(lam
         assert err["Error"]["Message"].endswith(
             "at 'qualifier' failed to satisfy constraint: Member must have length less than or equal to 128")
         assert len(err["Error"]["Message"]) < 500
+
+
+def test_a_qualifier_with_characters_outside_the_pattern_is_refused(lambda_client) -> None:
+    """test_lambda_api: TestLambdaFunction::test_function_name_and_qualifier_validation[invalid_characters_in_qualifier-
+    invoke] (and -get_function, -delete_function): the qualifier's pattern, in AWS's words."""
+    for call in (lambda_client.invoke, lambda_client.get_function, lambda_client.delete_function):
+        err = error_of(call, FunctionName="probe-events", Qualifier="invalid!")
+        assert err["Error"]["Code"] == "ValidationException"
+        assert err["Error"]["Message"] == (
+            "1 validation error detected: Value 'invalid!' at 'qualifier' failed to satisfy constraint: Member must "
+            "satisfy regular expression pattern: \\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+")
+    assert lambda_client.get_function(FunctionName="probe-events")["Configuration"]["FunctionName"] == "probe-events"

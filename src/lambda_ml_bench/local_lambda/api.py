@@ -68,6 +68,7 @@ ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"  # the account's concurrent 
 
 
 QUALIFIER_MAX = 128
+QUALIFIER_PATTERN = re.compile(r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+")
 DESCRIPTION_MAX = 256
 VARIABLE_NAME = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")  # Lambda's pattern for an environment variable's name
 
@@ -82,10 +83,14 @@ def validation_error(value: str, field: str, constraint: str) -> ApiError:
 
 def check_qualifier(qualifier: str | None) -> None:
     """test_lambda_api snapshot, TestLambdaFunction::test_function_name_and_qualifier_validation[qualifier_too_long-
-    invoke] (and -get_function, -delete_function): ValidationException above 128 characters."""
+    invoke] (and -get_function, -delete_function): ValidationException above 128 characters; and
+    [invalid_characters_in_qualifier-invoke] (-get_function, -delete_function): characters outside the pattern."""
     if qualifier is not None and len(qualifier) > QUALIFIER_MAX:
         raise validation_error(qualifier, "qualifier",
                                f"Member must have length less than or equal to {QUALIFIER_MAX}")
+    if qualifier is not None and not QUALIFIER_PATTERN.fullmatch(qualifier):
+        raise validation_error(qualifier, "qualifier",
+                               f"Member must satisfy regular expression pattern: {QUALIFIER_PATTERN.pattern}")
 
 
 def check_variables(variables: dict) -> None:
