@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import zipfile
@@ -364,11 +366,12 @@ def test_ambiguous_framing_is_400_and_nothing_after_it_runs(front, framing: byte
 def test_descriptors_processes_and_shared_memory_are_lambdas(lambda_client) -> None:
     """Lambda's limits inside the sandbox: 1,024 file descriptors and 1,024 processes and threads (a few of each are
     the runtime's own), and no shared memory for multiprocessing's queues (on Lambda they fail too)."""
-    opened = invoke(lambda_client, "probe-events", {"open_files": 1100})["opened"]
+    # the 512 MB probe: a cold start of the 128 MB one (about 2 s of INIT) leaves little of its 3 s timeout
+    opened = invoke(lambda_client, "probe-x86_64", {"open_files": 1100})["opened"]
     assert 1000 <= opened < 1024
     started = invoke(lambda_client, "probe-x86_64", {"threads": 1100})["threads"]
     assert 1000 <= started < 1024
-    assert invoke(lambda_client, "probe-events", {"mp_queue": True})["queue"] != "made"
+    assert invoke(lambda_client, "probe-x86_64", {"mp_queue": True})["queue"] != "made"
 
 
 def test_each_environment_has_a_network_of_its_own(sandbox: Path, tmp_path: Path) -> None:
@@ -483,3 +486,28 @@ def test_tmp_is_ephemeral_storage_full_with_enospc_and_not_memory(sandbox: Path,
         assert answer["EphemeralStorage"] == {"Size": 1024}
         assert 1024 <= invoke(client, "p", {"tmp_write_mb": 1})["tmp_size_mb"] < 1100
     assert not list(ephemeral_dir().rglob("tmp.ext4"))  # every environment's /tmp went with it
+
+
+def test_an_environment_that_cannot_start_leaves_no_group_and_no_tmp(sandbox: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The RIE's process fails before it runs (here: its own network cannot be made): the error reaches the caller
+    and the environment's groups and /tmp, made beside it, are gone with it."""
+    from lambda_ml_bench.local_lambda.environment import Environment
+    from lambda_ml_bench.sandbox import network
+    from lambda_ml_bench.sandbox.allotment import open_hierarchy
+    from lambda_ml_bench.sandbox.roots import rie_binary
+
+    def refused() -> None:
+        raise OSError("no network namespace for this one")
+
+    monkeypatch.setattr(network, "isolate", refused)
+    hierarchy, why = open_hierarchy(f"lambda-ml-bench-failed-{os.getpid()}")
+    assert hierarchy is not None, why
+    env = Environment(functions.from_file(probe_definition(tmp_path))[0], rie_binary(lambda _: None), hierarchy)
+    try:
+        with pytest.raises(subprocess.SubprocessError, match="preexec_fn"):
+            env.start()
+        assert not any(g.exists() for g in [*env.allotment.groups.values(), *env.allotment.tracking.values()])
+        assert env.storage is not None and not env.storage.folder.exists()
+    finally:
+        hierarchy.remove()

@@ -152,23 +152,25 @@ class Environment:
     def start(self) -> None:
         if self.hierarchy is not None:
             self.allotment = self.hierarchy.new(self.spec.memory_size, f"env-{self.id}")
-        made: list[BaseException | None] = []
-        if self.storage is not None:  # made while the RIE starts (the runtime starts with the first invoke)
-            tmp = threading.Thread(target=lambda: made.append(_attempt(self.storage.make)))
-            tmp.start()
-        # The RIE reads the function's settings from its own environment; nothing of the caller's reaches it.
-        self.proc = subprocess.Popen(self.command(), env={**HOST_ENV, **self.lambda_variables()},
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, cwd="/", preexec_fn=self._in_child)
+        # /tmp is made while the RIE starts (the runtime starts with the first invoke)
+        making = _Beside(self.storage.make) if self.storage is not None else None
+        try:
+            # The RIE reads the function's settings from its own environment; nothing of the caller's reaches it.
+            self.proc = subprocess.Popen(self.command(), env={**HOST_ENV, **self.lambda_variables()},
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True, cwd="/", preexec_fn=self._in_child)
+        finally:
+            if making is not None:
+                making.join()
+            if self.proc is None:
+                self.stop()  # the RIE could not be started: its groups and /tmp go with the error
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
         if self.allotment is None:
             threading.Thread(target=self._watch_memory, daemon=True).start()
-        if self.storage is not None:
-            tmp.join()
-            if made[0] is not None:
-                self.stop()
-                raise made[0]
+        if making is not None and making.error is not None:
+            self.stop()
+            raise making.error
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -335,12 +337,19 @@ def ephemeral_dir() -> Path:
     return sandbox_dir() / "ephemeral" / f"service-{os.getpid()}"
 
 
-def _attempt(step) -> BaseException | None:
-    try:
-        step()
-    except BaseException as err:  # noqa: BLE001 - handed to the thread that waits for it
-        return err
-    return None
+class _Beside(threading.Thread):
+    """A step run beside the caller, started at once; its exception kept for the caller to raise after join()."""
+
+    def __init__(self, step) -> None:
+        super().__init__(daemon=True)
+        self.step, self.error = step, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.step()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller
+            self.error = err
 
 
 def _classify(status: int, body: bytes, request_id: str, oom: bool) -> tuple[str | None, bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lambda_ml_bench.errors import ProjectError
 from lambda_ml_bench.files import atomic_write
 
 SETTINGS = ("memory_size", "timeout", "environment", "user_description", "ephemeral_storage")
@@ -26,14 +27,30 @@ def save(path: Path, functions: dict, deleted: set[str], others: dict[str, dict]
     atomic_write(path, json.dumps(data, indent=1, sort_keys=True).encode(), mode=0o600, sync=True)
 
 
+class StateError(ProjectError):
+    """A state file this service cannot read back."""
+
+
 def load(path: Path) -> tuple[dict[str, dict], set[str]]:
-    """(each function's saved state, the names of deleted functions); nothing when there is no state yet."""
+    """(each function's saved state, the names of deleted functions); nothing when there is no state yet. A file that
+    is not one this service wrote is refused whole, with what to do, rather than half restored."""
     if not path.exists():
         return {}, set()
-    data = json.loads(path.read_text())
-    if data.get("format") != FORMAT:
-        raise ValueError(f"{path}: a state file of format {data.get('format')!r}, not {FORMAT}")
-    return data["functions"], set(data["deleted"])
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, not {FORMAT}")
+        functions, deleted = data["functions"], set(data["deleted"])
+        for saved in functions.values():
+            for pool in (saved["latest"], *saved["versions"].values()):
+                if not set(pool["settings"]) <= set(SETTINGS):
+                    raise ValueError(f"unknown settings {sorted(set(pool['settings']) - set(SETTINGS))}")
+            if not isinstance(saved["aliases"], dict) or not isinstance(saved["next_version"], int):
+                raise ValueError("aliases must be an object and next_version a number")
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise StateError(f"{path} cannot be read back ({err!r}); start with --fresh to begin from the definitions, "
+                         "or remove the file") from None
+    return functions, deleted
 
 
 def settings_of(spec) -> dict:

@@ -25,7 +25,7 @@ from lambda_ml_bench.lambda_facts import PROCESSES, vcpus
 PERIOD_US = 40_000
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SERVICE_PREFIX = "lambda-ml-bench-"  # a service's groups: lambda-ml-bench-<what>-<its pid>
-_OWNER = re.compile(r"^lambda-ml-bench-.*-(\d+)$")
+_OWNER = re.compile(r"-(\d+)$")  # a service's groups and folders end with its pid
 
 
 class AllotmentError(RuntimeError):
@@ -59,27 +59,27 @@ def _own_group(controller: str | None) -> str:
     raise AllotmentError(f"this process is in no {controller or 'cgroup v2'} group")
 
 
+def _bases() -> tuple[int, dict[str, Path]]:
+    """This process's group in each hierarchy: v1 (`cpu` and `memory` mounted apart; `cpuacct`, the CPU time used,
+    where it is a hierarchy of its own; `pids`, Lambda's 1,024 processes and threads, where it is mounted) or v2."""
+    v1 = {c: CGROUP_ROOT / c for c in ("cpu", "memory", "cpuacct", "pids")
+          if (CGROUP_ROOT / c / "cgroup.procs").exists()}
+    if "cpu" in v1 and "memory" in v1:
+        if "cpuacct" in v1 and v1["cpuacct"].resolve() == v1["cpu"].resolve():
+            del v1["cpuacct"]
+        return 1, {c: p / _own_group(c).lstrip("/") for c, p in v1.items()}
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        return 2, {"unified": CGROUP_ROOT / _own_group(None).lstrip("/")}
+    raise AllotmentError("no cgroup v1 cpu and memory hierarchies and no cgroup v2 tree under /sys/fs/cgroup")
+
+
 class Hierarchy:
     """Where the service's groups live: v1 (`cpu` and `memory` mounted apart) or v2 (one tree)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        v1 = {c: CGROUP_ROOT / c for c in ("cpu", "memory")}
-        if all((p / "cgroup.procs").exists() for p in v1.values()):
-            self.version = 1
-            self.parents = {c: p / _own_group(c).lstrip("/") / name for c, p in v1.items()}
-            acct = CGROUP_ROOT / "cpuacct"  # CPU time used, where it is a hierarchy of its own
-            if (acct / "cgroup.procs").exists() and acct.resolve() != v1["cpu"].resolve():
-                self.parents["cpuacct"] = acct / _own_group("cpuacct").lstrip("/") / name
-            pids = CGROUP_ROOT / "pids"  # Lambda's 1,024 processes and threads
-            if (pids / "cgroup.procs").exists():
-                self.parents["pids"] = pids / _own_group("pids").lstrip("/") / name
-        elif (CGROUP_ROOT / "cgroup.controllers").exists():
-            self.version = 2
-            base = CGROUP_ROOT / _own_group(None).lstrip("/")
-            self.parents = {"unified": base / name}
-        else:
-            raise AllotmentError("no cgroup v1 cpu and memory hierarchies and no cgroup v2 tree under /sys/fs/cgroup")
+        self.version, bases = _bases()
+        self.parents = {c: base / name for c, base in bases.items()}
         for parent in self.parents.values():
             parent.mkdir(exist_ok=True)
         if self.version == 2:
@@ -139,7 +139,7 @@ class Allotment:
                 (memory / "memory.limit_in_bytes").write_text(str(limit))
                 if (memory / "memory.memsw.limit_in_bytes").exists():  # Lambda has no swap
                     (memory / "memory.memsw.limit_in_bytes").write_text(str(limit))
-                if "pids" in self.groups:
+                if hierarchy.limits_processes:
                     (self.groups["pids"] / "pids.max").write_text(str(PROCESSES))
             else:
                 group = self.groups["unified"]
@@ -229,8 +229,7 @@ def end_groups(groups: list[Path]) -> None:
         time.sleep(0.02)
 
 
-def alive(pid: int) -> bool:
-    """Whether a process of this pid runs (a group or folder named after a gone service is a leftover)."""
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -240,36 +239,30 @@ def alive(pid: int) -> bool:
     return True
 
 
+def gone(name: str) -> bool:
+    """Whether `name` (a group or folder of a service, `...-<its pid>`) belongs to a service that no longer runs."""
+    owner = _OWNER.search(name)
+    return owner is not None and not _alive(int(owner[1]))
+
+
 def reclaim_leftovers(prefix: str = SERVICE_PREFIX) -> int:
     """The groups of services that are gone (killed, say, with `kill -9`): a service's groups are named
     `<prefix>...-<its pid>`, and where that pid no longer runs, every process left in them (RIEs and sandboxes) is
     killed and the groups removed. Returns how many environments were ended."""
     try:
-        roots = _roots()
+        _, roots = _bases()
     except AllotmentError:
         return 0
     ended: set[str] = set()
-    for root in roots:
+    for root in roots.values():
         for service in root.glob(f"{prefix}*"):
-            owner = _OWNER.match(service.name)
-            if not service.is_dir() or owner is None or alive(int(owner[1])):
+            if not service.is_dir() or not gone(service.name):
                 continue
             children = [child for child in service.iterdir() if child.is_dir()]
             end_groups(children)
             ended.update(f"{service.name}/{c.name}" for c in children if c.name.startswith("env-"))
             _rmdir(service)
     return len(ended)
-
-
-def _roots() -> list[Path]:
-    """Where services' groups are made: this process's group in every hierarchy."""
-    v1 = [CGROUP_ROOT / c for c in ("cpu", "memory", "cpuacct", "pids")]
-    found = [p / _own_group(p.name).lstrip("/") for p in v1 if (p / "cgroup.procs").exists()]
-    if found:
-        return found
-    if (CGROUP_ROOT / "cgroup.controllers").exists():
-        return [CGROUP_ROOT / _own_group(None).lstrip("/")]
-    raise AllotmentError("no control groups here")
 
 
 # --- contention: did the host give an environment its share? -------------------------------------------------------

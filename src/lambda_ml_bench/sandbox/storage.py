@@ -9,14 +9,15 @@ full, but counted as memory), and the configuration says so.
 """
 from __future__ import annotations
 
+import functools
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from lambda_ml_bench.files import MiB
-from lambda_ml_bench.sandbox.allotment import alive
+from lambda_ml_bench.sandbox.allotment import gone
+from lambda_ml_bench.sandbox.roots import HOST_ENV
 
 
 def _image_mb(size_mb: int) -> int:
@@ -24,13 +25,13 @@ def _image_mb(size_mb: int) -> int:
     extent blocks), so that what a function can write is the size it was given."""
     return size_mb + 16 + -(-size_mb // 128)
 
-_OWNER = re.compile(r"-(\d+)$")
 
 
 class StorageError(RuntimeError):
     """An environment's /tmp could not be made."""
 
 
+@functools.cache
 def can_mount() -> bool:
     return os.geteuid() == 0 and shutil.which("mkfs.ext4") is not None and Path("/dev/loop-control").exists()
 
@@ -41,7 +42,6 @@ class EphemeralStorage:
     def __init__(self, folder: Path, size_mb: int) -> None:
         self.folder, self.size_mb = folder, size_mb
         self.image, self.mount_point = folder / "tmp.ext4", folder / "tmp"
-        self.mounted = False
 
     def make(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -52,12 +52,11 @@ class EphemeralStorage:
                   "-E", "lazy_itable_init=1,nodiscard,root_owner=0:0", str(self.image)],
                  ["mount", "-o", "loop,nosuid,nodev", str(self.image), str(self.mount_point)]]
         for step in steps:
-            done = subprocess.run(step, capture_output=True, text=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+            done = subprocess.run(step, capture_output=True, text=True, env=HOST_ENV)
             if done.returncode != 0:
                 self.remove()
                 raise StorageError(f"cannot make a {self.size_mb} MB /tmp: {' '.join(step[:1])}: "
                                    f"{done.stderr.strip()[-300:]}")
-            self.mounted = self.mounted or step[0] == "mount"
         os.chmod(self.mount_point, 0o1777)
         lost = self.mount_point / "lost+found"
         if lost.is_dir():
@@ -66,7 +65,6 @@ class EphemeralStorage:
     def remove(self) -> None:
         """Unmount (lazily: a process still dying may hold it) and delete the image."""
         unmount_under(self.folder)
-        self.mounted = False
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -76,19 +74,14 @@ def unmount_under(folder: Path) -> None:
     with open("/proc/self/mounts") as fh:
         points = [line.split()[1].encode().decode("unicode_escape") for line in fh]
     for point in sorted((p for p in points if p == prefix or p.startswith(prefix + "/")), reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        subprocess.run(["umount", "-l", point], capture_output=True, env=HOST_ENV)
 
 
-def reclaim(root: Path) -> int:
+def reclaim(root: Path) -> None:
     """The /tmp folders of services that are gone (`root`/<service>-<its pid>): unmounted and deleted."""
-    ended = 0
     if not root.is_dir():
-        return 0
+        return
     for service in root.iterdir():
-        owner = _OWNER.search(service.name)
-        if owner is None or alive(int(owner[1])):
-            continue
-        unmount_under(service)
-        ended += sum(1 for _ in service.iterdir())
-        shutil.rmtree(service, ignore_errors=True)
-    return ended
+        if gone(service.name):
+            unmount_under(service)
+            shutil.rmtree(service, ignore_errors=True)
