@@ -92,6 +92,7 @@ class Environment:
         self._dropped = 0  # lines dropped from the front: a line's number is _dropped + its index
         self.cond = threading.Condition()
         self.proc: subprocess.Popen | None = None
+        self._netns: int | None = None  # the RIE's network namespace, held from its start (never a reused pid's)
         self.last_used = time.monotonic()
         self._pids: list[int] = []
         self._pids_at = 0.0
@@ -137,9 +138,10 @@ class Environment:
         """A connection to this environment's RIE: made inside its network namespace when it has one."""
         if not self.isolated:
             return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
-        if self.proc is None:
-            raise network.NetworkError("the environment has not started")
-        conn = network.socket_in(self.proc.pid)
+        with self.cond:  # stop() closes the descriptor under the same lock: never a closed (or reused) one here
+            if self._netns is None:
+                raise network.NetworkError("the environment has not started, or has stopped")
+            conn = network.socket_in(self._netns)
         try:
             conn.settimeout(timeout)
             conn.connect(("127.0.0.1", self.port))
@@ -164,6 +166,12 @@ class Environment:
                 making.join()
             if self.proc is None:
                 self.stop()  # the RIE could not be started: its groups and /tmp go with the error
+        if self.isolated:
+            try:
+                self._netns = network.namespace_of(self.proc.pid)
+            except OSError:
+                self.stop()
+                raise
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
         if self.allotment is None:
@@ -228,6 +236,10 @@ class Environment:
             self._reader.join(timeout=5)
             if self.proc.stdout and not self._reader.is_alive():
                 self.proc.stdout.close()
+        with self.cond:
+            if self._netns is not None:
+                os.close(self._netns)
+                self._netns = None
         if self.allotment is not None:
             self.allotment.remove()
         if self.storage is not None:
@@ -334,7 +346,7 @@ class Environment:
 def ephemeral_dir() -> Path:
     """Where this service's environments keep their /tmp (a folder per service, named after its pid, so that the
     next service finds what one killed outright left)."""
-    return sandbox_dir() / "ephemeral" / f"service-{os.getpid()}"
+    return storage.EPHEMERAL_ROOT / f"service-{os.getpid()}"
 
 
 class _Beside(threading.Thread):

@@ -77,7 +77,7 @@ class LocalLambda(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.idle_timeout_s = idle_timeout_s
         ended = reclaim_leftovers()  # what a service killed outright left running, and its environments' /tmp
-        storage.reclaim(ephemeral_dir().parent)
+        storage.reclaim()
         if ended:
             log.warning("ended %d execution environments left by a local Lambda that was killed", ended)
         port = self.server_address[1]
@@ -179,6 +179,10 @@ class LocalLambda(ThreadingHTTPServer):
             function.stop()
         if self.hierarchy is not None:
             self.hierarchy.remove()
+        try:  # this process's /tmp folder, once no environment (of any service in it) has one left
+            ephemeral_dir().rmdir()
+        except OSError:
+            pass
 
     def function(self, function_name: str, qualifier: str | None = None,
                  invoking: bool = False) -> tuple[Function, str | None]:

@@ -4,7 +4,8 @@ On Lambda each environment's Runtime API is private to its microVM. Here the RIE
 namespace (`isolate`, run in the child before it executes the RIE), so its Runtime API and invoke port exist on that
 namespace's loopback only: function code reaches neither another environment, nor the service's API, nor any
 service on the host's loopback, and there is no route out. The service reaches the RIE by creating its socket inside
-the namespace (`socket_in`: a short-lived thread enters the namespace, makes the socket and leaves; the connection
+the namespace (`socket_in`: a short-lived thread enters the namespace, named by a descriptor taken when the RIE
+started, makes the socket and leaves; the connection
 is then an ordinary loopback connection, so the channel adds nothing to an invoke). Entering a namespace takes
 CAP_SYS_ADMIN in the service's own user namespace, which an environment's processes (uid 993, no capabilities, a
 user namespace of their own) never have: no other environment can open the channel.
@@ -45,25 +46,30 @@ def isolate() -> None:
         fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | _IFF_UP))
 
 
-def socket_in(pid: int) -> socket.socket:
-    """A TCP socket in the network namespace of process `pid` (connect it like any other)."""
+def namespace_of(pid: int) -> int:
+    """A file descriptor of process `pid`'s network namespace: taken once, right after the process is started (its
+    pid cannot be another's yet), it keeps naming that namespace whatever becomes of the pid."""
+    try:
+        return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise NetworkError(f"cannot open the network namespace of process {pid}: {err}") from err
+
+
+def socket_in(namespace: int) -> socket.socket:
+    """A TCP socket in the network namespace `namespace` (a descriptor from namespace_of; connect it as any other)."""
     made: list[socket.socket] = []
     failed: list[BaseException] = []
 
     def enter() -> None:  # a thread of its own: setns changes only the calling thread, which then ends
         try:
-            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.setns(fd, os.CLONE_NEWNET)
-            finally:
-                os.close(fd)
+            os.setns(namespace, os.CLONE_NEWNET)
             made.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         except BaseException as err:  # noqa: BLE001 - handed to the caller
             failed.append(err)
 
-    thread = threading.Thread(target=enter, name=f"netns-{pid}")
+    thread = threading.Thread(target=enter, name="netns")
     thread.start()
     thread.join()
     if failed:
-        raise NetworkError(f"cannot enter the network namespace of process {pid}: {failed[0]}") from failed[0]
+        raise NetworkError(f"cannot enter an environment's network namespace: {failed[0]}") from failed[0]
     return made[0]

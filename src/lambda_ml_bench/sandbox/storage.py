@@ -19,6 +19,10 @@ from lambda_ml_bench.files import MiB
 from lambda_ml_bench.sandbox.allotment import gone
 from lambda_ml_bench.sandbox.roots import HOST_ENV
 
+# One folder for the whole machine (not beside a sandbox, which a test session or a user may delete): whatever a
+# service killed outright leaves mounted here, the next service on this machine finds and removes.
+EPHEMERAL_ROOT = Path("/var/tmp/lambda-ml-bench-ephemeral")
+
 
 def _image_mb(size_mb: int) -> int:
     """The image for `size_mb` of files: ext4's own metadata added (inode tables: 256 bytes per 64 KiB, bitmaps,
@@ -44,6 +48,7 @@ class EphemeralStorage:
         self.image, self.mount_point = folder / "tmp.ext4", folder / "tmp"
 
     def make(self) -> None:
+        EPHEMERAL_ROOT.mkdir(mode=0o700, exist_ok=True)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.mount_point.mkdir(exist_ok=True)
         with open(self.image, "wb") as fh:
@@ -77,11 +82,11 @@ def unmount_under(folder: Path) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True, env=HOST_ENV)
 
 
-def reclaim(root: Path) -> None:
-    """The /tmp folders of services that are gone (`root`/<service>-<its pid>): unmounted and deleted."""
-    if not root.is_dir():
+def reclaim() -> None:
+    """The /tmp folders of services that are gone (EPHEMERAL_ROOT/service-<its pid>): unmounted and deleted."""
+    if not EPHEMERAL_ROOT.is_dir():
         return
-    for service in root.iterdir():
+    for service in EPHEMERAL_ROOT.iterdir():
         if gone(service.name):
             unmount_under(service)
             shutil.rmtree(service, ignore_errors=True)
