@@ -158,7 +158,7 @@ def local_lambda(definitions: Path, sandbox: Path, dist: Path) -> str:
     import time
     import urllib.request
 
-    from lambda_ml_bench.sandbox.rie import free_port
+    from support import free_port
 
     port = free_port()
     log_path = dist / "local-test-service.log"

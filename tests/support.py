@@ -16,6 +16,13 @@ LMB = [sys.executable, "-m", "lambda_ml_bench"]  # the command line, `lmb`, as t
 EVENTS = REPO / "tests" / "events"
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def load_event(name: str) -> dict:
     """A sample Lambda event from tests/events/."""
     return json.loads((EVENTS / f"{name}.json").read_text())
@@ -58,10 +65,8 @@ def local_service(specs: list, **settings):
     import boto3
 
     from lambda_ml_bench.local_lambda.service import LocalLambda
-    from lambda_ml_bench.sandbox.rie import free_port
-    from lambda_ml_bench.sandbox.roots import rie_binary
 
-    server = LocalLambda(free_port(), specs, rie_binary(lambda _: None), **settings)
+    server = LocalLambda(free_port(), specs, **settings)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server, boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",

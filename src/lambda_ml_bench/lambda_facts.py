@@ -18,7 +18,10 @@ MEMORY_MB = (128, 10_240)  # MemorySize, inclusive
 TIMEOUT_S = (1, 900)  # Timeout, inclusive
 EPHEMERAL_STORAGE_MB = (512, 10_240)  # EphemeralStorage.Size, inclusive; 512 by default
 DEFAULT_EPHEMERAL_STORAGE_MB = 512
-INIT_ALLOWANCE_S = 10  # INIT runs outside the function's timeout for up to this long
+INIT_ALLOWANCE_S = 10  # INIT runs outside the function's timeout for up to this long, then is retried within it
+SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # a RequestResponse invocation's request
+ASYNC_PAYLOAD_BYTES = 1024 * 1024  # an Event invocation's request
+RESPONSE_BYTES = 6_291_556  # a function's response (test_lambda_too_large_response: Function.ResponseSizeTooLarge)
 FILE_DESCRIPTORS = 1024  # open files per execution environment
 PROCESSES = 1024  # processes and threads per execution environment
 

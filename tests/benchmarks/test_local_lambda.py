@@ -1,32 +1,31 @@
-"""The local Lambda: cold and warm invokes per architecture, and what the service adds over the RIE."""
+"""The local Lambda: cold and warm invokes per architecture, and what the service adds over AWS's Runtime Interface
+Emulator running the same runtime directly."""
 from __future__ import annotations
 
 import http.client
 import json
 import os
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from support import load_event
+from support import free_port, load_event
 
 from lambda_ml_bench.build.platforms import host_architecture
 from lambda_ml_bench.local_lambda import functions
 from lambda_ml_bench.local_lambda.environment import Environment
-from lambda_ml_bench.sandbox.roots import rie_binary
+from lambda_ml_bench.sandbox.roots import HOST_ENV, rie_binary
 
 pytestmark = pytest.mark.integration
 HOST = host_architecture().name
 
 
-def poster(port: int, path: str, body: bytes, sock: socket.socket | None = None):
-    """POSTs `body` over one kept-alive connection (`sock`, when given: an environment's own network)."""
+def poster(port: int, path: str, body: bytes):
+    """POSTs `body` over one kept-alive connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    if sock is None:
-        conn.connect()
-    else:
-        conn.sock = sock
+    conn.connect()
     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def post() -> bytes:
@@ -53,26 +52,44 @@ def specs(definitions: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def direct_rie(specs: dict, local_lambda: str):
-    """The same function's environment, started directly, with the same CPU and memory allotment as the
-    service gives it (so the comparison measures the service, not a different CPU share)."""
+    """The same function's runtime under the AWS Runtime Interface Emulator, started directly (no service), in the
+    same sandbox with the same CPU and memory allotment as the service gives it: the comparison measures the
+    service, not a different CPU share. Yields the RIE's port."""
     from lambda_ml_bench.sandbox.allotment import open_hierarchy
 
     hierarchy, why = open_hierarchy(f"lambda-ml-bench-direct-{os.getpid()}")
     assert hierarchy is not None, why
-    env = Environment(specs["probe-events"], rie_binary(lambda _: None), hierarchy)
-    env.start()
-    yield env
-    env.stop()
-    hierarchy.remove()
+    env = Environment(specs["probe-events"], hierarchy)  # for its command, its variables and its allotment
+    env.storage, env.allotment = None, hierarchy.new(env.spec.memory_size, "env-direct")
+    port, env.runtime_api = free_port(), f"127.0.0.1:{free_port()}"
+    files = env.allotment.procs_files()  # the runtime joins the groups (a shell writes its pid), the RIE stays out
+    joins = " && ".join(f'echo $$ > "${i + 1}"' for i in range(len(files))) + f' && shift {len(files)} && exec "$@"'
+    rie = subprocess.Popen([str(rie_binary(lambda _: None)), "--runtime-interface-emulator-address",
+                            f"127.0.0.1:{port}", "--runtime-api-address", env.runtime_api,
+                            "/bin/sh", "-c", joins, "sh", *files, *env.command()],
+                           env={**HOST_ENV, **env.lambda_variables()}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        yield port
+    finally:
+        os.killpg(rie.pid, 9)
+        rie.wait()
+        env.allotment.remove()
+        hierarchy.remove()
 
 
 @pytest.mark.benchmark(group="local-warm-trivial-invoke")
-def test_warm_trivial_invoke_through_the_service(benchmark, local_lambda: str, direct_rie: Environment) -> None:
+def test_warm_trivial_invoke_through_the_service(benchmark, local_lambda: str, direct_rie: int) -> None:
     """Each timed call through the service follows one call to the RIE directly, timed the same way."""
     port = int(local_lambda.rsplit(":", 1)[1])
     post, conn = poster(port, "/2015-03-31/functions/probe-events/invocations", b"{}")
-    direct, direct_conn = poster(direct_rie.port, "/2015-03-31/functions/function/invocations", b"{}",
-                                 direct_rie.connect(timeout=600))
+    direct, direct_conn = poster(direct_rie, "/2015-03-31/functions/function/invocations", b"{}")
     post(), direct()
     direct_ms: list[float] = []
 
@@ -91,14 +108,14 @@ def test_warm_trivial_invoke_through_the_service(benchmark, local_lambda: str, d
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
 def test_cold_invoke_of_the_predict_handler(benchmark, specs: dict, local_lambda: str, arch: str) -> None:
-    """A new execution environment each round: RIE start, runtime init, model load, one prediction."""
+    """A new execution environment each round: sandbox start, runtime init, model load, one prediction."""
     benchmark.group = f"local-predict-cold-{arch}"
     spec = specs[f"predict-{arch}"]
     payload = json.dumps(load_event("predict-direct")).encode()
     envs: list[Environment] = []
 
     def fresh():
-        envs.append(Environment(spec, rie_binary(lambda _: None)))
+        envs.append(Environment(spec))
         return (), {}
 
     def cold():

@@ -12,7 +12,6 @@ from support import REPO, local_service
 from lambda_ml_bench.local_lambda import functions
 from lambda_ml_bench.local_lambda.environment import Environment
 from lambda_ml_bench.sandbox import allotment
-from lambda_ml_bench.sandbox.roots import rie_binary
 
 pytestmark = pytest.mark.integration
 SPECS = {s.name: s for s in functions.from_file(REPO / "tests" / "fixtures" / "local-functions.json")}
@@ -50,7 +49,7 @@ def test_an_environments_group_has_lambdas_quota_and_limit(hierarchy, memory_mb:
 
 
 def test_the_runtime_joins_the_group_and_the_report_reads_its_peak(hierarchy, local_lambda: str) -> None:
-    env = Environment(SPECS["probe-events"], rie_binary(lambda _: None), hierarchy)
+    env = Environment(SPECS["probe-events"], hierarchy)
     env.start()
     try:
         result = env.invoke(json.dumps({"allocate_mb": 40}).encode())

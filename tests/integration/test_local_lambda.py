@@ -15,11 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 from botocore.exceptions import ClientError
-from support import LMB, REPO, load_event, local_service, probe_definition, start_service
+from support import LMB, REPO, free_port, load_event, local_service, probe_definition, start_service
 
 from lambda_ml_bench import spec
 from lambda_ml_bench.local_lambda import functions
-from lambda_ml_bench.sandbox.rie import free_port
 
 pytestmark = pytest.mark.integration
 JSON = {"Content-Type": "application/json"}  # urllib posts a form unless told (the service refuses forms)
@@ -315,7 +314,14 @@ def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path
         assert answer.status == 200
     pid = int((state / "service.pid").read_text())
     started = [p for p in psutil.Process(pid).children(recursive=True)]
-    assert any("aws-lambda-rie" in " ".join(p.cmdline()) for p in started)
+
+    def command(process: psutil.Process) -> str:
+        try:
+            return " ".join(process.cmdline())
+        except psutil.Error:  # a short-lived helper already gone
+            return ""
+
+    assert any("awslambdaric" in command(p) for p in started), [(p.pid, p.status(), command(p)) for p in started]
     down = subprocess.run(
         [*LMB, "local", "down", "--state-dir", str(state)],
         cwd=REPO,
@@ -329,12 +335,10 @@ def test_detached_service_down_stops_every_process(sandbox: Path, tmp_path: Path
 
 def test_idle_environments_are_reused_then_retired(sandbox: Path) -> None:
     from lambda_ml_bench.local_lambda.pools import Concurrency, FunctionPool
-    from lambda_ml_bench.sandbox.roots import rie_binary
-
     spec = next(
         s for s in functions.from_file(REPO / "tests/fixtures/local-functions.json") if s.name == "probe-events"
     )
-    pool = FunctionPool(spec, rie_binary(lambda _: None), Concurrency(2))
+    pool = FunctionPool(spec, Concurrency(2))
     first = pool.acquire()
     first.invoke(b"{}")
     pool.release(first)

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import REPO, local_service, probe_definition, raw_http, start_service
+from support import REPO, free_port, local_service, probe_definition, raw_http, start_service
 
 from lambda_ml_bench.local_lambda import codecache, functions
 from lambda_ml_bench.local_lambda.service import LocalLambda
-from lambda_ml_bench.sandbox.rie import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -250,7 +249,8 @@ def test_sigterm_during_an_invocation_leaves_no_process_and_no_group(sandbox: Pa
     proc.wait(timeout=30)
     proc.stdout.close()
     busy.close()
-    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, [(p.pid, p.status(), p.cmdline()) for p in left]
     assert groups and not any(g.exists() for g in groups)
 
 
@@ -375,7 +375,7 @@ def test_descriptors_processes_and_shared_memory_are_lambdas(lambda_client) -> N
 
 
 def test_each_environment_has_a_network_of_its_own(sandbox: Path, tmp_path: Path) -> None:
-    """Function code sees only its own loopback: its RIE's two ports, none of another environment's (whose in-flight
+    """Function code sees only its own loopback: its Runtime API's port, none of another environment's (whose in-flight
     event it could otherwise take), not the service's API, not a host service, no route out. A function whose
     definition asks for the host's loopback reaches the host service, and its Tags say so."""
     probe = str(REPO / "tests/fixtures/probe")
@@ -392,7 +392,7 @@ def test_each_environment_has_a_network_of_its_own(sandbox: Path, tmp_path: Path
             busy.start()  # b's environment is up, its runtime waiting on its Runtime API
             time.sleep(1.5)
             seen = invoke(client, "a", {"listening": True})
-            assert seen == {"ports": [8080, 9001], "interfaces": ["lo"]}
+            assert seen == {"ports": [9001], "interfaces": ["lo"]}
             api = ["127.0.0.1", server.server_address[1]]
             reached = invoke(client, "a", {"connect": [api, host, ["127.0.0.1", 9001], ["10.255.255.1", 80]]})
             assert reached["reached"] == {f"{api[0]}:{api[1]}": "ConnectionRefusedError",
@@ -407,8 +407,9 @@ def test_each_environment_has_a_network_of_its_own(sandbox: Path, tmp_path: Path
 
 
 def test_a_service_killed_outright_loses_no_configuration_and_leaves_nothing(sandbox: Path, tmp_path: Path) -> None:
-    """kill -9 mid-invocation: the next start on the port ends what the killed one left running (found by its
-    groups), every change it answered is still there, and its first ten cold starts, all at once, serve."""
+    """kill -9 mid-invocation: its sandboxes end with it, the next start on the port removes what the killed one left
+    (its groups, its environments' /tmp), every change it answered is still there, and its first ten cold starts, all
+    at once, serve."""
     import boto3
 
     port = free_port()
@@ -426,7 +427,7 @@ def test_a_service_killed_outright_loses_no_configuration_and_leaves_nothing(san
     while not any("awslambdaric" in " ".join(p.cmdline()) for p in _descendants(proc.pid)):
         assert time.monotonic() < deadline, "the invocation never started"
         time.sleep(0.1)
-    time.sleep(3)  # INIT over, the handler sleeping: nothing of it writes (a write to the dead service's pipe ends it)
+    time.sleep(3)  # INIT over, the handler sleeping
     left = _descendants(proc.pid)
     old_groups = _cgroups(port)
     proc.kill()
@@ -434,10 +435,15 @@ def test_a_service_killed_outright_loses_no_configuration_and_leaves_nothing(san
     proc.stdout.close()
     busy.close()
     time.sleep(0.5)
-    assert [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]  # the killed one's leftovers
+    # its sandboxes end with it (the kernel's parent-death signal: they were started by a thread that lives as long
+    # as the service); its groups and /tmp stay until the next start
+    ended = time.monotonic() + 5
+    while [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]:
+        assert time.monotonic() < ended, "the killed service's sandboxes outlived it"
+        time.sleep(0.1)
+    assert old_groups and all(g.exists() for g in old_groups)
     again = start_service(definition, port)
     try:
-        assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         assert old_groups and not any(g.exists() for g in old_groups)
         config = client.get_function_configuration(FunctionName="p")
         assert (config["MemorySize"], config["Description"], config["Environment"]["Variables"]) == (
@@ -490,24 +496,60 @@ def test_tmp_is_ephemeral_storage_full_with_enospc_and_not_memory(sandbox: Path,
 
 def test_an_environment_that_cannot_start_leaves_no_group_and_no_tmp(sandbox: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The RIE's process fails before it runs (here: its own network cannot be made): the error reaches the caller
-    and the environment's groups and /tmp, made beside it, are gone with it."""
+    """The runtime's process fails before it runs (here: it cannot enter its network): the error reaches the caller
+    and the environment's groups, /tmp and network, made before it, are gone with it."""
     from lambda_ml_bench.local_lambda.environment import Environment
     from lambda_ml_bench.sandbox import network
     from lambda_ml_bench.sandbox.allotment import open_hierarchy
-    from lambda_ml_bench.sandbox.roots import rie_binary
 
-    def refused() -> None:
-        raise OSError("no network namespace for this one")
+    def refused(self) -> None:
+        raise OSError("no way into this network namespace")
 
-    monkeypatch.setattr(network, "isolate", refused)
+    monkeypatch.setattr(network.Namespace, "enter", refused)
     hierarchy, why = open_hierarchy(f"lambda-ml-bench-failed-{os.getpid()}")
     assert hierarchy is not None, why
-    env = Environment(functions.from_file(probe_definition(tmp_path))[0], rie_binary(lambda _: None), hierarchy)
+    env = Environment(functions.from_file(probe_definition(tmp_path))[0], hierarchy)
     try:
         with pytest.raises(subprocess.SubprocessError, match="preexec_fn"):
             env.start()
-        assert not any(g.exists() for g in [*env.allotment.groups.values(), *env.allotment.tracking.values()])
-        assert env.storage is not None and not env.storage.folder.exists()
+        assert not any(g.exists() for g in env.allotment.groups.values())
+        assert env.storage is not None and not env.storage.folder.exists() and env.namespace.fd is None
     finally:
         hierarchy.remove()
+
+
+# --- 9. INIT's own allowance ----------------------------------------------------------------------
+def test_init_has_ten_seconds_of_its_own_then_is_retried_within_the_timeout(sandbox: Path, tmp_path: Path) -> None:
+    """INIT is not counted in the function's timeout: a 4 s INIT before a 3 s function serves, its REPORT's Init
+    Duration about 4 s and its handler's deadline the whole 3 s. An INIT that runs past Lambda's 10 s is ended and run
+    again inside the first invocation's timeout: an 11 s INIT with a 14 s timeout serves after about 21 s, the retried
+    INIT counted in the invocation's duration (no Init Duration), the log saying the first one timed out."""
+    import base64
+
+    from lambda_ml_bench.lambda_facts import INIT_ALLOWANCE_S, parse_report
+
+    probe = str(REPO / "tests/fixtures/probe")
+    definition = tmp_path / "fns.json"
+    definition.write_text(json.dumps({"functions": [
+        {"name": name, "handler": "app.handler", "architecture": "x86_64", "memory_size": 1769, "timeout": timeout,
+         "code": probe, "environment": {"PROBE_INIT_SLEEP": str(init_s)}}
+        for name, init_s, timeout in (("slow-init", 4, 3), ("past-allowance", INIT_ALLOWANCE_S + 1, 14))]}))
+    with local_service(functions.from_file(definition)) as (_, client):
+        def call(name: str) -> tuple[float, dict, str, dict]:
+            started = time.monotonic()
+            answer = client.invoke(FunctionName=name, Payload=b'{"n": 1}', LogType="Tail")
+            log = base64.b64decode(answer["LogResult"]).decode()
+            return time.monotonic() - started, answer, log, json.loads(answer["Payload"].read())
+
+        with ThreadPoolExecutor(2) as pool:
+            slow, past = pool.map(call, ["slow-init", "past-allowance"])
+    wall, answer, log, out = slow
+    assert "FunctionError" not in answer and out["echo"] == {"n": 1}, out
+    report = parse_report(log)
+    assert 4000 <= report.init_ms < 4000 + 2000 and report.duration_ms < 1000, log
+    assert out["remaining_ms"] > 2500  # the whole timeout was the handler's, INIT took none of it
+    wall, answer, log, out = past
+    assert "FunctionError" not in answer and out["echo"] == {"n": 1}, out
+    report = parse_report(log)
+    assert report.init_ms is None and 11_000 <= report.duration_ms < 14_000, log
+    assert "Phase: init\tStatus: timeout" in log and wall >= INIT_ALLOWANCE_S + 11

@@ -21,13 +21,13 @@ def test_host_openblas_variables_never_reach_a_function(monkeypatch) -> None:
     monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")
     monkeypatch.setenv("LD_PRELOAD", "/host/lib.so")
     for arch in ("arm64", "x86_64"):
-        env = Environment(spec(architecture=arch), Path("/rie")).runtime_environment()
+        env = Environment(spec(architecture=arch)).runtime_environment()
         assert not {k for k in env if k.startswith("OPENBLAS") or k == "LD_PRELOAD"}
         assert env["AWS_LAMBDA_RUNTIME_API"] == "127.0.0.1:9001" and env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "1769"
 
 
 def test_the_functions_variables_follow_lambdas_and_cannot_be_reserved_ones() -> None:
-    env = Environment(spec(environment={"MODEL_DIR": "/var/task/model"}), Path("/rie"))
+    env = Environment(spec(environment={"MODEL_DIR": "/var/task/model"}))
     runtime = env.runtime_environment()
     assert runtime["MODEL_DIR"] == "/var/task/model"
     assert set(env.lambda_variables()) <= RESERVED | {"AWS_LAMBDA_FUNCTION_TIMEOUT"}

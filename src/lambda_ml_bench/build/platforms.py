@@ -24,6 +24,7 @@ class Architecture:
     uname: str  # what platform.machine() says on it
     rie: str  # the Runtime Interface Emulator binary in aws-sam-cli for this architecture
     emulator: tuple[str, ...]  # command prefix that runs its binaries on an x86_64 host
+    slowdown: int = 1  # how many times longer an import (INIT) takes here than on its own hardware
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -41,6 +42,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         # Graviton2's core: qemu's default CPU advertises SVE, and OpenBLAS then picks kernels
         # Graviton2 lacks.
         emulator=("qemu-aarch64-static", "-cpu", "neoverse-n1"),
+        slowdown=10,  # imports under qemu take about ten times as long as natively (LAMBDA-FACTS, emulation)
     ),
     "x86_64": Architecture(
         name="x86_64",

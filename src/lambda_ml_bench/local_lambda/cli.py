@@ -51,7 +51,7 @@ def _ready(port: int, timeout: float) -> bool:
 
 def cmd_up(args: argparse.Namespace) -> None:
     from lambda_ml_bench.local_lambda.service import LocalLambda
-    from lambda_ml_bench.sandbox.roots import prepare, rie_binary
+    from lambda_ml_bench.sandbox.roots import prepare
 
     specs = _specs(args)
     if args.detach:
@@ -72,7 +72,6 @@ def cmd_up(args: argparse.Namespace) -> None:
             raise StartError(f"the local Lambda did not come up; see {state / 'service.log'}")
         print(f"http://127.0.0.1:{args.port}")
         return
-    rie = rie_binary(say)
     for arch in sorted({s.architecture for s in specs}):
         prepare(ARCHITECTURES[arch], say)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -82,7 +81,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     kept = state_file(Path(args.state_dir), args.port)
     if args.fresh:
         kept.unlink(missing_ok=True)
-    server = LocalLambda(args.port, specs, rie, concurrency=args.concurrency, idle_seconds=args.idle_seconds,
+    server = LocalLambda(args.port, specs, concurrency=args.concurrency, idle_seconds=args.idle_seconds,
                          memory_quota=args.memory_quota, allot=args.allot, state_path=kept)
     signal.signal(signal.SIGTERM, _terminate)
     say(f"local Lambda serving {len(specs)} functions at {server.endpoint} ({server.allotment_note}; the account's "

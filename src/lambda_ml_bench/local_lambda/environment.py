@@ -1,10 +1,13 @@
-"""One execution environment's life: start (the RIE driving awslambdaric in the sandbox), invoke, stop.
+"""One execution environment's life: start (INIT of awslambdaric in the sandbox), invoke, stop.
 
-The RIE runs on the host from a fixed environment; it starts the sandbox, which joins the
-environment's control groups (CPU and memory as Lambda allots them) before bubblewrap isolates the
-runtime. Out-of-memory is the kernel's own kill, counted by the group; Max Memory Used is the group's
-peak. Where groups cannot be written, a watchdog samples resident memory instead, and the
-configuration says that nothing is allotted.
+The service is Lambda's side of the environment: it serves the Runtime API the runtime pulls events from
+(runtime_api.py), on a socket in the environment's own network namespace. INIT starts with the environment and is
+timed apart from the invocations; it gets Lambda's ten seconds of its own (ten times that under emulation, where
+imports take about ten times as long), and when it runs past them it is retried within the first invocation's
+timeout, as Lambda retries it. The runtime joins the environment's control groups (CPU and memory as Lambda allots
+them) before it executes; bubblewrap isolates it. Out-of-memory is the kernel's own kill, counted by the group; Max
+Memory Used is the group's peak. Where groups cannot be written, a watchdog samples resident memory instead, and
+the configuration says that nothing is allotted.
 """
 from __future__ import annotations
 
@@ -12,10 +15,8 @@ import itertools
 import json
 import math
 import os
-import re
 import resource
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -29,28 +30,24 @@ import psutil
 from lambda_ml_bench import lambda_facts
 from lambda_ml_bench.build.platforms import ARCHITECTURES
 from lambda_ml_bench.files import MiB
+from lambda_ml_bench.local_lambda import api
 from lambda_ml_bench.local_lambda.codecache import unpacked
 from lambda_ml_bench.local_lambda.functions import REGION, FunctionSpec
+from lambda_ml_bench.local_lambda.runtime_api import Event, Outcome, RuntimeApi
 from lambda_ml_bench.sandbox import network, storage
 from lambda_ml_bench.sandbox.allotment import (
     Allotment,
     Hierarchy,
     contention_line,
-    join_command,
     longest_wait_ns,
     run_delays,
     share_given,
 )
-from lambda_ml_bench.sandbox.rie import RieClient, free_port
-from lambda_ml_bench.sandbox.roots import HOST_ENV, PYTHON, root_dir, sandbox_dir, sandboxed
+from lambda_ml_bench.sandbox.roots import HOST_ENV, PYTHON, root_dir, sandbox_dir, sandboxed, start_sandbox
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 LOG_KEEP_BYTES = 2 * MiB  # an environment's log kept in the service: its newest 2 MiB (a Tail needs 4 KB)
 LOG_LINE_MAX = 64 * 1024  # a longer line is kept as pieces of this size
-_START = re.compile(r"^START RequestId: (\S+)")
-_INIT = re.compile(r"INIT REPORT\(durationMs: ([\d.]+)\)")
-_RTDONE = re.compile(r"INVOKE RTDONE\(status: \w+, produced bytes: \d+, duration: ([\d.]+)ms\)")
-_RIE_LINE = re.compile(r"^\d\d \w{3} \d{4} [\d:,]+ \[\w+\] \(rapid\)|^(END|REPORT) RequestId:")
 
 
 @dataclass
@@ -67,22 +64,21 @@ class Invocation:
 
 
 class Environment:
-    """RIE + runtime for one function version; serves one invocation at a time."""
+    """The runtime of one function version in its sandbox; serves one invocation at a time."""
 
-    def __init__(self, spec: FunctionSpec, rie: Path, hierarchy: Hierarchy | None = None,
-                 version: str = "$LATEST") -> None:
-        self.spec, self.rie, self.version = spec, rie, version
+    def __init__(self, spec: FunctionSpec, hierarchy: Hierarchy | None = None, version: str = "$LATEST") -> None:
+        self.spec, self.version = spec, version
         self.arch = ARCHITECTURES[spec.architecture]
         self.hierarchy = hierarchy
         self.allotment: Allotment | None = None
         self.id = uuid.uuid4().hex[:12]  # never the id of a leftover of an earlier service
-        # its own network namespace (only loopback, Lambda's ports), unless the definition asks for the host's
+        # its own network namespace (only loopback, Lambda's address), unless the definition asks for the host's
         self.isolated = not spec.host_loopback
-        if self.isolated:
-            (_, self.port), self.runtime_api = network.RIE_ADDRESS, network.RUNTIME_API
-        else:
-            self.port, self.runtime_api = free_port(), f"127.0.0.1:{free_port()}"
-        self.client = RieClient(self.connect, spec.timeout + 30)
+        self.namespace: network.Namespace | None = None
+        self.api: RuntimeApi | None = None
+        self.runtime_api = "{}:{}".format(*network.RUNTIME_API)
+        # INIT's own allowance: Lambda's, times how much longer imports take here (emulated arm64)
+        self.init_allowance_s = lambda_facts.INIT_ALLOWANCE_S * self.arch.slowdown
         # /tmp: disk of EphemeralStorage.Size where mounts can be made, else a tmpfs of that size (counted as memory)
         self.storage = storage.EphemeralStorage(ephemeral_dir() / self.id, spec.ephemeral_storage) \
             if storage.can_mount() else None
@@ -92,7 +88,10 @@ class Environment:
         self._dropped = 0  # lines dropped from the front: a line's number is _dropped + its index
         self.cond = threading.Condition()
         self.proc: subprocess.Popen | None = None
-        self._netns: int | None = None  # the RIE's network namespace, held from its start (never a reused pid's)
+        self._log_w: int | None = None  # the write end of the runtime's output: the service's marks go in order
+        self._reader: threading.Thread | None = None
+        self._spawned_ns = 0
+        self._initialised = False
         self.last_used = time.monotonic()
         self._pids: list[int] = []
         self._pids_at = 0.0
@@ -129,92 +128,81 @@ class Environment:
         if self.spec.layers:
             binds["/opt"] = unpacked(self.spec.layers[0], cache)
         tmp = self.storage.mount_point if self.storage else self.spec.ephemeral_storage
-        inner = sandboxed(self.arch, root_dir(self.arch), [PYTHON, "-m", "awslambdaric", self.spec.handler],
-                          binds, self.runtime_environment(), chdir="/var/task", tmp=tmp)
-        return [str(self.rie), "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
-                "--runtime-api-address", self.runtime_api, *join_command(self.allotment, inner)]
-
-    def connect(self, timeout: float | None = None) -> socket.socket:
-        """A connection to this environment's RIE: made inside its network namespace when it has one."""
-        if not self.isolated:
-            return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
-        with self.cond:  # stop() closes the descriptor under the same lock: never a closed (or reused) one here
-            if self._netns is None:
-                raise network.NetworkError("the environment has not started, or has stopped")
-            conn = network.socket_in(self._netns)
-        try:
-            conn.settimeout(timeout)
-            conn.connect(("127.0.0.1", self.port))
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return sandboxed(self.arch, root_dir(self.arch), [PYTHON, "-m", "awslambdaric", self.spec.handler],
+                         binds, self.runtime_environment(), chdir="/var/task", tmp=tmp)
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        if self.hierarchy is not None:
-            self.allotment = self.hierarchy.new(self.spec.memory_size, f"env-{self.id}")
-        # /tmp is made while the RIE starts (the runtime starts with the first invoke)
-        making = _Beside(self.storage.make) if self.storage is not None else None
+        """Groups, /tmp, the network and its Runtime API, then the runtime: INIT begins (invoke waits for it)."""
         try:
-            # The RIE reads the function's settings from its own environment; nothing of the caller's reaches it.
-            self.proc = subprocess.Popen(self.command(), env={**HOST_ENV, **self.lambda_variables()},
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True, cwd="/", preexec_fn=self._in_child)
-        finally:
-            if making is not None:
-                making.join()
-            if self.proc is None:
-                self.stop()  # the RIE could not be started: its groups and /tmp go with the error
-        if self.isolated:
+            if self.hierarchy is not None:
+                self.allotment = self.hierarchy.new(self.spec.memory_size, f"env-{self.id}")
+            making = _Beside(self.storage.make) if self.storage is not None else None  # while the network is made
             try:
-                self._netns = network.namespace_of(self.proc.pid)
-            except OSError:
-                self.stop()
-                raise
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
-        self._reader.start()
+                if self.isolated:
+                    self.namespace = network.Namespace()
+                    listener = self.namespace.listener
+                else:
+                    listener = network.listener(("127.0.0.1", 0))
+                    self.runtime_api = f"127.0.0.1:{listener.getsockname()[1]}"
+                self.api = RuntimeApi(listener)
+            finally:
+                if making is not None:
+                    making.join()
+            if making is not None and making.error is not None:
+                raise making.error
+            read, self._log_w = os.pipe()
+            self._reader = threading.Thread(target=self._read_output, args=(read,), daemon=True)
+            self._reader.start()
+            self._spawn()
+        except BaseException:
+            self.stop()  # nothing of a start that failed is left: groups, /tmp, namespace
+            raise
         if self.allotment is None:
             threading.Thread(target=self._watch_memory, daemon=True).start()
-        if making is not None and making.error is not None:
-            self.stop()
-            raise making.error
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with self.connect(timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"the runtime interface emulator for {self.spec.name} did not start:\n"
-                           + "".join(list(self.lines)[-20:]))
+
+    def _spawn(self) -> None:
+        """The runtime's process (INIT starts): in the environment's groups and network, Lambda's limits."""
+        self.api.reset()
+        self._spawned_ns = time.perf_counter_ns()
+        self.proc = start_sandbox(self.command(), env=HOST_ENV, stdout=self._log_w, stderr=self._log_w,
+                              stdin=subprocess.DEVNULL, start_new_session=True, cwd="/", preexec_fn=self._in_child)
+        self._pids_at = 0.0
 
     def _in_child(self) -> None:
-        """In the RIE's process before it runs: Lambda's limits, the environment's tracking group (found and ended
-        by the next service if this one is killed outright) and its own network."""
+        """In the runtime's process before it executes: Lambda's limits, the environment's groups, its network."""
         resource.setrlimit(resource.RLIMIT_NOFILE, (lambda_facts.FILE_DESCRIPTORS, lambda_facts.FILE_DESCRIPTORS))
         if self.allotment is not None:
-            self.allotment.track()
-        if self.isolated:
-            network.isolate()
+            self.allotment.join()
+        if self.namespace is not None:
+            self.namespace.enter()
 
-    def _read_output(self) -> None:
+    def _kill_runtime(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+
+    def _read_output(self, fd: int) -> None:
         """The runtime's output, line by line (a line longer than LOG_LINE_MAX in pieces), the oldest dropped once
         more than LOG_KEEP_BYTES are kept: a chatty function cannot fill the service's memory."""
-        assert self.proc and self.proc.stdout
-        while raw := self.proc.stdout.readline(LOG_LINE_MAX):
-            with self.cond:
-                self.lines.append(raw.decode("utf-8", "replace"))
-                self._sizes.append(len(raw))
-                self._kept += len(raw)
-                while self._kept > LOG_KEEP_BYTES and len(self.lines) > 1:
-                    self.lines.popleft()
-                    self._kept -= self._sizes.popleft()
-                    self._dropped += 1
-                self.cond.notify_all()
+        with open(fd, "rb", buffering=1 << 16) as stream:
+            while raw := stream.readline(LOG_LINE_MAX):
+                with self.cond:
+                    self.lines.append(raw.decode("utf-8", "replace"))
+                    self._sizes.append(len(raw))
+                    self._kept += len(raw)
+                    while self._kept > LOG_KEEP_BYTES and len(self.lines) > 1:
+                        self.lines.popleft()
+                        self._kept -= self._sizes.popleft()
+                        self._dropped += 1
+                    self.cond.notify_all()
+
+    def _mark(self, line: str) -> None:
+        """A line of the service's own in the log, after everything the runtime wrote before it."""
+        os.write(self._log_w, line.encode() + b"\n")
 
     def _since(self, first: int) -> list[str]:
         """The kept lines from line number `first` on (under self.cond)."""
@@ -224,22 +212,17 @@ class Environment:
         return self.proc is not None and self.proc.poll() is None and not self.broken
 
     def stop(self) -> None:
-        """Kill the RIE and everything it started (its own process group), then remove its groups and its /tmp."""
-        self.client.close()
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=10)
-        if self.proc is not None:
-            self._reader.join(timeout=5)
-            if self.proc.stdout and not self._reader.is_alive():
-                self.proc.stdout.close()
-        with self.cond:
-            if self._netns is not None:
-                os.close(self._netns)
-                self._netns = None
+        """Kill the runtime and everything it started, then remove its groups, its /tmp and its network."""
+        self._kill_runtime()
+        if self.api is not None:
+            self.api.close()
+        if self._log_w is not None:
+            os.close(self._log_w)  # the reader ends once the runtime's copies are gone too
+            self._log_w = None
+            if self._reader is not None:
+                self._reader.join(timeout=5)
+        if self.namespace is not None:
+            self.namespace.close()
         if self.allotment is not None:
             self.allotment.remove()
         if self.storage is not None:
@@ -247,7 +230,7 @@ class Environment:
 
     # --- memory without control groups: a sampling watchdog -----------------------------------
     def _runtime_pids(self) -> list[int]:
-        """The runtime's processes (everything under the RIE), looked up at most every 200 ms."""
+        """The runtime's processes (everything under its sandbox), looked up at most every 200 ms."""
         if time.monotonic() - self._pids_at > 0.2:
             try:
                 self._pids = [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
@@ -287,7 +270,9 @@ class Environment:
 
     # --- invoking ---------------------------------------------------------------------------
     def invoke(self, payload: bytes, want_log: bool = True) -> Invocation:
-        """One invocation; the log and REPORT figures are collected only when `want_log`."""
+        """One invocation (after INIT, on a cold start); the log and REPORT figures are collected only when
+        `want_log` or when it failed."""
+        request_id = str(uuid.uuid4())
         with self.cond:
             first_line = self._dropped + len(self.lines)
         self._peak, self._oom = self._last_rss, False
@@ -298,12 +283,11 @@ class Environment:
             (used_before, throttled_before), delays_before = self.allotment.cpu_ns(), run_delays(self._runtime_pids())
         started = time.perf_counter_ns()
         try:
-            status, body = self.client.post(payload, self.alive)
+            outcome, init_ms, since_ns = self._run(request_id, payload)
         finally:
             self._busy = False
             self.last_used = time.monotonic()
         wall_ns = time.perf_counter_ns() - started
-        wall_ms = wall_ns / 1e6
         given = None
         if watch:
             used, throttled = self.allotment.cpu_ns()
@@ -312,35 +296,105 @@ class Environment:
             given = share_given(wall_ns, used - used_before, waited, throttled - throttled_before,
                                 self.allotment.grant.vcpus)
         oom = self._oom or (self.allotment is not None and self.allotment.oom_kills() > kills_before)
-        self.broken = self.broken or oom or status >= 500
-        if not (want_log or oom or status >= 500 or b'"errorType"' in body or body.startswith(b"Task timed")):
-            # the fast path of a warm, successful invoke nobody asked the log of
-            return Invocation(body, None, "", "", 0.0, None, self._max_memory_mb())
-        lines = self._lines_of_invocation(first_line)
-        request_id = next((m[1] for m in map(_START.match, lines) if m), "")
-        init = next((float(m[1]) for m in map(_INIT.search, lines) if m), None)
-        duration = next((float(m[1]) for m in map(_RTDONE.search, lines) if m), None)
-        error, payload_out = _classify(status, body, request_id, oom)
-        if duration is None:  # killed or timed out: the runtime never reported a duration
-            duration = self.spec.timeout * 1000.0 if b"timed out" in payload_out else max(0.0, wall_ms - (init or 0))
+        if outcome.kind in ("exited", "timeout", "init-error") or oom:
+            self.broken = True  # Lambda replaces the environment: the next call is a cold start
+            self._kill_runtime()
+        error, body = self._answer(outcome, request_id, oom)
+        if outcome.kind == "timeout":
+            duration = self.spec.timeout * 1000.0
+        else:
+            duration = max(0.0, (outcome.done_ns - (since_ns or outcome.delivered_ns or outcome.done_ns)) / 1e6)
+        self._mark(f"END RequestId: {request_id}")
+        if not (want_log or error):  # the fast path of a successful invoke nobody asked the log of
+            return Invocation(body, None, request_id, "", duration, init_ms, self._max_memory_mb())
         max_mb = self._max_memory_mb()
-        report = lambda_facts.report(request_id, duration, self.spec.memory_size, max_mb, init)
-        log_lines = [ln for ln in lines if not _RIE_LINE.match(ln)]
+        report = lambda_facts.report(request_id, duration, self.spec.memory_size, max_mb, init_ms)
+        lines = self._lines_of_invocation(first_line, request_id)
         if given is not None:  # figures a busy host distorted say so, where a client reads them
-            log_lines.append(contention_line(given, self.allotment.grant.vcpus))
-        log = "".join(log_lines) + f"END RequestId: {request_id}\n{report.line()}\n"
-        return Invocation(payload_out, error, request_id, log, duration, init, max_mb)
+            lines.append(contention_line(given, self.allotment.grant.vcpus))
+        log = "".join(lines) + f"END RequestId: {request_id}\n{report.line()}\n"
+        return Invocation(body, error, request_id, log, duration, init_ms, max_mb)
 
-    def _lines_of_invocation(self, first: int) -> list[str]:
-        """The log lines since `first`, once the RIE has written this invocation's END line."""
+    def _run(self, request_id: str, payload: bytes) -> tuple[Outcome, float | None, int | None]:
+        """INIT (when this is the first invocation), then the invocation: its outcome, INIT's duration when it ran
+        apart, and when the invocation's own time began if INIT was retried inside it."""
+        init_ms, since_ns, began = None, None, time.monotonic()
+        if not self._initialised:
+            state = self.api.wait_ready(time.monotonic() + max(0.0, self.init_allowance_s - self._age_s()),
+                                        self.alive)
+            if state == "timeout":  # Lambda retries INIT once, within the first invocation's timeout
+                self._mark(f"INIT_REPORT Init Duration: {self._age_s() * 1000:.2f} ms\tPhase: init\tStatus: timeout")
+                self._kill_runtime()
+                self._spawn()
+                since_ns, began = self._spawned_ns, time.monotonic()
+                state = self.api.wait_ready(began + self.spec.timeout, self.alive)
+            if state == "init-error":
+                self.broken = True
+                return Outcome("init-error", self.api.init_error, done_ns=time.perf_counter_ns()), None, None
+            if state != "ready":
+                return Outcome(state, done_ns=time.perf_counter_ns()), None, since_ns
+            if since_ns is None:
+                init_ms = (self.api.ready_ns - self._spawned_ns) / 1e6
+            self._initialised = True
+            if since_ns is None:
+                began = time.monotonic()
+        deadline = began + self.spec.timeout
+        self._mark(f"START RequestId: {request_id} Version: {self.version}")
+        event = Event(request_id, payload, int((time.time() + deadline - time.monotonic()) * 1000),
+                      api.function_arn(self.spec.name, None if self.version == api.LATEST else self.version),
+                      f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0")
+        return self.api.invoke(event, deadline, self.alive), init_ms, since_ns
+
+    def _age_s(self) -> float:
+        return (time.perf_counter_ns() - self._spawned_ns) / 1e9
+
+    def _answer(self, outcome: Outcome, request_id: str, oom: bool) -> tuple[str | None, bytes]:
+        """Lambda's answer for an outcome: the function's response, or an error document with Unhandled."""
+        def error(kind: str, message: str) -> tuple[str, bytes]:
+            return "Unhandled", json.dumps({"errorType": kind, "errorMessage": message}).encode()
+
+        if oom:
+            return error("Runtime.OutOfMemory", f"RequestId: {request_id} Error: Runtime exited with error: "
+                                                "signal: killed")
+        if outcome.kind == "response":
+            return None, outcome.body
+        if outcome.kind in ("error", "init-error"):
+            return "Unhandled", outcome.body
+        if outcome.kind == "too-large":  # test_lambda_too_large_response
+            return error("Function.ResponseSizeTooLarge", "Response payload size exceeded maximum allowed payload "
+                                                          f"size ({lambda_facts.RESPONSE_BYTES} bytes).")
+        if outcome.kind == "timeout":  # test_lambda_invoke_timed_out: "Task timed out after 1.00 seconds"
+            return error("Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after "
+                                             f"{self.spec.timeout:.2f} seconds")
+        # the runtime exited: test_lambda_handler_exit (status 0) and test_lambda_runtime_wrapper_not_found
+        return error("Runtime.ExitError", f"RequestId: {request_id} Error: " + _exit_reason(self.proc))
+
+    def _lines_of_invocation(self, first: int, request_id: str) -> list[str]:
+        """The log lines since `first` up to this invocation's END mark (the runtime's output before it)."""
+        end = f"END RequestId: {request_id}\n"
         deadline = time.monotonic() + 2
         with self.cond:
-            while time.monotonic() < deadline:
+            while True:
                 lines = self._since(first)
-                if any(ln.startswith("END RequestId:") for ln in lines) or not self.alive():
+                for i, line in enumerate(lines):
+                    if line.endswith(end):  # the runtime's last line may have had no newline of its own
+                        head = line[:-len(end)]
+                        return lines[:i] + ([head + "\n"] if head else [])
+                if time.monotonic() > deadline:
                     return lines
                 self.cond.wait(0.05)
-            return self._since(first)
+
+
+def _exit_reason(proc: subprocess.Popen | None) -> str:
+    """How Lambda says a runtime ended (Go's words for an exit status or a signal)."""
+    code = None if proc is None else proc.poll()
+    if code == 0:
+        return "Runtime exited without providing a reason"
+    if code is not None and code < 0:
+        return f"Runtime exited with error: signal: {signal.strsignal(-code).lower()}"
+    if code is not None and code > 128:  # bubblewrap passes on a signal's death as 128 + its number
+        return f"Runtime exited with error: signal: {signal.strsignal(code - 128).lower()}"
+    return f"Runtime exited with error: exit status {code}"
 
 
 def ephemeral_dir() -> Path:
@@ -362,27 +416,3 @@ class _Beside(threading.Thread):
             self.step()
         except BaseException as err:  # noqa: BLE001 - handed to the caller
             self.error = err
-
-
-def _classify(status: int, body: bytes, request_id: str, oom: bool) -> tuple[str | None, bytes]:
-    """Turn the RIE's answer into Lambda's: function errors carry X-Amz-Function-Error."""
-    if oom:
-        message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
-        return "Unhandled", json.dumps({"errorType": "Runtime.OutOfMemory", "errorMessage": message}).encode()
-    if body.startswith(b"Task timed out after"):
-        message = f"RequestId: {request_id} Error: {body.decode().strip()}"
-        return "Unhandled", json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
-    if status >= 500:  # the runtime exited (a crash): Lambda answers 200 with the error
-        return "Unhandled", body
-    if b'"errorType"' not in body:
-        return None, body
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, body
-    # The RIE answers a handler exception with 200 and no error header; awslambdaric's error
-    # document is recognised by its exact keys.
-    if isinstance(data, dict) and {"errorMessage", "errorType"} <= set(data) <= {
-            "errorMessage", "errorType", "requestId", "stackTrace"}:
-        return "Unhandled", body
-    return None, body

@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 from lambda_ml_bench.local_lambda import api, state
 from lambda_ml_bench.local_lambda.api import too_many_requests
@@ -48,9 +47,9 @@ class Concurrency:
 class FunctionPool:
     """The execution environments of one function version: reused warm, started up to the function's limit."""
 
-    def __init__(self, spec: FunctionSpec, rie: Path, concurrency: Concurrency, hierarchy: Hierarchy | None = None,
+    def __init__(self, spec: FunctionSpec, concurrency: Concurrency, hierarchy: Hierarchy | None = None,
                  allotment_note: str = "", version: str = api.LATEST, idle_s: float | None = None) -> None:
-        self.spec, self.rie, self.hierarchy, self.version = spec, rie, hierarchy, version
+        self.spec, self.hierarchy, self.version = spec, hierarchy, version
         self.idle_s = idle_s  # an environment idle this long is gone (checked when one is taken, and by the service)
         self.concurrency = concurrency  # the function's: shared by $LATEST and every version
         self.allotment_note = allotment_note
@@ -84,7 +83,7 @@ class FunctionPool:
                 if env.alive() and (self.idle_s is None or time.monotonic() - env.last_used < self.idle_s):
                     return env
                 self._drop(env)
-            env = Environment(self.spec, self.rie, self.hierarchy, self.version)
+            env = Environment(self.spec, self.hierarchy, self.version)
             self.every.add(env)
         try:
             env.start()
@@ -145,12 +144,12 @@ class FunctionPool:
 class Function:
     """One function: `$LATEST` and its published versions (each a pool of its own), and its aliases."""
 
-    def __init__(self, spec: FunctionSpec, rie: Path, account: Concurrency, hierarchy: Hierarchy | None,
+    def __init__(self, spec: FunctionSpec, account: Concurrency, hierarchy: Hierarchy | None,
                  allotment_note: str, idle_s: float | None = None):
         self.name = spec.name
-        self.rie, self.hierarchy, self.allotment_note, self.idle_s = rie, hierarchy, allotment_note, idle_s
+        self.hierarchy, self.allotment_note, self.idle_s = hierarchy, allotment_note, idle_s
         self.concurrency = Concurrency(spec.reserved_concurrency or None, account)
-        self.latest = FunctionPool(spec, rie, self.concurrency, hierarchy, allotment_note, api.LATEST, idle_s)
+        self.latest = FunctionPool(spec, self.concurrency, hierarchy, allotment_note, api.LATEST, idle_s)
         self.versions: dict[str, FunctionPool] = {}
         self.aliases: dict[str, dict] = {}
         self.next_version = 1
@@ -169,7 +168,7 @@ class Function:
         """The configuration a previous service kept (state.py): $LATEST's settings, versions and aliases."""
         self.latest.restore(saved["latest"])
         for version, pool_state in saved["versions"].items():
-            pool = FunctionPool(self.latest.spec, self.rie, self.concurrency, self.hierarchy, self.allotment_note,
+            pool = FunctionPool(self.latest.spec, self.concurrency, self.hierarchy, self.allotment_note,
                                 version, self.idle_s)
             pool.restore(pool_state)
             self.versions[version] = pool
@@ -199,7 +198,7 @@ class Function:
                 return newest, False
             version = str(self.next_version)
             self.next_version += 1
-            pool = FunctionPool(self.latest.spec, self.rie, self.concurrency, self.hierarchy, self.allotment_note,
+            pool = FunctionPool(self.latest.spec, self.concurrency, self.hierarchy, self.allotment_note,
                                 version, self.idle_s)
             self.versions[version] = pool
             return pool, True

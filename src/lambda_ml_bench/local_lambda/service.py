@@ -34,8 +34,6 @@ from lambda_ml_bench.sandbox import storage
 from lambda_ml_bench.sandbox.allotment import SERVICE_PREFIX, open_hierarchy, reclaim_leftovers
 
 log = logging.getLogger("local_lambda")
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limit for RequestResponse invocations
-MAX_ASYNC_PAYLOAD = 1024 * 1024  # ... and for Event invocations
 MAX_CONFIG_BODY = 64 * 1024  # an UpdateFunctionConfiguration body (Lambda's variables total 4 KB)
 MAX_CONNECTIONS = 64  # requests served at once
 MAX_OPEN = 512  # connections open at once, whatever they are doing
@@ -71,7 +69,7 @@ class LocalLambda(ThreadingHTTPServer):
     request_queue_size = MAX_CONNECTIONS
     block_on_close = False
 
-    def __init__(self, port: int, specs: list[FunctionSpec], rie: Path, concurrency: int | None = None,
+    def __init__(self, port: int, specs: list[FunctionSpec], concurrency: int | None = None,
                  idle_seconds: float = 600.0, memory_quota: int = lambda_facts.MEMORY_MB[1], allot: bool = True,
                  idle_timeout_s: float = IDLE_TIMEOUT_S, state_path: Path | None = None) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
@@ -89,7 +87,7 @@ class LocalLambda(ThreadingHTTPServer):
             self.allotment_note = f"CPU and memory NOT allotted ({why})"
             log.warning("CPU and memory are not allotted to environments: %s", why)
         self.account = Concurrency(concurrency or account_limit())  # the account's concurrent executions
-        self.functions = {s.name: Function(s, rie, self.account, self.hierarchy, self.allotment_note, idle_seconds)
+        self.functions = {s.name: Function(s, self.account, self.hierarchy, self.allotment_note, idle_seconds)
                           for s in specs}
         self.state_path, self.deleted, self.other_states = state_path, set(), {}
         self._state_lock = threading.Lock()
@@ -542,12 +540,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(201, json.dumps(answer).encode())
         kind = self.headers.get("x-amz-invocation-type", "RequestResponse")
         declared = self.headers.get("content-length", "")
-        if kind == "Event" and declared.isdigit() and int(declared) > MAX_ASYNC_PAYLOAD:
+        if kind == "Event" and declared.isdigit() and int(declared) > lambda_facts.ASYNC_PAYLOAD_BYTES:
             self.close_connection = True  # not read
-            raise api.event_too_large(int(declared), MAX_ASYNC_PAYLOAD)
-        payload = self._body(MAX_SYNC_PAYLOAD) or b"{}"
-        if kind == "Event" and len(payload) > MAX_ASYNC_PAYLOAD:  # chunked: known once read
-            raise api.event_too_large(len(payload), MAX_ASYNC_PAYLOAD)
+            raise api.event_too_large(int(declared), lambda_facts.ASYNC_PAYLOAD_BYTES)
+        payload = self._body(lambda_facts.SYNC_PAYLOAD_BYTES) or b"{}"
+        if kind == "Event" and len(payload) > lambda_facts.ASYNC_PAYLOAD_BYTES:  # chunked: known once read
+            raise api.event_too_large(len(payload), lambda_facts.ASYNC_PAYLOAD_BYTES)
         match = _INVOKE.match(path)
         if not match:
             raise ApiError(404, "UnknownOperationException", "Unknown operation", "message")

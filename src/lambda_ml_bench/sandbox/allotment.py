@@ -124,13 +124,11 @@ class Allotment:
         cores = os.cpu_count() or 1
         self.grant = Grant(memory_mb, min(vcpus(memory_mb), cores), vcpus(memory_mb))
         self.groups = {c: p / name for c, p in hierarchy.parents.items()}
-        # the RIE's own group: no limits, only so that a service killed outright leaves nothing that cannot be found
-        self.tracking = {c: p / f"rie-{name}" for c, p in hierarchy.parents.items()}
         self._fds: dict[str, int] = {}  # memory files read on every invocation, opened once
         quota = max(1000, round(self.grant.vcpus * PERIOD_US))
         limit = memory_mb * MiB
         try:
-            for group in (*self.groups.values(), *self.tracking.values()):
+            for group in self.groups.values():
                 group.mkdir()
             if hierarchy.version == 1:
                 cpu, memory = self.groups["cpu"], self.groups["memory"]
@@ -156,10 +154,11 @@ class Allotment:
         """The files a process writes its pid into to join this group (one per hierarchy)."""
         return [str(g / "cgroup.procs") for g in self.groups.values()]
 
-    def track(self) -> None:
-        """In the RIE's process before it runs: join the environment's tracking group."""
-        for group in self.tracking.values():
-            with open(group / "cgroup.procs", "w") as fh:
+    def join(self) -> None:
+        """In the runtime's process before it executes: into the environment's groups (limited from its first
+        instruction, and found by the next service if this one is killed outright)."""
+        for procs in self.procs_files():
+            with open(procs, "w") as fh:
                 fh.write(str(os.getpid()))
 
     def _memory_file(self, v1: str, v2: str) -> Path:
@@ -201,11 +200,11 @@ class Allotment:
             return 0
 
     def remove(self) -> None:
-        """Kill whatever is left in the groups (the RIE's too), then remove them."""
+        """Kill whatever is left in the groups, then remove them."""
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-        end_groups([*self.groups.values(), *self.tracking.values()])
+        end_groups(list(self.groups.values()))
 
 
 def end_groups(groups: list[Path]) -> None:
@@ -247,7 +246,7 @@ def gone(name: str) -> bool:
 
 def reclaim_leftovers(prefix: str = SERVICE_PREFIX) -> int:
     """The groups of services that are gone (killed, say, with `kill -9`): a service's groups are named
-    `<prefix>...-<its pid>`, and where that pid no longer runs, every process left in them (RIEs and sandboxes) is
+    `<prefix>...-<its pid>`, and where that pid no longer runs, every process left in them is
     killed and the groups removed. Returns how many environments were ended."""
     try:
         _, roots = _bases()
@@ -303,15 +302,6 @@ def share_given(wall_ns: int, used_ns: int, waited_ns: int, throttled_ns: int, s
 def contention_line(given: float, share: float) -> str:
     """The log line the local Lambda adds to an invocation the host could not give its share (parsed by CONTENDED)."""
     return f"lambda-ml-bench: host contended: got {given * share:.2f} of its {share:.2f} vCPU share\n"
-
-
-def join_command(allotment: Allotment | None, command: list[str]) -> list[str]:
-    """`command`, started inside the allotment's groups (a shell joins them, then execs it)."""
-    if allotment is None:
-        return command
-    files = allotment.procs_files()
-    script = " && ".join(f'echo $$ > "${i + 1}"' for i in range(len(files))) + f' && shift {len(files)} && exec "$@"'
-    return ["/bin/sh", "-c", script, "sh", *files, *command]
 
 
 def open_hierarchy(name: str) -> tuple[Hierarchy | None, str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
+import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -191,3 +193,46 @@ def sandboxed(arch: Architecture, root: Path, argv: list[str], binds: dict[str, 
         return [*cmd, *argv]
     cmd += ["--ro-bind", tool(arch.emulator[0]), f"/{EMULATOR_MOUNT}"]
     return [*cmd, f"/{EMULATOR_MOUNT}", *arch.emulator[1:], *argv]
+
+
+class _Starter(threading.Thread):
+    """Starts sandboxes from one thread that lives as long as the process. bubblewrap's --die-with-parent asks the
+    kernel to kill a sandbox when its parent dies, and the kernel takes "parent" to be the thread that started it: a
+    sandbox started by a request's thread would die when that request ends. Started from here, sandboxes end with the
+    process that started them, even when it is killed outright."""
+
+    def __init__(self) -> None:
+        super().__init__(name="sandbox-starter", daemon=True)
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.start()
+
+    def run(self) -> None:
+        while True:
+            argv, options, answer, ready = self.requests.get()
+            try:
+                answer.append(subprocess.Popen(argv, **options))
+            except BaseException as err:  # noqa: BLE001 - raised in the caller's thread
+                answer.append(err)
+            ready.set()
+
+    def popen(self, argv: list[str], **options) -> subprocess.Popen:
+        answer: list = []
+        ready = threading.Event()
+        self.requests.put((argv, options, answer, ready))
+        ready.wait()
+        if isinstance(answer[0], BaseException):
+            raise answer[0]
+        return answer[0]
+
+
+_starter: _Starter | None = None
+_starter_lock = threading.Lock()
+
+
+def start_sandbox(argv: list[str], **options) -> subprocess.Popen:
+    """subprocess.Popen(argv, **options) of a sandboxed() command, from the process's long-lived starter thread."""
+    global _starter
+    with _starter_lock:
+        if _starter is None or not _starter.is_alive():
+            _starter = _Starter()
+    return _starter.popen(argv, **options)
