@@ -172,10 +172,10 @@ class Environment:
     def _in_child(self) -> None:
         """In the runtime's process before it executes: Lambda's limits, the environment's groups, its network."""
         resource.setrlimit(resource.RLIMIT_NOFILE, (lambda_facts.FILE_DESCRIPTORS, lambda_facts.FILE_DESCRIPTORS))
-        if self.allotment is not None:
-            self.allotment.join()
         if self.namespace is not None:
             self.namespace.enter()
+        if self.allotment is not None:  # last: the service's own work in the child is not the function's
+            self.allotment.join()
 
     def _kill_runtime(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
