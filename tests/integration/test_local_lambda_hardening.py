@@ -553,3 +553,23 @@ def test_init_has_ten_seconds_of_its_own_then_is_retried_within_the_timeout(sand
     report = parse_report(log)
     assert report.init_ms is None and 11_000 <= report.duration_ms < 14_000, log
     assert "Phase: init\tStatus: timeout" in log and wall >= INIT_ALLOWANCE_S + 11
+
+
+def test_a_handler_that_cannot_be_imported_and_an_answer_too_large_get_lambdas_words(lambda_client, sandbox: Path,
+                                                                                    tmp_path: Path) -> None:
+    """An INIT that fails is the runtime's own init error, every time (the service answers, never a 500); an answer
+    over 6,291,556 bytes is Function.ResponseSizeTooLarge (test_lambda_too_large_response) and the function keeps
+    serving."""
+    response = lambda_client.invoke(FunctionName="probe-x86_64", Payload=json.dumps({"respond_mb": 6.5}).encode())
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read()) == {
+        "errorType": "Function.ResponseSizeTooLarge",
+        "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes)."}
+    assert invoke(lambda_client, "probe-x86_64", {"after": "too large"})["echo"] == {"after": "too large"}
+    specs = functions.from_file(probe_definition(tmp_path, handler="missing.handler"))
+    with local_service(specs) as (_, client):
+        for _ in range(2):
+            response = client.invoke(FunctionName="p", Payload=b"{}")
+            error = json.loads(response["Payload"].read())
+            assert response["FunctionError"] == "Unhandled" and error["errorType"] == "Runtime.ImportModuleError"
+            assert "No module named 'missing'" in error["errorMessage"]

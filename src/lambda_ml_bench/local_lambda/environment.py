@@ -296,8 +296,10 @@ class Environment:
             given = share_given(wall_ns, used - used_before, waited, throttled - throttled_before,
                                 self.allotment.grant.vcpus)
         oom = self._oom or (self.allotment is not None and self.allotment.oom_kills() > kills_before)
-        if outcome.kind in ("exited", "timeout", "init-error") or oom:
-            self.broken = True  # Lambda replaces the environment: the next call is a cold start
+        if outcome.kind in ("exited", "timeout", "init-error", "too-large") or oom:
+            # Lambda replaces the environment: the next call is a cold start (a runtime whose answer was refused as
+            # too large exits: awslambdaric raises when it cannot post)
+            self.broken = True
             self._kill_runtime()
         error, body = self._answer(outcome, request_id, oom)
         if outcome.kind == "timeout":

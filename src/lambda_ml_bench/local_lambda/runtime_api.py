@@ -235,10 +235,9 @@ class _Reader:
         if len(head) > HEAD_MAX:
             raise _BadRequest("request head too long")
         lines = head.decode("latin-1").split("\r\n")
-        try:
-            method, target, _ = lines[0].split(" ", 2)
-        except ValueError:
-            raise _BadRequest("not an HTTP request line") from None
+        method, target, version = (lines[0].split(" ", 2) + ["", ""])[:3]
+        if not (method.isalpha() and target.startswith("/") and version in ("HTTP/1.1", "HTTP/1.0")):
+            raise _BadRequest("not an HTTP request line")
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, sep, value = line.partition(":")
