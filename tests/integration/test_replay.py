@@ -1,5 +1,6 @@
 """The planner's model of Lambda checked against a running one: a bursty shape of a minute and a half sent to the
-local Lambda, set beside what the simulation predicts for the same request times from measurements of the same function."""
+local Lambda, set beside what the simulation predicts for the same request times from measurements of the same
+function."""
 from __future__ import annotations
 
 import json
