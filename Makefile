@@ -23,8 +23,6 @@ TRUST ?=
 CHECK_DATA ?=
 MODEL_ARGS := $(if $(MODEL),import '$(MODEL)' $(if $(TRUST),--trust $(TRUST)) $(if $(CHECK_DATA),--check-data '$(CHECK_DATA)'),train)
 PORT ?= 3001
-# make test's processes (a file's tests stay together in one): most of a test's time is spent waiting
-TEST_WORKERS ?= 2
 STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -154,7 +152,7 @@ tf-check: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip
 .PHONY: test  ## develop: run every check: ruff, tf-check, unit, integration (real layer builds) and each benchmark once
 test: $(VENV)/.installed tf-check
 	$(PY) -m ruff check .
-	$(PY) -m pytest --benchmark-disable -n $(TEST_WORKERS) --dist loadfile --durations=15 || { rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
+	$(PY) -m pytest --benchmark-disable || { rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
 
 .PHONY: test-unit  ## develop: run ruff and the unit tests (they train and export small models; no layer is built)
 test-unit: $(VENV_DEP)

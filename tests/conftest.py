@@ -1,18 +1,11 @@
-"""Shared fixtures: the built layers, a compiled ELF object, the handlers with their model.
-
-`make test` runs the tests in two processes (pytest-xdist, a file's tests together in one): what is built (layers,
-model, package, sandbox roots) is built once, by the first process to ask for it, and shared by the session's others.
-"""
+"""Shared fixtures: the built layers, a compiled ELF object, the handlers with their model."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,42 +13,13 @@ from support import LMB, REPO
 
 from lambda_ml_bench.build.platforms import ARCHITECTURES
 
-# The files whose tests take longest, longest first: collected first, they start first in `make test`'s processes,
-# so that their waiting overlaps the other files instead of ending the run alone.
-LONGEST_FIRST = ("test_replay.py", "test_layers.py", "test_compare.py", "test_allotment.py")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's own order is kept
-
 
 # --- what the tests build: through the build's Python modules, into this session's own folder ----------
 # A user's dist/ and .venv are never touched (no `make`: its venv rule would recreate .venv).
 @pytest.fixture(scope="session")
-def dist(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """This session's dist/: layers, model, function package, local Lambda sandbox (one for all its processes)."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base if worker_id == "master" else base.parent) / "dist"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
-@contextmanager
-def _alone(lock: Path):
-    """Held by one of the session's processes at a time."""
-    with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
-def _once(dist: Path, name: str, make: Callable[[], object]):
-    """make()'s result (JSON), made by the first of the session's processes to ask, read by the others."""
-    done = dist / f".{name}.json"
-    with _alone(dist / f".{name}.lock"):
-        if not done.exists():
-            done.write_text(json.dumps(make()))
-        return json.loads(done.read_text())
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This session's dist/: layers, model, function package, local Lambda sandbox."""
+    return tmp_path_factory.mktemp("dist", numbered=False)
 
 
 @pytest.fixture(scope="session")
@@ -67,13 +31,10 @@ def built(dist: Path, sandbox: Path) -> dict[str, dict[str, dict]]:
     from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, FUNCTION_RESERVE, RUNTIMES
     from lambda_ml_bench.build.sysdeps import ensure_debian_packages
 
-    def build() -> dict:
-        ensure_debian_packages({a.strip: a.strip_package for a in ARCHITECTURES.values()}, print)
-        return {kind.name: {name: build_layer(kind, arch, RUNTIMES[DEFAULT_PYTHON], FUNCTION_RESERVE,
-                                              out_dir=dist / "layers", work_dir=dist / "build", say=lambda _: None)
-                            for name, arch in ARCHITECTURES.items()} for kind in BACKENDS.values()}
-
-    return _once(dist, "layers", build)
+    ensure_debian_packages({a.strip: a.strip_package for a in ARCHITECTURES.values()}, print)
+    return {kind.name: {name: build_layer(kind, arch, RUNTIMES[DEFAULT_PYTHON], FUNCTION_RESERVE,
+                                          out_dir=dist / "layers", work_dir=dist / "build", say=lambda _: None)
+                        for name, arch in ARCHITECTURES.items()} for kind in BACKENDS.values()}
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +42,7 @@ def model_dir(dist: Path) -> Path:
     """The built-in model, trained for this session."""
     from lambda_ml_bench.build.model import write_model
 
-    _once(dist, "model", lambda: write_model("1", dist / "model") and None)
+    write_model("1", dist / "model")
     return dist / "model"
 
 
@@ -91,8 +52,8 @@ def package(dist: Path, model_dir: Path) -> dict:
     from lambda_ml_bench.build.package import build_package
     from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, RUNTIMES
 
-    return _once(dist, "package", lambda: build_package(RUNTIMES[DEFAULT_PYTHON], model_dir, out_dir=dist / "function",
-                                                        work_dir=dist / "build-function", say=lambda _: None))
+    return build_package(RUNTIMES[DEFAULT_PYTHON], model_dir, out_dir=dist / "function",
+                         work_dir=dist / "build-function", say=lambda _: None)
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +63,7 @@ def sandbox(dist: Path):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(SANDBOX_ENV, str(dist / "sandbox"))
-        _once(dist, "sandbox", lambda: prepare_all(list(ARCHITECTURES), lambda _: None))
+        prepare_all(list(ARCHITECTURES), lambda _: None)
         yield dist / "sandbox"
 
 
@@ -191,7 +152,7 @@ def benchmark_module(handlers_env):
 
 # --- the local Lambda ---------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def local_lambda(definitions: Path, sandbox: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+def local_lambda(definitions: Path, sandbox: Path, dist: Path) -> str:
     """The local Lambda serving tests/fixtures/local-functions.json (this session's builds); its endpoint URL."""
     import signal
     import time
@@ -200,11 +161,10 @@ def local_lambda(definitions: Path, sandbox: Path, tmp_path_factory: pytest.Temp
     from support import free_port
 
     port = free_port()
-    mine = tmp_path_factory.mktemp("local")  # this process's service: its log and its state
-    log_path = mine / "service.log"
+    log_path = dist / "local-test-service.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen([*LMB, "local", "up", "--port", str(port), "--idle-seconds", "120",
-                             "--functions", str(definitions), "--state-dir", str(mine)],
+                             "--functions", str(definitions), "--state-dir", str(dist / "local")],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
     for _ in range(300):
