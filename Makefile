@@ -152,7 +152,7 @@ tf-check: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip
 .PHONY: test  ## develop: run every check: ruff, tf-check, unit, integration (real layer builds) and each benchmark once
 test: $(VENV)/.installed tf-check
 	$(PY) -m ruff check .
-	$(PY) -m pytest --benchmark-disable || { rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
+	$(PY) -m pytest --benchmark-disable --durations=15 || { rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
 
 .PHONY: test-unit  ## develop: run ruff and the unit tests (they train and export small models; no layer is built)
 test-unit: $(VENV_DEP)
