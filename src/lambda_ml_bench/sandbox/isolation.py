@@ -5,10 +5,10 @@ Lambda runs function code as `sbx_user1051` (uid 993) without capabilities in na
 with `/opt` and `/var/task` read-only and only `/tmp` writable. Here: user, pid, ipc, uts and cgroup
 namespaces; the sandbox root read-only as `/`; the code and layer read-only on top; a `/tmp` of its own
 (`sandbox.storage`); a fresh `/proc` that shows only the sandbox's processes. The network namespace is the
-environment's own, shared with its emulator only (`sandbox.network`).
+environment's own, where only its Runtime API listens (`sandbox.network`).
 
 Every value reaches the runtime as an argument (`--setenv`), never through the environment of a
-host-side process: bubblewrap itself and the emulator start from a fixed environment. The command is built by
+host-side process: bubblewrap starts from a fixed environment. The command is built by
 `sandbox.roots.sandboxed`, which the layer build also uses to check arm64 layers under emulation; this module
 holds what Lambda refuses in a function's own environment.
 """

@@ -1,6 +1,7 @@
-"""Sandbox roots: a Debian trixie CPython 3.13 root per architecture (`make sandbox`), the RIE, and the bubblewrap
-command that runs a program inside a root (emulated for arm64). The layer build checks layers in them; the local
-Lambda runs function code in them."""
+"""Sandbox roots: a Debian trixie CPython 3.13 root per architecture (`make sandbox`), AWS's Runtime Interface
+Emulator (the baseline the local Lambda's benchmark measures it against), the bubblewrap command that runs a program
+inside a root (emulated for arm64), and the thread that starts sandboxes. The layer build checks layers in them; the
+local Lambda runs function code in them."""
 from __future__ import annotations
 
 import json

@@ -4,8 +4,8 @@ ENOSPC, and not counted against the function's memory.
 A tmpfs cannot be that: its pages are memory, charged to the function's group, so a full /tmp is an out-of-memory
 kill. Each environment gets an ext4 file system of its size instead, in a sparse image file (only what is written
 takes disk), loop-mounted where the sandbox binds it as /tmp and removed with the environment. Making one takes
-about 20 ms, done while the RIE starts. Mounting needs root; without it /tmp is a tmpfs of the size (ENOSPC when
-full, but counted as memory), and the configuration says so.
+about 20 ms, done while the environment's network is made. Mounting needs root; without it /tmp is a tmpfs of the
+size (ENOSPC when full, but counted as memory), and the configuration says so.
 """
 from __future__ import annotations
 
