@@ -190,3 +190,29 @@ def test_unknown_paths_and_methods_are_answered_and_the_connection_stays_usable(
     assert response(runtime)[0] == 200
     runtime.sendall(post("invocation/r-1/response", b"2"))
     assert response(runtime)[0] == 202 and finished(out).body == b"2"
+
+
+def test_a_chunked_answer_over_the_limit_is_read_through_and_refused(api: RuntimeApi) -> None:
+    runtime = connect(api)
+    runtime.sendall(NEXT)
+    out = invoke_later(api, event())
+    response(runtime)
+    runtime.sendall(b"POST /2018-06-01/runtime/invocation/r-1/response HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    piece = b"x" * (1024 * 1024)
+    for _ in range(7):  # 7 MiB in chunks of 1 MiB: past 6,291,556 bytes
+        runtime.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+    runtime.sendall(b"0\r\n\r\n")
+    status, _, body = response(runtime)
+    assert status == 413 and json.loads(body)["errorType"] == "RequestEntityTooLarge"
+    assert finished(out).kind == "too-large"
+
+
+def test_a_runtime_gone_before_it_took_the_event_has_no_delivery_time_of_an_earlier_one(api: RuntimeApi) -> None:
+    runtime = connect(api)
+    runtime.sendall(NEXT)
+    first = invoke_later(api, event("r-1"))
+    response(runtime)
+    runtime.sendall(post("invocation/r-1/response", b"1"))
+    assert response(runtime)[0] == 202 and finished(first).delivered_ns > 0
+    gone = api.invoke(event("r-2"), time.monotonic() + 5, lambda: False)  # the runtime exited between invocations
+    assert gone.kind == "exited" and gone.delivered_ns == 0

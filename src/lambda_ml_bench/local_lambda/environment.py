@@ -331,15 +331,12 @@ class Environment:
                 since_ns, began = self._spawned_ns, time.monotonic()
                 state = self.api.wait_ready(began + self.spec.timeout, self.alive)
             if state == "init-error":
-                self.broken = True
                 return Outcome("init-error", self.api.init_error, done_ns=time.perf_counter_ns()), None, None
             if state != "ready":
                 return Outcome(state, done_ns=time.perf_counter_ns()), None, since_ns
-            if since_ns is None:
-                init_ms = (self.api.ready_ns - self._spawned_ns) / 1e6
             self._initialised = True
-            if since_ns is None:
-                began = time.monotonic()
+            if since_ns is None:  # INIT ran apart: the invocation's own time begins now
+                init_ms, began = (self.api.ready_ns - self._spawned_ns) / 1e6, time.monotonic()
         deadline = began + self.spec.timeout
         self._mark(f"START RequestId: {request_id} Version: {self.version}")
         event = Event(request_id, payload, int((time.time() + deadline - time.monotonic()) * 1000),

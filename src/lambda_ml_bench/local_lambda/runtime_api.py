@@ -94,7 +94,7 @@ class RuntimeApi:
     def invoke(self, event: Event, deadline: float, alive) -> Outcome:
         """Hand `event` to the runtime and wait for its answer until `deadline` (time.monotonic)."""
         with self.cond:
-            self._pending, self._outcome = event, None
+            self._pending, self._outcome, self._delivered_ns = event, None, 0  # 0 until the runtime takes it
             self.cond.notify_all()
             while self._outcome is None:
                 if not alive():
@@ -249,7 +249,7 @@ class _Reader:
         return method, target.split("?", 1)[0], headers
 
     def body(self, headers: dict, limit: int) -> bytes | None:
-        """The body, or None (read and dropped) when it is longer than `limit`."""
+        """The body, or None (read and dropped, never held) when it is longer than `limit`."""
         if "chunked" in headers.get("transfer-encoding", "").lower():
             return self._chunked(limit)
         try:
@@ -259,37 +259,47 @@ class _Reader:
         if length < 0:
             raise _BadRequest("a negative Content-Length")
         kept = length <= limit
-        parts, need = [], length
-        while need:
-            if not self.buffer and not self._more():
-                raise _BadRequest("the body ended early")
-            piece, self.buffer = self.buffer[:need], self.buffer[need:]
-            need -= len(piece)
-            if kept:
-                parts.append(piece)
-        return b"".join(parts) if kept else None
+        data = self._take(length, kept)
+        return data if kept else None
 
     def _chunked(self, limit: int) -> bytes | None:
-        parts, size_total = [], 0
+        parts, total = [], 0
         while True:
-            while b"\r\n" not in self.buffer:
-                if len(self.buffer) > HEAD_MAX or not self._more():
-                    raise _BadRequest("a malformed chunk")
-            line, self.buffer = self.buffer.split(b"\r\n", 1)
             try:
-                size = int(line.split(b";")[0], 16)
+                size = int(self._line().split(b";")[0], 16)
             except ValueError:
                 raise _BadRequest("a malformed chunk size") from None
-            while len(self.buffer) < size + 2:
-                if not self._more():
-                    raise _BadRequest("the body ended early")
             if size == 0:
-                self.buffer = self.buffer.split(b"\r\n", 1)[1] if b"\r\n" in self.buffer else b""
-                return b"".join(parts) if size_total <= limit else None
-            size_total += size
-            if size_total <= limit:
-                parts.append(self.buffer[:size])
-            self.buffer = self.buffer[size + 2:]
+                while self._line():  # trailers, up to the empty line
+                    pass
+                return b"".join(parts) if total <= limit else None
+            total += size
+            data = self._take(size, total <= limit)
+            if total <= limit:
+                parts.append(data)
+            if self._take(2, True) != b"\r\n":
+                raise _BadRequest("a malformed chunk")
+
+    def _line(self) -> bytes:
+        """The next line (a chunk's size or a trailer), at most HEAD_MAX bytes."""
+        while b"\r\n" not in self.buffer:
+            if len(self.buffer) > HEAD_MAX or not self._more():
+                raise _BadRequest("a malformed chunk")
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def _take(self, count: int, keep: bool) -> bytes:
+        """The next `count` bytes of a body, read as they arrive and held only when `keep`: a body longer than what
+        is kept costs no memory, however long it claims to be."""
+        parts = []
+        while count:
+            if not self.buffer and not self._more():
+                raise _BadRequest("the body ended early")
+            piece, self.buffer = self.buffer[:count], self.buffer[count:]
+            count -= len(piece)
+            if keep:
+                parts.append(piece)
+        return b"".join(parts)
 
     def skip_body(self, headers: dict) -> None:
         self.body(headers, 0)

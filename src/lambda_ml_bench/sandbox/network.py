@@ -82,7 +82,8 @@ class Namespace:
         os.setns(self.fd, os.CLONE_NEWNET)
 
     def close(self) -> None:
-        """Its descriptor (the listening socket is the Runtime API's to close)."""
+        """Its descriptor and its listening socket (closed already when the Runtime API served on it)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        self.listener.close()
