@@ -92,3 +92,38 @@ def raw_http(address: tuple[str, int], data: bytes) -> tuple[int, dict, bytes]:
         while len(body) < int(headers.get("content-length", 0)):
             body += s.recv(65536)
         return int(lines[0].split()[1]), headers, body
+
+
+# --- tabular models as they come: string categories, missing values ------------------------------------------
+NUMBERS, CATEGORIES = ["alcohol", "malic_acid", "proline"], ["colour", "hue_band"]
+
+
+def wine_frame():
+    """Wine with two columns turned into string categories and some values missing, as tabular data comes."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(as_frame=True, return_X_y=True)
+    X = X[["alcohol", "malic_acid", "color_intensity", "hue", "proline"]].copy()
+    X["colour"] = pd.cut(X.pop("color_intensity"), [0, 3.5, 7, 99], labels=["pale", "medium", "deep"]).astype(object)
+    X["hue_band"] = pd.qcut(X.pop("hue"), 3, labels=["low", "mid", "high"]).astype(object)
+    rng = np.random.default_rng(0)
+    X.loc[rng.random(len(X)) < 0.1, "alcohol"] = np.nan
+    X.loc[rng.random(len(X)) < 0.1, "hue_band"] = np.nan
+    return X, y.map({0: "barolo", 1: "grignolino", 2: "barbera"})
+
+
+def categorical_pipeline(handle_unknown: str = "ignore"):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = wine_frame()
+    columns = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), NUMBERS),
+        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown=handle_unknown)),
+         CATEGORIES)])
+    return make_pipeline(columns, LogisticRegression(max_iter=1000)).fit(X, y)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
-from support import local_service
+from support import NUMBERS, categorical_pipeline, local_service, wine_frame
 
 from lambda_ml_bench.build.model import import_model
 from lambda_ml_bench.build.package import build_package
@@ -30,7 +30,31 @@ def models():
     Xd, yd = load_diabetes(return_X_y=True)
     regressor = Ridge(alpha=0.5).fit(Xd, yd)
     return {"iris-forest": (classifier, [X.iloc[i].to_dict() for i in (0, 60, 120, 149)], X.iloc[[0, 60, 120, 149]]),
-            "diabetes-ridge": (regressor, Xd[:5].tolist(), Xd[:5])}
+            "diabetes-ridge": (regressor, Xd[:5].tolist(), Xd[:5]),
+            "wine-categorical": (categorical_pipeline(), TABULAR, frame(TABULAR)),
+            "wine-hgb": (hist_gradient_boosting(), [[None, 1.8, 1050], [13.2, None, None], [12.0, 4.1, 500]],
+                         frame([dict(zip(NUMBERS, r)) for r in ([None, 1.8, 1050], [13.2, None, None],
+                                                                  [12.0, 4.1, 500])]))}
+
+
+# strings, a missing number, a missing category, a category the model never saw
+TABULAR = [{"alcohol": 13.2, "malic_acid": 1.8, "proline": 1050, "colour": "medium", "hue_band": "high"},
+           {"alcohol": None, "malic_acid": 3.1, "proline": 600, "colour": "deep", "hue_band": None},
+           {"alcohol": 12.1, "malic_acid": 1.1, "proline": 450, "colour": "purple", "hue_band": "low"}]
+
+
+def frame(records: list[dict]):
+    """Records as a DataFrame, null as NaN: what the model is given in-process."""
+    import pandas as pd
+
+    return pd.DataFrame(records).replace({None: np.nan})
+
+
+def hist_gradient_boosting():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = wine_frame()
+    return HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X[NUMBERS], y)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +65,11 @@ def served(built: dict, dist: Path, local_lambda: str, tmp_path_factory: pytest.
         folder = tmp_path_factory.mktemp(name)
         skops.io.dump(estimator, folder / f"{name}.skops")
         trust = skops.io.get_untrusted_types(file=folder / f"{name}.skops")
-        import_model(folder / f"{name}.skops", trust, "1", folder / "model", rt=RT)
+        check = None
+        if name == "wine-categorical":  # held-out rows as users have them: a CSV with a header, strings, gaps
+            check = folder / "held-out.csv"
+            wine_frame()[0].sample(40, random_state=1).to_csv(check, index=False)
+        import_model(folder / f"{name}.skops", trust, "1", folder / "model", rt=RT, check_data=check)
         package = build_package(RT, folder / "model", out_dir=folder / "function", work_dir=folder / "work",
                                 say=lambda _: None)
         for arch in ("x86_64", "arm64"):
@@ -89,3 +117,22 @@ def test_a_regressor(served, arch: str) -> None:
     assert set(out) == {"predictions", "model"}
     assert np.allclose(out["predictions"], estimator.predict(X), rtol=1e-12, atol=0)
     assert out["model"]["name"] == "diabetes-ridge"
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_a_pipeline_of_string_categories_and_missing_values(served, arch: str) -> None:
+    estimator, _, X, out = served_answer(served, "wine-categorical", arch)
+    assert out["predictions"] == estimator.predict(X).tolist()
+    assert np.allclose(out["probabilities"], estimator.predict_proba(X), rtol=0, atol=1e-12)
+    client, _ = served
+    response, error = predict(client, f"wine-categorical-{arch}", [{**TABULAR[0], "proline": "high"}])
+    assert response["FunctionError"] == "Unhandled" and error["errorType"] == "PayloadError"
+    assert error["errorMessage"] == "instances[0].proline: must be a number or null, not a string"
+    assert "FunctionError" not in predict(client, f"wine-categorical-{arch}", TABULAR[:1])[0]  # still serving
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_a_model_taking_missing_values_natively(served, arch: str) -> None:
+    estimator, _, X, out = served_answer(served, "wine-hgb", arch)
+    assert out["predictions"] == estimator.predict(X).tolist()
+    assert np.allclose(out["probabilities"], estimator.predict_proba(X), rtol=0, atol=1e-12)

@@ -59,7 +59,7 @@ def test_a_model_with_untrusted_types_is_refused_even_with_a_matching_hash(model
 @pytest.mark.parametrize(("key", "lie", "named"), [
     ("task", "regressor", "task is 'regressor', but the model has 'classifier'"),
     ("sklearn", "0.24.2", "scikit-learn 0.24.2, but the layer has"),
-    ("n_features", 29, "n_features is 29, but the model has 30"),
+    ("n_features", 29, "n_features is 29 but lists 30 inputs"),
     ("classes", [0, 1, 2], "classes is (0, 1, 2), but the model has (0, 1)"),
     ("outputs", ["predict_proba", "decision_function"], "outputs is ('predict_proba', 'decision_function')"),
 ])

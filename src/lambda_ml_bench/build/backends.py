@@ -39,9 +39,9 @@ class Backend:
 BACKENDS: dict[str, Backend] = {
     "sklearn": Backend(
         name="sklearn",
-        summary="scikit-learn, SciPy, NumPy: trains and serves any scikit-learn model",
+        summary="scikit-learn, SciPy, NumPy, pandas: trains and serves any scikit-learn model",
         requirements=ROOT / "sklearn-requirements.in",
-        imports=("numpy", "scipy", "sklearn.svm"),
+        imports=("numpy", "scipy", "sklearn.svm", "pandas"),
         check="svc-fit",
     ),
     "onnx": Backend(

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
+import math
 import re
 import sys
 import zipfile
 from pathlib import Path
 
-from lambda_ml_bench.build import onnx_export
+from lambda_ml_bench.build import onnx_export, schema
 from lambda_ml_bench.build.archive import FIXED_TIME
 from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.platforms import ARCHITECTURES, DEFAULT_PYTHON, RUNTIMES, Runtime
@@ -172,7 +174,12 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
     manifest = {"name": name, "version": version, "sha256": hashlib.sha256(data).hexdigest(), "format": "skops",
                 "trusted_types": untrusted, **describe(estimator),
                 "sklearn": next(iter(versions)) if versions else layer_sklearn, **(extra or {})}
-    onnx_data, manifest["onnx"] = _export_onnx(estimator, manifest, check_rows)
+    rows = None if check_rows is None else _in_model_order(check_rows[0], manifest["feature_names"],
+                                                           check_rows[2] if len(check_rows) > 2 else None)
+    manifest["inputs"], manifest["frame"] = schema.infer(estimator, rows)
+    if rows is not None:
+        schema.check_rows(manifest["inputs"], manifest["frame"], rows, check_rows[1])
+    onnx_data, manifest["onnx"] = _export_onnx(estimator, manifest, check_rows and (rows, check_rows[1]))
     files = {MODEL_FILE: data, onnx_export.ONNX_FILE: onnx_data}
     if _unchanged(out_dir, files, manifest):
         return manifest  # the same model and manifest: nothing rewritten, so nothing downstream rebuilds
@@ -189,10 +196,15 @@ def _export_onnx(estimator, manifest: dict, check_rows: tuple | None) -> tuple[b
     """(model.onnx, model.json's "onnx" entry): the export with its proof, or no file and the reason."""
     import numpy as np
 
+    if any(i["type"] != "number" for i in manifest["inputs"]) or manifest["frame"]:
+        kinds = sorted({i["type"] for i in manifest["inputs"]} - {"number"}) or ["named columns"]
+        return None, {"exported": False, "reason": f"not exported to ONNX: it takes {' and '.join(kinds)} inputs, "
+                      "which the export (float64 rows) does not carry; the scikit-learn backend serves it"}
     try:
         rows, checked_on = check_rows if check_rows is not None else onnx_export.synthetic_rows(
             estimator, manifest["n_features"])
-        export = onnx_export.export(estimator, manifest, np.asarray(rows, dtype=np.float64), checked_on)
+        rows = np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=np.float64)
+        export = onnx_export.export(estimator, manifest, rows, checked_on)
     except onnx_export.NotConvertible as err:
         return None, {"exported": False, "reason": f"not exported to ONNX: {err}; the scikit-learn backend serves it"}
     return export.data, {"exported": True, **export.facts}
@@ -242,16 +254,56 @@ def import_model(source: Path, trusted: list[str], version: str, out_dir: Path =
                          limits=limits)
 
 
+MAX_CHECK_ROWS = 100_000
+
+
 def _read_rows(path: Path) -> tuple:
-    """Held-out rows to prove the ONNX export on: a CSV of numbers, one row per line (a header line is skipped)."""
-    import numpy as np
+    """Held-out rows (to learn what the model takes where it does not say, and to prove the ONNX export on): a CSV,
+    one row per line; a header line naming the model's features puts the columns in the model's order. A value is a
+    number when it reads as one, missing when empty (or NA, NaN, null), true/false, else a string."""
+    import csv
 
     try:
-        lines = path.read_text().splitlines()
-        skip = 1 if lines and any(c.isalpha() and c not in "eE" for c in lines[0]) else 0
-        rows = np.loadtxt(lines, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
-    except (OSError, ValueError) as err:
+        with path.open(newline="", encoding="utf-8") as fh:
+            lines = list(itertools.islice(csv.reader(fh), MAX_CHECK_ROWS + 2))
+    except (OSError, ValueError, csv.Error) as err:
         raise ModelImportError(f"cannot read check rows from {path}: {err}") from None
-    if len(rows) == 0:
+    lines = [line for line in lines if line]
+    header = None
+    if lines and not any(isinstance(_value(v), (int, float)) for v in lines[0]):
+        header, lines = [v.strip() for v in lines[0]], lines[1:]
+    if not lines:
         raise ModelImportError(f"{path} holds no rows")
-    return rows, f"the {len(rows)} rows of {path.name}"
+    if len(lines) > MAX_CHECK_ROWS:
+        raise ModelImportError(f"{path} holds more than {MAX_CHECK_ROWS:,} rows: give a held-out sample")
+    if len(set(map(len, lines))) != 1:
+        raise ModelImportError(f"{path}: every row must have the same number of values")
+    return [[_value(v) for v in line] for line in lines], f"the {len(lines)} rows of {path.name}", header
+
+
+MISSING = {"", "na", "nan", "null", "none"}
+
+
+def _value(text: str):
+    text = text.strip()
+    if text.lower() in MISSING:
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _in_model_order(rows, names: list[str] | None, header: list[str] | None) -> list[list]:
+    """Check rows as lists in the model's column order (by the CSV's header when it names the model's features)."""
+    rows = [list(r) for r in (rows.tolist() if hasattr(rows, "tolist") else rows)]
+    if header is None or names is None:
+        return rows
+    if sorted(header) != sorted(names):
+        raise ModelImportError(f"the check rows' header ({', '.join(header)[:300]}) does not name the model's "
+                               f"features ({', '.join(names)[:300]})")
+    where = [header.index(n) for n in names]
+    return [[row[k] for k in where] for row in rows]

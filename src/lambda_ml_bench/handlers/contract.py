@@ -2,9 +2,12 @@
 an answer holds.
 
 Request: `{"instances": [[...], ...]}`, or, when the model knows its feature names,
-`{"instances": [{"name": value, ...}, ...]}`. Answer: `predictions` (class labels as the model's
-`classes_` hold them, or floats for a regressor), `probabilities` with `classes` when the model has
-`predict_proba`, `scores` when it only has `decision_function`, and `model` (name, version, sha256).
+`{"instances": [{"name": value, ...}, ...]}`. Each value is what model.json's `inputs` say of its column: a number,
+a string of a category, or a boolean; `null` where the column may be missing (NaN to the model).
+
+Answer: `predictions` (class labels as the model's `classes_` hold them, or floats for a regressor), `probabilities`
+with `classes` when the model has `predict_proba`, `scores` when it only has `decision_function`, and `model` (name,
+version, sha256).
 """
 from __future__ import annotations
 
@@ -24,7 +27,125 @@ OUTPUTS = ("predict_proba", "decision_function")
 # model.json: every key, and the type its value must have
 MANIFEST_KEYS = {"name": str, "version": str, "sha256": str, "format": str, "trusted_types": list, "task": str,
                  "n_features": int, "feature_names": (list, type(None)), "classes": (list, type(None)),
-                 "outputs": list, "sklearn": str, "onnx": dict}
+                 "outputs": list, "sklearn": str, "onnx": dict, "inputs": list, "frame": bool}
+INPUT_TYPES = ("number", "category", "boolean")
+UNKNOWN = ("error", "model")  # a category the model was not fitted with: refused here (its encoder would raise), or
+# given to the model (its encoder ignores it, or maps it to an infrequent or encoded value)
+
+
+@dataclass(frozen=True)
+class Input:
+    """One column the model takes (model.json's `inputs`)."""
+
+    name: str | None
+    type: str  # one of INPUT_TYPES
+    missing: bool  # null allowed (NaN to the model)
+    categories: tuple[str, ...] | None = None  # a category's known values
+    unknown: str | None = None  # one of UNKNOWN, for a category
+
+    def rule(self) -> str:
+        what = {"number": "a number", "boolean": "true or false",
+                "category": "a string (a category)"}[self.type]
+        return what + (" or null" if self.missing else "")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a request's rows must hold, column by column, and how they reach the model: a float64 array when every
+    column is a number (NaN where missing), a pandas DataFrame of the fitted column order and dtypes when the model
+    was fitted on one and needs it (`frame`), else an array of objects."""
+
+    inputs: tuple[Input, ...]
+    frame: bool
+
+    @classmethod
+    def from_inputs(cls, inputs: Any, frame: Any) -> Schema:
+        if not isinstance(inputs, list) or not isinstance(frame, bool):
+            raise ModelLoadError("model.json's 'inputs' must be a list and 'frame' a boolean")
+        out = []
+        for k, item in enumerate(inputs):
+            if not isinstance(item, dict) or item.get("type") not in INPUT_TYPES \
+                    or not isinstance(item.get("missing"), bool) or not isinstance(item.get("name"), (str, type(None))):
+                raise ModelLoadError(f"model.json's inputs[{k}] must have a name, a type ({', '.join(INPUT_TYPES)}) "
+                                     "and missing (a boolean): rebuild the package (make package)")
+            categories = item.get("categories")
+            if item["type"] == "category" and not (
+                    isinstance(categories, list) and categories and all(isinstance(c, str) for c in categories)
+                    and item.get("unknown") in UNKNOWN):
+                raise ModelLoadError(f"model.json's inputs[{k}] is a category without its categories (strings) and "
+                                     f"what an unknown one gets ({', '.join(UNKNOWN)})")
+            out.append(Input(item["name"], item["type"], item["missing"],
+                             tuple(categories) if item["type"] == "category" else None,
+                             item.get("unknown") if item["type"] == "category" else None))
+        if frame and any(i.name is None for i in out):
+            raise ModelLoadError("model.json says the model takes a DataFrame, but not every input has a name")
+        return cls(tuple(out), frame)
+
+    @property
+    def plain(self) -> bool:
+        """Every column a number that may not be missing: the fast path of one float64 array."""
+        return not self.frame and all(i.type == "number" and not i.missing for i in self.inputs)
+
+    def check(self, rows: list[list]) -> list[list]:
+        """The rows' columns, each value checked against its input; PayloadError names the first that breaks."""
+        columns = [list(c) for c in zip(*rows)]
+        for j, (column, spec) in enumerate(zip(columns, self.inputs)):
+            allowed = {"number": {int, float}, "boolean": {bool}, "category": {str}}[spec.type]
+            if spec.missing:
+                allowed = allowed | {type(None)}
+            if not set(map(type, column)) <= allowed:
+                i = next(i for i, v in enumerate(column) if type(v) not in allowed)
+                raise PayloadError(self._field(i, j), f"must be {spec.rule()}, not {json_type(column[i])}")
+            if spec.type == "number":
+                self._check_numbers(column, j)
+            elif spec.type == "category" and spec.unknown == "error":
+                known = set(spec.categories)
+                if not {v for v in column if v is not None} <= known:
+                    i = next(i for i, v in enumerate(column) if v is not None and v not in known)
+                    shown = ", ".join(spec.categories[:20]) + (", ..." if len(spec.categories) > 20 else "")
+                    raise PayloadError(self._field(i, j), f"is {column[i]!r}, a category the model was not fitted "
+                                                          f"with (it knows {shown})")
+        return columns
+
+    def _field(self, i: int, j: int) -> str:
+        name = self.inputs[j].name
+        return f"instances[{i}].{name}" if name is not None else f"instances[{i}][{j}]"
+
+    def _check_numbers(self, column: list, j: int) -> None:
+        values = [v for v in column if v is not None]
+        try:
+            array = np.array(values, dtype=np.float64)
+        except OverflowError:
+            raise PayloadError(self._field(0, j), "holds an integer too large for a 64-bit float") from None
+        bad = ~np.isfinite(array) | (np.abs(np.where(np.isfinite(array), array, 0)) > MAX_ABS_VALUE)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            i = [i for i, v in enumerate(column) if v is not None][k]
+            raise PayloadError(self._field(i, j), f"must be a finite number at most {MAX_ABS_VALUE:g} in magnitude")
+
+    def build(self, columns: list[list]):
+        """The checked columns as the model takes them."""
+        def numbers(column: list) -> np.ndarray:
+            return np.array([np.nan if v is None else v for v in column], dtype=np.float64)
+
+        def objects(column: list) -> np.ndarray:
+            out = np.empty(len(column), dtype=object)
+            out[:] = [np.nan if v is None else v for v in column]
+            return out
+
+        if self.frame:
+            import pandas  # only a model fitted on a DataFrame that needs one imports it
+
+            return pandas.DataFrame({i.name: numbers(c) if i.type == "number" else
+                                     (np.array(c, dtype=bool) if i.type == "boolean" and None not in c else objects(c))
+                                     for i, c in zip(self.inputs, columns)})
+        if all(i.type == "number" for i in self.inputs):
+            return np.column_stack([numbers(c) for c in columns]) if columns else np.empty((0, 0))
+        return np.column_stack([objects(c) for c in columns])
+
+    def to_model(self, rows: list[list]):
+        """Rows (checked or not) as the model takes them."""
+        return self.build([list(c) for c in zip(*rows)])
 
 
 @dataclass(frozen=True)
@@ -42,6 +163,7 @@ class ModelSpec:
     trusted_types: tuple[str, ...]
     sklearn: str
     onnx: dict  # {"exported": True, "file", "sha256", ...} or {"exported": False, "reason"}
+    schema: Schema
 
     @classmethod
     def from_manifest(cls, manifest: Any) -> ModelSpec:
@@ -50,7 +172,7 @@ class ModelSpec:
         for key, kind in MANIFEST_KEYS.items():
             if key not in manifest:
                 raise ModelLoadError(f"model.json has no {key!r}: rebuild the package (make package)")
-            if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
+            if not isinstance(manifest[key], kind) or (isinstance(manifest[key], bool) and kind is not bool):
                 raise ModelLoadError(f"model.json's {key!r} must be {getattr(kind, '__name__', 'a list or null')}, "
                                      f"not {json_type(manifest[key])}")
         if manifest["task"] not in TASKS:
@@ -68,10 +190,16 @@ class ModelSpec:
             raise ModelLoadError("model.json's 'onnx' must name its file (in the model folder) and sha256")
         if onnx.get("score_column", 0) not in (0, 1) or isinstance(onnx.get("score_column"), bool):
             raise ModelLoadError("model.json's 'onnx' 'score_column' must be 0 or 1")
+        schema = Schema.from_inputs(manifest["inputs"], manifest["frame"])
+        if len(schema.inputs) != manifest["n_features"]:
+            raise ModelLoadError(f"model.json says n_features is {manifest['n_features']} but lists "
+                                 f"{len(schema.inputs)} inputs: rebuild the package (make package)")
+        if names is not None and tuple(names) != tuple(i.name for i in schema.inputs):
+            raise ModelLoadError("model.json's 'inputs' are not named as its 'feature_names': rebuild the package")
         return cls(manifest["name"], manifest["version"], manifest["sha256"], manifest["task"],
                    manifest["n_features"], tuple(names) if names is not None else None,
                    tuple(manifest["classes"]) if manifest["classes"] is not None else None,
-                   tuple(manifest["outputs"]), tuple(manifest["trusted_types"]), manifest["sklearn"], onnx)
+                   tuple(manifest["outputs"]), tuple(manifest["trusted_types"]), manifest["sklearn"], onnx, schema)
 
     def identity(self) -> dict:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
@@ -119,12 +247,14 @@ class ModelSpec:
                                  f"({outputs[0].type}): the manifest and the model disagree; rebuild the package")
 
 
-def parse_instances(data: dict, spec: ModelSpec) -> np.ndarray:
-    """{"instances": rows} -> float64 array (rows x n_features), every value finite."""
+def parse_instances(data: dict, spec: ModelSpec):
+    """{"instances": rows} -> what the model takes: a float64 array (rows x n_features) of finite numbers, or, for
+    a model whose inputs are not all numbers that must be present, what its Schema builds."""
     reject_unknown(data, {"instances"})
     if "instances" not in data:
-        raise PayloadError("instances", "is required: an array of rows, each an array of numbers"
-                           + (" or an object of named features" if spec.feature_names else ""))
+        raise PayloadError("instances", "is required: an array of rows, each an array of "
+                           + ("numbers" if spec.schema.plain else "values") +
+                           (" or an object of named features" if spec.feature_names else ""))
     rows = data["instances"]
     if not isinstance(rows, list):
         raise PayloadError("instances", f"must be an array of rows, not {json_type(rows)}")
@@ -138,11 +268,14 @@ def parse_instances(data: dict, spec: ModelSpec) -> np.ndarray:
     # name the first offending row once something is known to be wrong.
     if set(map(type, rows)) != {list}:
         bad = next(i for i, row in enumerate(rows) if not isinstance(row, list))
-        kind = "an array of numbers" + (" or an object of named features" if spec.feature_names else "")
+        kind = ("an array of numbers" if spec.schema.plain else "an array of values") + (
+            " or an object of named features" if spec.feature_names else "")
         raise PayloadError(f"instances[{bad}]", f"must be {kind}, not {json_type(rows[bad])}")
     if set(map(len, rows)) != {spec.n_features}:
         bad = next(i for i, row in enumerate(rows) if len(row) != spec.n_features)
         raise PayloadError(f"instances[{bad}]", f"has {len(rows[bad])} values; the model takes {spec.n_features}")
+    if not spec.schema.plain:
+        return spec.schema.build(spec.schema.check(rows))
     if not set(map(type, itertools.chain.from_iterable(rows))) <= {float, int}:
         _raise_first_non_number(rows)
     try:

@@ -6,10 +6,13 @@ from typing import Any
 
 from . import config, contract, runtime
 from .edge import serve
+from .errors import PayloadError
 from .model import load
 
 BLAS_THREADS = runtime.configure_blas()
 MODEL = load(config.model_dir())  # once per cold start; a bad model fails the INIT phase
+if MODEL.spec.schema.frame:
+    import pandas  # noqa: F401 - rows reach this model as a DataFrame: imported in INIT, not in the first request
 
 
 def _predicts_by_argmax(estimator: Any) -> bool:
@@ -34,10 +37,13 @@ def predict(request: dict) -> dict:
     with warnings.catch_warnings():
         # Named features arrive as objects and are put in the model's column order; the array has no names.
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        probabilities = estimator.predict_proba(X) if "predict_proba" in spec.outputs else None
-        predictions = estimator.classes_[probabilities.argmax(axis=1)] if ARGMAX else estimator.predict(X)
-        scores = estimator.decision_function(X) if probabilities is None and "decision_function" in spec.outputs \
-            else None
+        try:
+            probabilities = estimator.predict_proba(X) if "predict_proba" in spec.outputs else None
+            predictions = estimator.classes_[probabilities.argmax(axis=1)] if ARGMAX else estimator.predict(X)
+            scores = estimator.decision_function(X) if probabilities is None and "decision_function" in spec.outputs \
+                else None
+        except ValueError as err:  # what the contract let through and the model's own checks refuse: the caller's
+            raise PayloadError("instances", f"the model refuses them: {err}") from None
     if spec.task == "regressor":
         predictions = predictions.astype(float)
     return contract.answer(spec, predictions, probabilities, scores)
