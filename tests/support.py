@@ -127,3 +127,22 @@ def categorical_pipeline(handle_unknown: str = "ignore"):
         ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown=handle_unknown)),
          CATEGORIES)])
     return make_pipeline(columns, LogisticRegression(max_iter=1000)).fit(X, y)
+
+
+def boosted_pipeline():
+    """String categories one-hot encoded (an unknown or missing one ignored), numbers with gaps passed through to a
+    gradient boosting model that takes NaN itself: exportable to ONNX with typed inputs."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y = wine_frame()
+    columns = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORIES)],
+                                remainder="passthrough")
+    return make_pipeline(columns, HistGradientBoostingClassifier(max_iter=50, random_state=0)).fit(X, y)
+
+
+def as_rows(frame) -> list[list]:
+    """A DataFrame's rows as a request's values: NaN as None."""
+    return [[None if v != v else v for v in row] for row in frame.astype(object).itertuples(index=False)]

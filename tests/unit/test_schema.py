@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
-from support import CATEGORIES, NUMBERS, categorical_pipeline, wine_frame
+from support import CATEGORIES, NUMBERS, as_rows, boosted_pipeline, categorical_pipeline, wine_frame
 
 from lambda_ml_bench.build import model as build_model
 from lambda_ml_bench.build.model import ModelImportError, normalised_zip, package_model
@@ -49,7 +49,29 @@ def test_the_inputs_are_read_from_the_fitted_pipeline(categorical) -> None:
     assert by_name["colour"] == {"name": "colour", "type": "category", "missing": True,
                                  "categories": ["deep", "medium", "pale"], "unknown": "model"}
     assert by_name["alcohol"] == {"name": "alcohol", "type": "number", "missing": True}  # its imputer fills it
-    assert manifest["onnx"]["exported"] is False and "category" in manifest["onnx"]["reason"]
+
+
+def test_a_string_imputer_is_not_exported_and_says_why(tmp_path: Path) -> None:
+    X, _ = wine_frame()
+    manifest = package(categorical_pipeline(), tmp_path, check_rows=(as_rows(X[:40]), "40 rows"))
+    assert manifest["onnx"]["exported"] is False
+    assert "when the missing values are string" in manifest["onnx"]["reason"]
+
+
+def test_categories_and_gaps_are_exported_as_typed_columns_and_answer_alike(tmp_path: Path) -> None:
+    X, _ = wine_frame()
+    estimator = boosted_pipeline()
+    manifest = package(estimator, tmp_path, check_rows=(as_rows(X.sample(60, random_state=1)), "60 rows"))
+    onnx = manifest["onnx"]
+    assert onnx["exported"] and onnx["input"] == "columns", onnx
+    assert onnx["checked_rows"] > 60  # nulls and unknown categories added to the proof
+    served = model.load_onnx(tmp_path)
+    records = [ROW, {**ROW, "alcohol": None, "hue_band": None}, {**ROW, "colour": "purple"}]
+    got = served.session.run(None, contract.parse_instances(rows(*records), served.spec, columns=True))
+    labels, probabilities, _ = contract.from_onnx("classifier", served.spec.outputs, got)
+    frame = contract.parse_instances(rows(*records), served.spec)
+    assert labels.tolist() == estimator.predict(frame).tolist()
+    assert np.abs(probabilities - estimator.predict_proba(frame)).max() <= 1e-5
 
 
 def test_strings_nulls_and_unknown_categories_reach_the_model_as_a_frame_would(categorical) -> None:

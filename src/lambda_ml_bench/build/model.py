@@ -194,17 +194,10 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
 
 def _export_onnx(estimator, manifest: dict, check_rows: tuple | None) -> tuple[bytes | None, dict]:
     """(model.onnx, model.json's "onnx" entry): the export with its proof, or no file and the reason."""
-    import numpy as np
-
-    if any(i["type"] != "number" for i in manifest["inputs"]) or manifest["frame"]:
-        kinds = sorted({i["type"] for i in manifest["inputs"]} - {"number"}) or ["named columns"]
-        return None, {"exported": False, "reason": f"not exported to ONNX: it takes {' and '.join(kinds)} inputs, "
-                      "which the export (float64 rows) does not carry; the scikit-learn backend serves it"}
     try:
         rows, checked_on = check_rows if check_rows is not None else onnx_export.synthetic_rows(
             estimator, manifest["n_features"])
-        rows = np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=np.float64)
-        export = onnx_export.export(estimator, manifest, rows, checked_on)
+        export = onnx_export.export(estimator, manifest, [list(r) for r in rows], checked_on)
     except onnx_export.NotConvertible as err:
         return None, {"exported": False, "reason": f"not exported to ONNX: {err}; the scikit-learn backend serves it"}
     return export.data, {"exported": True, **export.facts}

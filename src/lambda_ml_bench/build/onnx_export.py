@@ -27,29 +27,35 @@ class Export:
     facts: dict  # what model.json records under "onnx"
 
 
-def _convert(estimator: Any, n_features: int) -> bytes:
+def _convert(estimator: Any, n_features: int, inputs: list[dict] | None = None) -> bytes:
+    """The ONNX model: one float64 input of n_features columns, or (`inputs`, model.json's) one input per column
+    named after it, float64 for a number and string for a category."""
     import skl2onnx
-    from skl2onnx.common.data_types import DoubleTensorType
+    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
     from sklearn.base import is_classifier
 
     # no ZipMap: it takes float only and turns a tensor into a list of dicts; the handler reads tensors
     options = {id(estimator): {"zipmap": False}} if is_classifier(estimator) else None
+    types = [("X", DoubleTensorType([None, n_features]))] if inputs is None else [
+        (i["name"], DoubleTensorType([None, 1]) if i["type"] == "number" else StringTensorType([None, 1]))
+        for i in inputs]
     try:
         with warnings.catch_warnings():
             # skl2onnx reads SVC's probA_/probB_, which scikit-learn 1.9 flags as deprecated
             warnings.simplefilter("ignore", FutureWarning)
-            onx = skl2onnx.to_onnx(estimator, initial_types=[("X", DoubleTensorType([None, n_features]))],
-                                   options=options)
+            onx = skl2onnx.to_onnx(estimator, initial_types=types, options=options)
     except Exception as err:  # noqa: BLE001 - skl2onnx raises many types for what it cannot convert
         raise NotConvertible(f"skl2onnx {skl2onnx.__version__} cannot convert it: {str(err).splitlines()[0][:300]}")
     # Producer metadata names the converting library's version only: the same model gives the same bytes.
     return onx.SerializeToString(deterministic=True)
 
 
-def outputs(data: bytes, X: np.ndarray) -> list[np.ndarray]:
+def outputs(data: bytes, X: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    if isinstance(X, dict):
+        return session.run(None, X)
     return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(X, dtype=np.float64)})
 
 
@@ -95,15 +101,44 @@ def _differences(estimator: Any, spec: dict, got: list[np.ndarray],
     return min(results, key=lambda r: r[1])
 
 
-def export(estimator: Any, spec: dict, X_check: np.ndarray, checked_on: str) -> Export:
-    """Convert, then prove on X_check; NotConvertible when either fails."""
+def typed(spec: dict) -> bool:
+    """Whether the export takes one input per column (a model of categories, or one fitted on a DataFrame that it
+    needs) rather than one float64 matrix."""
+    return spec["frame"] or any(i["type"] != "number" for i in spec["inputs"])
+
+
+def proof_rows(spec: dict, rows: list[list], n: int = 20) -> list[list]:
+    """The check rows, and for a typed export more made from the first `n`: each column that may be missing
+    missing, each category the encoder handles given a value it never saw. What the handler passes on for null
+    and for an unknown category is proven, not assumed."""
+    out = [list(r) for r in rows]
+    if not typed(spec):
+        return out
+    for j, column in enumerate(spec["inputs"]):
+        if column["missing"]:
+            out += [[None if k == j else v for k, v in enumerate(r)] for r in rows[:n]]
+        if column["type"] == "category" and column["unknown"] == "model":
+            out += [["(a category never seen)" if k == j else v for k, v in enumerate(r)] for r in rows[:n]]
+    return out
+
+
+def export(estimator: Any, spec: dict, rows: list[list], checked_on: str) -> Export:
+    """Convert, then prove on the rows (in the model's column order; None where missing); NotConvertible when either
+    fails."""
     import onnx
     import onnxruntime
     import skl2onnx
 
-    data = _convert(estimator, spec["n_features"])
+    from lambda_ml_bench.handlers.contract import Schema
+
+    if any(i["type"] == "boolean" for i in spec["inputs"]):
+        raise NotConvertible("it takes boolean inputs, which the export does not carry")
+    schema = Schema.from_inputs(spec["inputs"], spec["frame"])
+    rows = proof_rows(spec, rows)
+    X_check = schema.to_model(rows)
+    data = _convert(estimator, spec["n_features"], spec["inputs"] if typed(spec) else None)
     try:
-        got = outputs(data, X_check)
+        got = outputs(data, schema.feed([list(c) for c in zip(*rows)]) if typed(spec) else X_check)
     except Exception as err:  # noqa: BLE001 - onnxruntime refuses what it cannot run
         raise NotConvertible(f"onnxruntime cannot run the converted model: {str(err).splitlines()[0][:300]}")
     mismatched, worst, what, score_column = differences(estimator, spec, got, X_check)
@@ -114,7 +149,7 @@ def export(estimator: Any, spec: dict, X_check: np.ndarray, checked_on: str) -> 
         raise NotConvertible(f"its {what} differ from scikit-learn's by up to {worst:.2g} (at most {TOLERANCE:g} "
                              f"is faithful; {checked_on}){hint}")
     return Export(data, {
-        "file": ONNX_FILE, "sha256": hashlib.sha256(data).hexdigest(), "input": "float64",
+        "file": ONNX_FILE, "sha256": hashlib.sha256(data).hexdigest(), "input": "columns" if typed(spec) else "float64",
         "max_abs_difference": worst, "compared": what, "tolerance": TOLERANCE, "checked_rows": len(X_check),
         "checked_on": checked_on, "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__,

@@ -147,6 +147,20 @@ class Schema:
         """Rows (checked or not) as the model takes them."""
         return self.build([list(c) for c in zip(*rows)])
 
+    def feed(self, columns: list[list]) -> dict[str, np.ndarray]:
+        """The checked columns as an ONNX export with one input per column takes them (its inputs are named after
+        them): numbers float64 (NaN where missing), categories strings ("" where missing, a value no category has:
+        the export's proof shows the model answers it as it answers a missing one)."""
+        out = {}
+        for spec, column in zip(self.inputs, columns):
+            if spec.type == "number":
+                values = np.array([np.nan if v is None else v for v in column], dtype=np.float64)
+            else:
+                values = np.empty(len(column), dtype=object)
+                values[:] = ["" if v is None else v for v in column]
+            out[spec.name] = values.reshape(-1, 1)
+        return out
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -228,13 +242,20 @@ class ModelSpec:
 
 
     def check_onnx(self, session: Any) -> None:
-        """The ONNX model takes what model.json says (float64 rows of n_features) and gives what the answer needs."""
+        """The ONNX model takes what model.json says (float64 rows of n_features, or one column per input: float64
+        numbers, string categories) and gives what the answer needs."""
         inputs, outputs = session.get_inputs(), session.get_outputs()
-        width = inputs[0].shape[1] if len(inputs) == 1 and len(inputs[0].shape) == 2 else None
-        if len(inputs) != 1 or inputs[0].type != "tensor(double)" or width != self.n_features:
-            found = [(i.name, i.type, i.shape) for i in inputs]
-            raise ModelLoadError(f"model.json says the ONNX model takes float64 rows of {self.n_features} features, "
-                                 f"but its inputs are {found}: rebuild the model (make model)")
+        found = [(i.name, i.type, i.shape) for i in inputs]
+        if self.onnx.get("input") == "columns":
+            want = [(i.name, "tensor(double)" if i.type == "number" else "tensor(string)") for i in self.schema.inputs]
+            if [(i.name, i.type) for i in inputs] != want or any(len(i.shape) != 2 or i.shape[1] != 1 for i in inputs):
+                raise ModelLoadError(f"model.json says the ONNX model takes one column per input {want}, but its "
+                                     f"inputs are {found}: rebuild the package (make package)")
+        else:
+            width = inputs[0].shape[1] if len(inputs) == 1 and len(inputs[0].shape) == 2 else None
+            if len(inputs) != 1 or inputs[0].type != "tensor(double)" or width != self.n_features:
+                raise ModelLoadError(f"model.json says the ONNX model takes float64 rows of {self.n_features} "
+                                     f"features, but its inputs are {found}: rebuild the model (make model)")
         wanted = 2 if self.task == "classifier" and self.outputs else 1
         if len(outputs) < wanted:
             raise ModelLoadError(f"the ONNX model gives {len(outputs)} outputs; a {self.task} with "
@@ -247,9 +268,10 @@ class ModelSpec:
                                  f"({outputs[0].type}): the manifest and the model disagree; rebuild the package")
 
 
-def parse_instances(data: dict, spec: ModelSpec):
+def parse_instances(data: dict, spec: ModelSpec, columns: bool = False):
     """{"instances": rows} -> what the model takes: a float64 array (rows x n_features) of finite numbers, or, for
-    a model whose inputs are not all numbers that must be present, what its Schema builds."""
+    a model whose inputs are not all numbers that must be present, what its Schema builds; with `columns`, one array
+    per input (an ONNX export of typed inputs)."""
     reject_unknown(data, {"instances"})
     if "instances" not in data:
         raise PayloadError("instances", "is required: an array of rows, each an array of "
@@ -274,6 +296,8 @@ def parse_instances(data: dict, spec: ModelSpec):
     if set(map(len, rows)) != {spec.n_features}:
         bad = next(i for i, row in enumerate(rows) if len(row) != spec.n_features)
         raise PayloadError(f"instances[{bad}]", f"has {len(rows[bad])} values; the model takes {spec.n_features}")
+    if columns:
+        return spec.schema.feed(spec.schema.check(rows))
     if not spec.schema.plain:
         return spec.schema.build(spec.schema.check(rows))
     if not set(map(type, itertools.chain.from_iterable(rows))) <= {float, int}:

@@ -15,8 +15,10 @@ MODEL = load_onnx(config.model_dir(), threads=config.vcpus())  # once per cold s
 
 def predict(request: dict) -> dict:
     spec = MODEL.spec
-    X = contract.parse_instances(request, spec)
-    outputs = MODEL.session.run(None, {MODEL.input: X})
+    if spec.onnx.get("input") == "columns":  # one input per column: numbers and string categories
+        outputs = MODEL.session.run(None, contract.parse_instances(request, spec, columns=True))
+    else:
+        outputs = MODEL.session.run(None, {MODEL.input: contract.parse_instances(request, spec)})
     return contract.answer(spec, *contract.from_onnx(spec.task, spec.outputs, outputs, spec.onnx.get("score_column")))
 
 
