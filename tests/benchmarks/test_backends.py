@@ -1,6 +1,8 @@
 """scikit-learn against ONNX Runtime, side by side in one run, on x86_64 (native) and arm64 (emulated, labelled):
 handler cold start in a fresh interpreter and warm 1-row and 1,000-row predictions, each with the built layer and
-function package only (the runtime's own sys.path: /opt/python and /var/task); layer sizes come with them.
+function package only (the runtime's own sys.path: /opt/python and /var/task); layer sizes come with them. Two models:
+the built-in one (numbers) and a tabular one (string categories and missing values, served from a DataFrame by
+scikit-learn and from typed columns by ONNX Runtime).
 
 Each timed onnx measurement follows one scikit-learn measurement made the same way (interleaved): the ratio of their
 medians is printed with the targets (cold start <= 0.3x, warm 1 row <= 0.25x, 1,000 rows <= 1x); no test fails on
@@ -55,12 +57,46 @@ for line in sys.stdin:
 """
 
 
+MODELS = ("built-in", "tabular")
+
+
+def tabular_package(folder: Path) -> Path:
+    """The tabular model (tests/support.boosted_pipeline) imported as users do, with held-out rows, and packaged."""
+    import skops.io
+    from support import boosted_pipeline, wine_frame
+
+    from lambda_ml_bench.build.model import import_model
+    from lambda_ml_bench.build.package import build_package
+    from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, RUNTIMES
+
+    skops.io.dump(boosted_pipeline(), folder / "wine-boosted.skops")
+    wine_frame()[0].sample(60, random_state=1).to_csv(folder / "held-out.csv", index=False)
+    trust = skops.io.get_untrusted_types(file=folder / "wine-boosted.skops")
+    manifest = import_model(folder / "wine-boosted.skops", trust, "1", folder / "model",
+                            rt=RUNTIMES[DEFAULT_PYTHON], check_data=folder / "held-out.csv")
+    assert manifest["onnx"]["exported"], manifest["onnx"]
+    package = build_package(RUNTIMES[DEFAULT_PYTHON], folder / "model", out_dir=folder / "function",
+                            work_dir=folder / "work", say=lambda _: None)
+    return folder / "function" / package["zip"]["file"]
+
+
 @pytest.fixture(scope="module")
-def task(package: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("task-backends")
-    with zipfile.ZipFile(dist / "function" / package["zip"]["file"]) as zf:
-        zf.extractall(folder)
-    return folder
+def tasks(package: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list]]:
+    """{model: (the unpacked function package, 1,000 request rows)}."""
+    from support import as_rows, wine_frame
+
+    zips = {"built-in": dist / "function" / package["zip"]["file"],
+            "tabular": tabular_package(tmp_path_factory.mktemp("tabular"))}
+    X, _ = load_breast_cancer(return_X_y=True)
+    wine = as_rows(wine_frame()[0])
+    rows = {"built-in": np.resize(X, (1000, X.shape[1])).tolist(), "tabular": (wine * 6)[:1000]}
+    out = {}
+    for model, zipped in zips.items():
+        folder = tmp_path_factory.mktemp(f"task-{model}")
+        with zipfile.ZipFile(zipped) as zf:
+            zf.extractall(folder)
+        out[model] = (folder, rows[model])
+    return out
 
 
 def python_in(arch: str, layer: Path, task: Path, sandbox: Path) -> tuple[list[str], str, str]:
@@ -81,19 +117,21 @@ def python_in(arch: str, layer: Path, task: Path, sandbox: Path) -> tuple[list[s
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}  # one vCPU, as deployed
 
 
-def labels(benchmark, arch: str, built: dict, role: str, **extra) -> None:
+def labels(benchmark, arch: str, built: dict, role: str, model: str, **extra) -> None:
     layers = {kind: {"zipped_mib": round(built[kind][arch]["zip"]["zipped_bytes"] / MiB, 1),
                      "unzipped_mib": round(built[kind][arch]["zip"]["unzipped_bytes"] / MiB, 1),
                      "budget_mib": (built[kind][arch]["limits"]["zipped_budget_bytes"] or 0) / MiB or None}
               for kind in HANDLERS}
     benchmark.extra_info.update({"architecture": arch, "emulated": arch != HOST.name, "backend": "onnx",
-                                 "baseline": "sklearn", "role": role, "layers": layers, **extra})
+                                 "baseline": "sklearn", "role": role, "layers": layers, "model": model, **extra})
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_cold_start(benchmark, built: dict, unpacked: dict, task: Path, sandbox: Path, arch: str) -> None:
+@pytest.mark.parametrize("model", MODELS)
+def test_cold_start(benchmark, built: dict, unpacked: dict, tasks: dict, sandbox: Path, model: str, arch: str) -> None:
     """Interpreter start, handler import and model load, in a fresh process, onnx beside sklearn."""
-    benchmark.group = f"backend-cold-start-{arch}{' (emulated)' if arch != HOST.name else ''}"
+    benchmark.group = f"backend-cold-start-{model}-{arch}{' (emulated)' if arch != HOST.name else ''}"
+    task = tasks[model][0]
 
     def run(kind: str) -> float:
         prefix, task_path, layer_path = python_in(arch, unpacked[kind][arch], task, sandbox)
@@ -112,7 +150,8 @@ def test_cold_start(benchmark, built: dict, unpacked: dict, task: Path, sandbox:
         run("sklearn")
         baseline_ms.append((time.perf_counter() - started) * 1e3)
 
-    labels(benchmark, arch, built, "measured", target_ratio=TARGETS["cold"], measure="cold start (process wall)")
+    labels(benchmark, arch, built, "measured", model, target_ratio=TARGETS["cold"],
+           measure="cold start (process wall)")
     benchmark.pedantic(run, args=("onnx",), setup=setup, rounds=rounds, iterations=1)
     benchmark.extra_info["interleaved_baseline_ms"] = baseline_ms
 
@@ -144,15 +183,15 @@ class Warm:
 
 
 @pytest.fixture(scope="module")
-def warm(unpacked: dict, task: Path, sandbox: Path):
-    """{(kind, arch): Warm}, started once for the module; closed at its end."""
-    X, _ = load_breast_cancer(return_X_y=True)
-    rows = np.resize(X, (1000, X.shape[1])).tolist()
+def warm(unpacked: dict, tasks: dict, sandbox: Path):
+    """{(model, kind, arch): Warm}, started once for the module; closed at its end."""
     started = {}
     try:
-        for arch in ARCHITECTURES:
-            for kind, module in HANDLERS.items():
-                started[(kind, arch)] = Warm(*python_in(arch, unpacked[kind][arch], task, sandbox), module, rows)
+        for model, (task, rows) in tasks.items():
+            for arch in ARCHITECTURES:
+                for kind, module in HANDLERS.items():
+                    started[(model, kind, arch)] = Warm(*python_in(arch, unpacked[kind][arch], task, sandbox),
+                                                        module, rows)
         yield started
     finally:
         for w in started.values():
@@ -161,11 +200,13 @@ def warm(unpacked: dict, task: Path, sandbox: Path):
 
 @pytest.mark.parametrize("n_rows", [1, 1000])
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_warm_predictions(benchmark, built: dict, warm: dict, arch: str, n_rows: int) -> None:
+@pytest.mark.parametrize("model", MODELS)
+def test_warm_predictions(benchmark, built: dict, warm: dict, model: str, arch: str, n_rows: int) -> None:
     """A round is `calls` handler calls in one warm environment; onnx rounds follow sklearn rounds. The ratio is of
     the per-call medians each process timed itself."""
     emulated = arch != HOST.name
-    benchmark.group = f"backend-warm-{n_rows}-rows-{arch}{' (emulated)' if emulated else ''}"
+    benchmark.group = f"backend-warm-{model}-{n_rows}-rows-{arch}{' (emulated)' if emulated else ''}"
+    warm = {(kind, a): w for (m, kind, a), w in warm.items() if m == model}
     calls = {1: 100, 1000: 5}[n_rows] // (5 if emulated else 1)
     onnx_ms: list[float] = []
     sklearn_ms: list[float] = []
@@ -178,7 +219,7 @@ def test_warm_predictions(benchmark, built: dict, warm: dict, arch: str, n_rows:
     def run():
         onnx_ms.extend(t * 1e3 for t in warm[("onnx", arch)].calls(n_rows, calls))
 
-    labels(benchmark, arch, built, "measured", rows=n_rows, calls_per_round=calls, target_ratio=TARGETS[n_rows],
+    labels(benchmark, arch, built, "measured", model, rows=n_rows, calls_per_round=calls, target_ratio=TARGETS[n_rows],
            measure="warm handler call (in-process)")
     benchmark.pedantic(run, setup=setup, rounds=10 if not emulated else 3, iterations=1)
     benchmark.extra_info.update({"per_call_ms": onnx_ms, "baseline_per_call_ms": sklearn_ms,

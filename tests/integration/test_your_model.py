@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
-from support import NUMBERS, categorical_pipeline, local_service, wine_frame
+from support import NUMBERS, boosted_pipeline, categorical_pipeline, local_service, wine_frame
 
 from lambda_ml_bench.build.model import import_model
 from lambda_ml_bench.build.package import build_package
@@ -32,6 +32,7 @@ def models():
     return {"iris-forest": (classifier, [X.iloc[i].to_dict() for i in (0, 60, 120, 149)], X.iloc[[0, 60, 120, 149]]),
             "diabetes-ridge": (regressor, Xd[:5].tolist(), Xd[:5]),
             "wine-categorical": (categorical_pipeline(), TABULAR, frame(TABULAR)),
+            "wine-boosted": (boosted_pipeline(), TABULAR, frame(TABULAR)),
             "wine-hgb": (hist_gradient_boosting(), [[None, 1.8, 1050], [13.2, None, None], [12.0, 4.1, 500]],
                          frame([dict(zip(NUMBERS, r)) for r in ([None, 1.8, 1050], [13.2, None, None],
                                                                   [12.0, 4.1, 500])]))}
@@ -66,17 +67,20 @@ def served(built: dict, dist: Path, local_lambda: str, tmp_path_factory: pytest.
         skops.io.dump(estimator, folder / f"{name}.skops")
         trust = skops.io.get_untrusted_types(file=folder / f"{name}.skops")
         check = None
-        if name == "wine-categorical":  # held-out rows as users have them: a CSV with a header, strings, gaps
+        if name.startswith("wine-"):  # held-out rows as users have them: a CSV with a header, strings, gaps
             check = folder / "held-out.csv"
-            wine_frame()[0].sample(40, random_state=1).to_csv(check, index=False)
-        import_model(folder / f"{name}.skops", trust, "1", folder / "model", rt=RT, check_data=check)
+            wine_frame()[0].sample(60, random_state=1).to_csv(check, index=False)
+        manifest = import_model(folder / f"{name}.skops", trust, "1", folder / "model", rt=RT, check_data=check)
         package = build_package(RT, folder / "model", out_dir=folder / "function", work_dir=folder / "work",
                                 say=lambda _: None)
         for arch in ("x86_64", "arm64"):
-            specs.append(functions.FunctionSpec(
-                name=f"{name}-{arch}", handler="handlers.predict.handler", architecture=arch, memory_size=1769,
-                timeout=180, code=folder / "function" / package["zip"]["file"],
-                layers=(dist / "layers" / built["sklearn"][arch]["zip"]["file"],)))
+            for kind, (suffix, handler) in {"sklearn": ("", "predict"), "onnx": ("-onnx", "predict_onnx")}.items():
+                if kind == "onnx" and not manifest["onnx"]["exported"]:
+                    continue
+                specs.append(functions.FunctionSpec(
+                    name=f"{name}{suffix}-{arch}", handler=f"handlers.{handler}.handler", architecture=arch,
+                    memory_size=1769, timeout=180, code=folder / "function" / package["zip"]["file"],
+                    layers=(dist / "layers" / built[kind][arch]["zip"]["file"],)))
         expected[name] = (estimator, instances, X)
     with local_service(specs) as (_, client):
         yield client, expected
@@ -136,3 +140,17 @@ def test_a_model_taking_missing_values_natively(served, arch: str) -> None:
     estimator, _, X, out = served_answer(served, "wine-hgb", arch)
     assert out["predictions"] == estimator.predict(X).tolist()
     assert np.allclose(out["probabilities"], estimator.predict_proba(X), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_categories_and_gaps_through_onnx_runtime_as_through_scikit_learn(served, arch: str) -> None:
+    """The boosted pipeline's typed ONNX export on the onnx layer (no scikit-learn, no pandas) answers the strings,
+    nulls and unknown category as the model does in-process, labels equal and probabilities within 1e-5."""
+    estimator, _, X, out = served_answer(served, "wine-boosted", arch)
+    assert out["predictions"] == estimator.predict(X).tolist()
+    assert np.allclose(out["probabilities"], estimator.predict_proba(X), rtol=0, atol=1e-12)
+    client, _ = served
+    response, onnx = predict(client, f"wine-boosted-onnx-{arch}", TABULAR)
+    assert "FunctionError" not in response, onnx
+    assert onnx["predictions"] == out["predictions"]
+    assert np.abs(np.array(onnx["probabilities"]) - estimator.predict_proba(X)).max() <= 1e-5

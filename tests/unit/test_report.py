@@ -216,9 +216,9 @@ def test_the_local_report_shows_the_two_backends_side_by_side(tmp_path: Path) ->
     section = md.split("## scikit-learn against ONNX Runtime")[1]
     warm = next(b for b in backends_run["benchmarks"] if b["group"] == "backend-warm-1-rows-x86_64")["extra_info"]
     ratio = statistics.median(warm["per_call_ms"]) / statistics.median(warm["baseline_per_call_ms"])
-    row = next(line for line in section.splitlines() if line.startswith("| warm call, 1 row | x86_64 |"))
+    row = next(line for line in section.splitlines() if line.startswith("| built-in | warm call, 1 row | x86_64 |"))
     assert f"| {ratio:.3f} |" in row and row.rstrip().endswith(f"≤ 0.25: {'met' if ratio <= 0.25 else 'NOT met'} |")
-    assert sum(line.startswith("| cold start |") for line in section.splitlines()) == 2
+    assert sum(line.startswith("| built-in | cold start |") for line in section.splitlines()) == 2
     onnx = next(b for b in backends_run["benchmarks"] if b["group"] == "backend-cold-start-x86_64")[
         "extra_info"]["layers"]["onnx"]
     verdict = "met" if onnx["zipped_mib"] <= 45 else "NOT met"

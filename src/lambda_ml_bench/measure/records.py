@@ -76,6 +76,7 @@ class Comparison:
     baseline: str | None = None
     rows: int | None = None  # for a backend's warm call: rows per request
     layers: dict | None = None
+    model: str | None = None  # for a backend's figures: the model served
 
     @property
     def ratio(self) -> float:
@@ -100,7 +101,8 @@ def comparisons(benchmarks: list[dict]) -> list[Comparison]:
     for b in benchmarks:
         info = b.get("extra_info", {})
         common = {"architecture": info.get("architecture"), "emulated": bool(info.get("emulated")),
-                  "backend": info.get("backend"), "baseline": info.get("baseline"), "layers": info.get("layers")}
+                  "backend": info.get("backend"), "baseline": info.get("baseline"), "layers": info.get("layers"),
+                  "model": info.get("model")}
         if info.get("role"):
             roles.setdefault(b["group"], {})[info["role"]] = b
         if info.get("interleaved_baseline_ms"):

@@ -59,22 +59,24 @@ def backend_rows(data: dict) -> list[dict]:
     rows = []
     for c in records.backend_comparisons(data):
         what = f"warm call, {c.rows:,} row{'s' if c.rows > 1 else ''}" if c.rows else "cold start"
-        rows.append({"measure": what, "architecture": c.architecture, "emulated": c.emulated, "backend": c.backend,
-                     "baseline": c.baseline, "ms": c.measured_ms, "baseline_ms": c.baseline_ms, "ratio": c.ratio,
-                     "target": c.target, "verdict": c.verdict, "layers": c.layers})
-    return sorted(rows, key=lambda r: (r["measure"] != "cold start", r["measure"], r["emulated"]))
+        rows.append({"model": c.model or "built-in", "measure": what, "architecture": c.architecture,
+                     "emulated": c.emulated, "backend": c.backend, "baseline": c.baseline, "ms": c.measured_ms,
+                     "baseline_ms": c.baseline_ms, "ratio": c.ratio, "target": c.target, "verdict": c.verdict,
+                     "layers": c.layers})
+    return sorted(rows, key=lambda r: (r["model"], r["measure"] != "cold start", r["measure"], r["emulated"]))
 
 
 def backend_table(rows: list[dict]) -> str:
-    headers = ["measure", "architecture", "onnx ms (median)", "sklearn ms (median)", "onnx / sklearn", "target"]
-    cells = [[r["measure"], r["architecture"] + (" (emulated)" if r["emulated"] else ""), _fmt(r["ms"], 3),
-              _fmt(r["baseline_ms"], 3), f"{r['ratio']:.3f}", r["verdict"]] for r in rows]
+    headers = ["model", "measure", "architecture", "onnx ms (median)", "sklearn ms (median)", "onnx / sklearn",
+               "target"]
+    cells = [[r["model"], r["measure"], r["architecture"] + (" (emulated)" if r["emulated"] else ""),
+              _fmt(r["ms"], 3), _fmt(r["baseline_ms"], 3), f"{r['ratio']:.3f}", r["verdict"]] for r in rows]
     sizes = {r["architecture"]: r["layers"] for r in rows if r["layers"]}
     size_cells = [[kind, arch, f"{s['zipped_mib']:.1f}", f"{s['unzipped_mib']:.1f}",
                    f"≤ {s['budget_mib']:g}: {'met' if s['zipped_mib'] <= s['budget_mib'] else 'NOT met'}"
                    if s.get("budget_mib") else "—"]
                   for arch, layers in sorted(sizes.items()) for kind, s in sorted(layers.items())]
-    return (markdown.table(headers, cells, right={2, 3, 4}) + "\n\n"
+    return (markdown.table(headers, cells, right={3, 4, 5}) + "\n\n"
             + markdown.table(["layer", "architecture", "zipped MiB", "unzipped MiB", "budget (zipped MiB)"],
                              size_cells, right={2, 3}))
 
