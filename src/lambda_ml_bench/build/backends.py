@@ -25,6 +25,10 @@ class Backend:
     # kind-specific deletions after the common slimming: (glob under python/, why it is safe), each proven by the
     # import check that follows
     remove: tuple[tuple[str, str], ...] = ()
+    # distributions (import names) the layer holds off sys.path, in python/pandas-apart (handlers/model.py's
+    # APART_DIR): put on it by the handler only for a model that needs them (scikit-learn imports pandas whenever it
+    # can, which costs every other model's cold start)
+    apart: tuple[str, ...] = ()
     zipped_budget: int | None = None  # bytes; the build fails above it
     min_glibc: tuple[int, int] | None = None  # the oldest glibc its wheels load on (runtimes below it cannot have it)
 
@@ -43,6 +47,19 @@ BACKENDS: dict[str, Backend] = {
         requirements=ROOT / "sklearn-requirements.in",
         imports=("numpy", "scipy", "sklearn.svm", "pandas"),
         check="svc-fit",
+        apart=("pandas", "dateutil", "six"),
+        # pandas (35 MiB with its bytecode) brings the arm64 layer close to Lambda's 250 MB with the function's
+        # reserve; these go, each imported by no module of scikit-learn or pandas (tests/unit/test_layer_kinds.py
+        # reads their sources and imports every scikit-learn module without them; numpy.f2py, tried, is reached by
+        # SciPy's array API layer, so it stays)
+        remove=(
+            ("scipy/signal", "signal processing: scikit-learn never imports it; pandas only for rolling(win_type=...)"),
+            ("scipy/odr", "orthogonal distance regression: imported by neither"),
+            ("scipy/fftpack", "the legacy FFT interface (scipy.fft stays): imported by neither"),
+            ("scipy/misc", "deprecated helpers: imported by neither"),
+            ("scipy/datasets", "downloads sample data: imported by neither"),
+            ("scipy/differentiate", "numerical differentiation: imported by neither"),
+        ),
     ),
     "onnx": Backend(
         name="onnx",

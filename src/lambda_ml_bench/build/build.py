@@ -211,6 +211,11 @@ def _build(
     if kind.remove:
         slim.remove_paths(site, [pattern for pattern, _ in kind.remove])
         measure(f"{kind.name} only: without {', '.join(p.split('/')[-1] for p, _ in kind.remove)}")
+    if kind.apart:
+        from lambda_ml_bench.handlers.model import APART_DIR
+
+        moved = slim.move_apart(site, kind.apart, APART_DIR)
+        say(f"[{name}] off sys.path, in python/{APART_DIR}: {', '.join(moved)}")
 
     python = find_python(rt.python)
     if python:

@@ -13,9 +13,10 @@ from lambda_ml_bench.build.errors import BuildError
 # Runs inside the layer's interpreter with -S: only the layer is on sys.path, as on Lambda. argv: the layer's
 # python/ folder, then a JSON object: the modules to import, and which working check to run after importing.
 _PROBE = r"""
-import base64, json, platform, sys, time
+import base64, json, os, platform, sys, time
 sys.path.insert(0, sys.argv[1])
 spec = json.loads(sys.argv[2])
+sys.path[1:1] = [os.path.join(sys.argv[1], d) for d in spec.get("apart", [])]
 t0 = time.perf_counter()
 for name in spec["imports"]:
     __import__(name)
@@ -57,6 +58,10 @@ def run_probe(python: list[str], site_dir: str, spec: dict, env: dict[str, str] 
 def probe_spec(kind: Backend, check: bool = True) -> dict:
     """What the probe imports and checks for one layer kind (check=False: imports only, for timing)."""
     spec: dict = {"imports": list(kind.imports)}
+    if kind.apart:  # what the layer holds off sys.path is imported as a model needing it imports it
+        from lambda_ml_bench.handlers.model import APART_DIR
+
+        spec["apart"] = [APART_DIR]
     if check:
         spec["check"] = kind.check
         if kind.check == "onnx-session":

@@ -291,12 +291,14 @@ def _value(text: str):
 
 
 def _in_model_order(rows, names: list[str] | None, header: list[str] | None) -> list[list]:
-    """Check rows as lists in the model's column order (by the CSV's header when it names the model's features)."""
+    """Check rows as lists in the model's column order: by the CSV's header when it names the model's features
+    (other columns, such as the target, are left out)."""
     rows = [list(r) for r in (rows.tolist() if hasattr(rows, "tolist") else rows)]
     if header is None or names is None:
         return rows
-    if sorted(header) != sorted(names):
+    missing = [n for n in names if n not in header]
+    if missing:
         raise ModelImportError(f"the check rows' header ({', '.join(header)[:300]}) does not name the model's "
-                               f"features ({', '.join(names)[:300]})")
+                               f"features {', '.join(missing)[:300]}")
     where = [header.index(n) for n in names]
     return [[row[k] for k in where] for row in rows]

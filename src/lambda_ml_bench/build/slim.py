@@ -141,3 +141,33 @@ def compile_bytecode(root: Path, python: str, mount: str, optimize: int = 0, leg
     )
     if proc.returncode != 0:
         raise BuildError(f"compileall with {python} failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
+
+
+def move_apart(root: Path, names: tuple[str, ...], folder: str) -> list[str]:
+    """Move the distributions whose import names are `names` (their package or module and their dist-info) into
+    root/folder: in the layer, off sys.path until something puts that folder on it. Returns what moved."""
+    target = root / folder
+    target.mkdir(exist_ok=True)
+    moved = []
+    for path in sorted(root.iterdir()):
+        stem = path.name.removesuffix(".py")
+        dist = path.name.endswith(".dist-info") and _dist_imports(path) & set(names)
+        if (path.is_dir() and path.name in names) or (path.suffix == ".py" and stem in names) or dist:
+            shutil.move(str(path), target / path.name)
+            moved.append(path.name)
+    missing = [n for n in names if not any(m == n or m == f"{n}.py" for m in moved)]
+    if missing:
+        raise ValueError(f"nothing to move apart for {', '.join(missing)}")
+    return moved
+
+
+def _dist_imports(dist_info: Path) -> set[str]:
+    """The import names a dist-info's distribution provides (top_level.txt, else its RECORD's first path parts)."""
+    top = dist_info / "top_level.txt"
+    if top.exists():
+        return set(top.read_text().split())
+    record = dist_info / "RECORD"
+    if not record.exists():
+        return set()
+    names = {line.split(",")[0].split("/")[0].removesuffix(".py") for line in record.read_text().splitlines()}
+    return {n for n in names if n and not n.endswith(".dist-info") and not n.endswith(".libs")}

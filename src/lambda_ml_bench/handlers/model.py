@@ -14,6 +14,10 @@ from .errors import ModelLoadError
 
 MODEL_FILE = "model.skops"
 MANIFEST_FILE = "model.json"
+# The scikit-learn layer holds pandas in python/pandas-apart, off sys.path: scikit-learn imports pandas whenever it
+# can, which would cost every model's cold start; a model fed a DataFrame puts it on (reach_apart). Not an import
+# name, so nothing imports it by accident.
+APART_DIR = "pandas-apart"
 # The built-in model's types beyond skops' safe defaults. A user's model brings its own list in model.json
 # (`lmb model import FILE --trust TYPE`); that list is the only one the loader trusts, and never beyond
 # never_trusted().
@@ -135,6 +139,25 @@ class LoadedModel:
 
     def identity(self) -> dict:
         return self.spec.identity()
+
+
+def reach_apart(model_dir: Path) -> bool:
+    """For a model that takes a DataFrame, put the layer's pandas-apart folder on sys.path (before scikit-learn is
+    imported, which looks for pandas once). True when it did; a model.json that cannot be read is load()'s to
+    report."""
+    import sys
+
+    try:
+        if not read_spec(model_dir).schema.frame:
+            return False
+    except ModelLoadError:
+        return False
+    for k, entry in enumerate(sys.path):
+        folder = Path(entry or ".") / APART_DIR
+        if folder.is_dir():
+            sys.path.insert(k + 1, str(folder))
+            return True
+    return False
 
 
 def read_spec(model_dir: Path) -> ModelSpec:

@@ -4,10 +4,15 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from . import config, contract, runtime
-from .edge import serve
-from .errors import PayloadError
-from .model import load
+from . import config
+from .model import reach_apart
+
+reach_apart(config.model_dir())  # first: a model fed a DataFrame needs pandas on sys.path before scikit-learn looks
+
+from . import contract, runtime  # noqa: E402
+from .edge import serve  # noqa: E402
+from .errors import PayloadError  # noqa: E402
+from .model import load  # noqa: E402
 
 BLAS_THREADS = runtime.configure_blas()
 MODEL = load(config.model_dir())  # once per cold start; a bad model fails the INIT phase
