@@ -105,10 +105,7 @@ def test_an_error_is_the_runtimes_own_document_or_one_made_from_its_header(api: 
 
 
 def test_another_request_id_is_refused_and_the_invocation_still_waits_for_its_own(api: RuntimeApi) -> None:
-    runtime = connect(api)
-    runtime.sendall(NEXT)
-    out = invoke_later(api, event("r-1"))
-    response(runtime)
+    runtime, out = delivered(api, "r-1")
     runtime.sendall(post("invocation/someone-else/response", b'"stolen"'))
     status, _, body = response(runtime)
     assert status == 400 and json.loads(body)["errorType"] == "InvalidRequestID"
@@ -116,22 +113,34 @@ def test_another_request_id_is_refused_and_the_invocation_still_waits_for_its_ow
     assert response(runtime)[0] == 202 and finished(out).body == b'"mine"'
 
 
-def test_an_answer_over_lambdas_limit_is_function_response_size_too_large(api: RuntimeApi) -> None:
+def delivered(api: RuntimeApi, request_id: str = "r-1"):
+    """(the runtime's connection, the invocation's future): an event handed to a runtime that asked for one."""
     runtime = connect(api)
     runtime.sendall(NEXT)
-    out = invoke_later(api, event())
+    out = invoke_later(api, event(request_id))
     response(runtime)
-    runtime.sendall(post("invocation/r-1/response", b"x" * (lambda_facts.RESPONSE_BYTES + 1)))
+    return runtime, out
+
+
+def chunked(data: bytes, size: int = 1024 * 1024) -> bytes:
+    """An answer posted in chunks of `size` bytes."""
+    head = b"POST /2018-06-01/runtime/invocation/r-1/response HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return head + b"".join(b"%x\r\n" % len(data[i:i + size]) + data[i:i + size] + b"\r\n"
+                           for i in range(0, len(data), size)) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("how", ["content-length", "chunked"])  # chunked: read through, never held whole
+def test_an_answer_over_lambdas_limit_is_function_response_size_too_large(api: RuntimeApi, how: str) -> None:
+    runtime, out = delivered(api)
+    big = b"x" * (lambda_facts.RESPONSE_BYTES + 1)
+    runtime.sendall(post("invocation/r-1/response", big) if how == "content-length" else chunked(big))
     status, _, body = response(runtime)
     assert status == 413 and json.loads(body)["errorType"] == "RequestEntityTooLarge"
     assert finished(out).kind == "too-large"
 
 
 def test_a_chunked_answer_after_expect_100_continue_is_read_whole(api: RuntimeApi) -> None:
-    runtime = connect(api)
-    runtime.sendall(NEXT)
-    out = invoke_later(api, event())
-    response(runtime)
+    runtime, out = delivered(api)
     runtime.sendall(b"POST /2018-06-01/runtime/invocation/r-1/response HTTP/1.1\r\nHost: x\r\n"
                     b"Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n")
     assert runtime.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -192,26 +201,8 @@ def test_unknown_paths_and_methods_are_answered_and_the_connection_stays_usable(
     assert response(runtime)[0] == 202 and finished(out).body == b"2"
 
 
-def test_a_chunked_answer_over_the_limit_is_read_through_and_refused(api: RuntimeApi) -> None:
-    runtime = connect(api)
-    runtime.sendall(NEXT)
-    out = invoke_later(api, event())
-    response(runtime)
-    runtime.sendall(b"POST /2018-06-01/runtime/invocation/r-1/response HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
-    piece = b"x" * (1024 * 1024)
-    for _ in range(7):  # 7 MiB in chunks of 1 MiB: past 6,291,556 bytes
-        runtime.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
-    runtime.sendall(b"0\r\n\r\n")
-    status, _, body = response(runtime)
-    assert status == 413 and json.loads(body)["errorType"] == "RequestEntityTooLarge"
-    assert finished(out).kind == "too-large"
-
-
 def test_a_runtime_gone_before_it_took_the_event_has_no_delivery_time_of_an_earlier_one(api: RuntimeApi) -> None:
-    runtime = connect(api)
-    runtime.sendall(NEXT)
-    first = invoke_later(api, event("r-1"))
-    response(runtime)
+    runtime, first = delivered(api, "r-1")
     runtime.sendall(post("invocation/r-1/response", b"1"))
     assert response(runtime)[0] == 202 and finished(first).delivered_ns > 0
     gone = api.invoke(event("r-2"), time.monotonic() + 5, lambda: False)  # the runtime exited between invocations
