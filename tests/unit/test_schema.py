@@ -159,6 +159,8 @@ def test_check_rows_are_read_with_their_header_types_and_gaps(tmp_path: Path) ->
 
 def test_check_rows_that_break_the_inputs_are_refused_naming_the_file(tmp_path: Path) -> None:
     estimator = categorical_pipeline(handle_unknown="error")
+    with pytest.raises(ModelImportError, match="the 1 rows of short.csv have 4 columns; the model takes 5"):
+        package(estimator, tmp_path, check_rows=([[13.2, 1.8, 1050.0, "pale"]], "the 1 rows of short.csv"))
     bad = [[13.2, 1.8, 1050.0, "purple", "low"]]
     with pytest.raises(SchemaError, match=r"held-out.csv does not fit the model's inputs: instances\[0\]\.colour"):
         package(estimator, tmp_path, check_rows=(bad, "held-out.csv"))

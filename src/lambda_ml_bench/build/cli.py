@@ -75,6 +75,13 @@ def cmd_model(args: argparse.Namespace) -> None:
         f"{' (named)' if manifest['feature_names'] else ''}, outputs {manifest['outputs'] or ['predict']}, "
         f"scikit-learn {manifest['sklearn']}, sha256 {manifest['sha256'][:16]}..., trusted types "
         f"{manifest['trusted_types']}")
+    kinds = {}
+    for i in manifest["inputs"]:
+        kinds.setdefault(i["type"], []).append(i)
+    plural = {"number": "numbers", "category": "categories", "boolean": "booleans"}
+    say("inputs: " + ", ".join(f"{len(c)} {plural[t] if len(c) > 1 else t} ({sum(i['missing'] for i in c)} may be "
+                               "null)" for t, c in kinds.items())
+        + (", as a DataFrame" if manifest["frame"] else ""))
     onnx = manifest["onnx"]
     say(f"ONNX export: {onnx['file']}, {onnx['compared']} within {onnx['max_abs_difference']:.1g} of scikit-learn's on "
         f"{onnx['checked_on']}" if onnx["exported"] else f"ONNX export: {onnx['reason']}")

@@ -176,6 +176,9 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
                 "sklearn": next(iter(versions)) if versions else layer_sklearn, **(extra or {})}
     rows = None if check_rows is None else _in_model_order(check_rows[0], manifest["feature_names"],
                                                            check_rows[2] if len(check_rows) > 2 else None)
+    if rows is not None and {len(r) for r in rows} != {manifest["n_features"]}:
+        raise ModelImportError(f"{check_rows[1]} have {len(rows[0])} columns; the model takes "
+                               f"{manifest['n_features']} (a header naming its features picks them)")
     manifest["inputs"], manifest["frame"] = schema.infer(estimator, rows)
     if rows is not None:
         schema.check_rows(manifest["inputs"], manifest["frame"], rows, check_rows[1])
