@@ -57,9 +57,10 @@ class LayerBuild:
 
 
 def _package_of(site: Path) -> dict[str, str]:
-    """Top-level path component -> distribution name, from each dist-info's RECORD."""
+    """Top-level path component -> distribution name, from each dist-info's RECORD (a kind's folder off sys.path
+    is looked into as if it were the site)."""
     owners: dict[str, str] = {}
-    for record in site.glob("*.dist-info/RECORD"):
+    for record in [*site.glob("*.dist-info/RECORD"), *site.glob("*/*.dist-info/RECORD")]:
         dist = record.parent.name.split("-")[0].replace("_", "-").lower()
         for line in record.read_text().splitlines():
             top = line.split(",", 1)[0].split("/", 1)[0]
@@ -72,8 +73,8 @@ def package_sizes(site: Path) -> dict[str, int]:
     owners = _package_of(site)
     sizes: dict[str, int] = {}
     for path in archive.files_of(site):
-        top = path.relative_to(site).parts[0]
-        owner = owners.get(top, "(other)")
+        parts = path.relative_to(site).parts
+        owner = owners.get(parts[0]) or (owners.get(parts[1], "(other)") if len(parts) > 1 else "(other)")
         sizes[owner] = sizes.get(owner, 0) + path.stat().st_size
     return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
 
@@ -85,6 +86,10 @@ def build_key(kind: Backend, arch: Architecture, rt: Runtime, reserve_bytes: int
     """What a layer is made of: its kind's data, architecture, runtime, reserve, lock file, the build's own sources
     and the interpreter that compiles its bytecode. Equal keys build byte-identical zips."""
     data = {f.name: getattr(kind, f.name) for f in dataclasses.fields(kind) if f.name != "requirements"}
+    if kind.apart:
+        from lambda_ml_bench.handlers.model import APART_DIR
+
+        data["apart_dir"] = APART_DIR
     digest = hashlib.sha256(repr((data, arch.name, rt.python, reserve_bytes, find_python(rt.python))).encode())
     sources = [kind.requirements, lock_path(arch, rt, kind.name), *sorted(Path(__file__).parent.glob("*.py")),
                PACKAGE / "sandbox" / "roots.py", PACKAGE / "lambda_facts.py", PACKAGE / "files.py"]
