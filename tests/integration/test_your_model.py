@@ -154,3 +154,25 @@ def test_categories_and_gaps_through_onnx_runtime_as_through_scikit_learn(served
     assert "FunctionError" not in response, onnx
     assert onnx["predictions"] == out["predictions"]
     assert np.abs(np.array(onnx["probabilities"]) - estimator.predict_proba(X)).max() <= 1e-5
+
+
+def test_a_sweep_compares_the_tabular_model_on_both_backends_and_architectures(served, tmp_path: Path) -> None:
+    """The sweep's machinery and report, on the tabular model's four functions, with its requests: each cell
+    measured (a cold start, then warm calls) and put back as it was."""
+    from lambda_ml_bench.measure.report import render
+    from lambda_ml_bench.measure.sweep.cells import Target, Workload, plan
+    from lambda_ml_bench.measure.sweep.driver import Sweep
+
+    client, _ = served
+    targets = [Target(arch, f"wine-boosted{suffix}-{arch}", backend)
+               for arch in ("x86_64", "arm64") for suffix, backend in (("", "sklearn"), ("-onnx", "onnx"))]
+    before = {t.name: client.get_function_configuration(FunctionName=t.name)["MemorySize"] for t in targets}
+    cells = plan(targets, [1024], [Workload("tabular.json", {"instances": TABULAR})], rounds=1)
+    out = tmp_path / "tabular.jsonl"
+    records = Sweep(client, out, say=lambda _: None, warm=2).run(cells)
+    assert {(r["architecture"], r["backend"]) for r in records} == {(t.architecture, t.backend) for t in targets}
+    assert all(r["memory_mb"] == 1024 and r["workload"] == "tabular.json" for r in records)
+    assert sum(r["cold"] for r in records) == 4 and len(records) == 12
+    report = render(out, tmp_path).markdown.read_text()
+    assert "x86_64 onnx" in report and "arm64 (emulated) onnx" in report
+    assert {t.name: client.get_function_configuration(FunctionName=t.name)["MemorySize"] for t in targets} == before
