@@ -92,6 +92,8 @@ def test_strings_nulls_and_unknown_categories_reach_the_model_as_a_frame_would(c
     ({**ROW, "colour": 3}, "instances[0].colour", "must be a string (a category) or null, not a number"),
     ({**ROW, "proline": True}, "instances[0].proline", "must be a number or null, not a boolean"),
     ({**ROW, "malic_acid": 1e300}, "instances[0].malic_acid", "must be a finite number at most 1e+100 in magnitude"),
+    ({**ROW, "alcohol": float("nan")}, "instances[0].alcohol",  # JSON's NaN literal is not null
+     "must be a finite number at most 1e+100 in magnitude"),
 ])
 def test_a_value_of_the_wrong_type_is_named_with_its_rule(categorical, record: dict, field: str, rule: str) -> None:
     with pytest.raises(PayloadError) as caught:

@@ -26,6 +26,7 @@ from lambda_ml_bench.build.platforms import (
 )
 from lambda_ml_bench.build.wheels import download, lock_path, pip_install, read_lock
 from lambda_ml_bench.files import MiB, write_json
+from lambda_ml_bench.handlers.model import APART_DIR
 from lambda_ml_bench.lambda_facts import DIRECT_UPLOAD_LIMIT, LAYER_MOUNT, UNZIPPED_LIMIT
 from lambda_ml_bench.paths import DIST, PACKAGE, cache_dir
 
@@ -87,8 +88,6 @@ def build_key(kind: Backend, arch: Architecture, rt: Runtime, reserve_bytes: int
     and the interpreter that compiles its bytecode. Equal keys build byte-identical zips."""
     data = {f.name: getattr(kind, f.name) for f in dataclasses.fields(kind) if f.name != "requirements"}
     if kind.apart:
-        from lambda_ml_bench.handlers.model import APART_DIR
-
         data["apart_dir"] = APART_DIR
     digest = hashlib.sha256(repr((data, arch.name, rt.python, reserve_bytes, find_python(rt.python))).encode())
     sources = [kind.requirements, lock_path(arch, rt, kind.name), *sorted(Path(__file__).parent.glob("*.py")),
@@ -217,8 +216,6 @@ def _build(
         slim.remove_paths(site, [pattern for pattern, _ in kind.remove])
         measure(f"{kind.name} only: without {', '.join(p.split('/')[-1] for p, _ in kind.remove)}")
     if kind.apart:
-        from lambda_ml_bench.handlers.model import APART_DIR
-
         moved = slim.move_apart(site, kind.apart, APART_DIR)
         say(f"[{name}] off sys.path, in python/{APART_DIR}: {', '.join(moved)}")
 

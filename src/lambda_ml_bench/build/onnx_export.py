@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from lambda_ml_bench.handlers.contract import Schema
+
 TOLERANCE = 1e-5  # largest difference from scikit-learn a shipped export may show
 ONNX_FILE = "model.onnx"
 
@@ -101,23 +103,17 @@ def _differences(estimator: Any, spec: dict, got: list[np.ndarray],
     return min(results, key=lambda r: r[1])
 
 
-def typed(spec: dict) -> bool:
-    """Whether the export takes one input per column (a model of categories, or one fitted on a DataFrame that it
-    needs) rather than one float64 matrix."""
-    return spec["frame"] or any(i["type"] != "number" for i in spec["inputs"])
-
-
-def proof_rows(spec: dict, rows: list[list], n: int = 20) -> list[list]:
+def proof_rows(schema: Schema, rows: list[list], n: int = 20) -> list[list]:
     """The check rows, and for a typed export more made from the first `n`: each column that may be missing
     missing, each category the encoder handles given a value it never saw. What the handler passes on for null
     and for an unknown category is proven, not assumed."""
     out = [list(r) for r in rows]
-    if not typed(spec):
+    if not schema.typed:
         return out
-    for j, column in enumerate(spec["inputs"]):
-        if column["missing"]:
+    for j, column in enumerate(schema.inputs):
+        if column.missing:
             out += [[None if k == j else v for k, v in enumerate(r)] for r in rows[:n]]
-        if column["type"] == "category" and column["unknown"] == "model":
+        if column.type == "category" and column.unknown == "model":
             out += [["(a category never seen)" if k == j else v for k, v in enumerate(r)] for r in rows[:n]]
     return out
 
@@ -129,16 +125,14 @@ def export(estimator: Any, spec: dict, rows: list[list], checked_on: str) -> Exp
     import onnxruntime
     import skl2onnx
 
-    from lambda_ml_bench.handlers.contract import Schema
-
     if any(i["type"] == "boolean" for i in spec["inputs"]):
         raise NotConvertible("it takes boolean inputs, which the export does not carry")
     schema = Schema.from_inputs(spec["inputs"], spec["frame"])
-    rows = proof_rows(spec, rows)
+    rows = proof_rows(schema, rows)
     X_check = schema.to_model(rows)
-    data = _convert(estimator, spec["n_features"], spec["inputs"] if typed(spec) else None)
+    data = _convert(estimator, spec["n_features"], spec["inputs"] if schema.typed else None)
     try:
-        got = outputs(data, schema.feed([list(c) for c in zip(*rows)]) if typed(spec) else X_check)
+        got = outputs(data, schema.feed([list(c) for c in zip(*rows)]) if schema.typed else X_check)
     except Exception as err:  # noqa: BLE001 - onnxruntime refuses what it cannot run
         raise NotConvertible(f"onnxruntime cannot run the converted model: {str(err).splitlines()[0][:300]}")
     mismatched, worst, what, score_column = differences(estimator, spec, got, X_check)
@@ -149,7 +143,8 @@ def export(estimator: Any, spec: dict, rows: list[list], checked_on: str) -> Exp
         raise NotConvertible(f"its {what} differ from scikit-learn's by up to {worst:.2g} (at most {TOLERANCE:g} "
                              f"is faithful; {checked_on}){hint}")
     return Export(data, {
-        "file": ONNX_FILE, "sha256": hashlib.sha256(data).hexdigest(), "input": "columns" if typed(spec) else "float64",
+        "file": ONNX_FILE, "sha256": hashlib.sha256(data).hexdigest(),
+        "input": "columns" if schema.typed else "float64",
         "max_abs_difference": worst, "compared": what, "tolerance": TOLERANCE, "checked_rows": len(X_check),
         "checked_on": checked_on, "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__,

@@ -39,8 +39,9 @@ def infer(estimator: Any, rows: list[list] | None = None) -> tuple[list[dict], b
             _set_categories(inputs[j], sorted({v for v in values if isinstance(v, str)}), "model")
         elif inputs[j]["type"] == "number" and values and all(isinstance(v, bool) for v in values):
             inputs[j]["type"] = "boolean"
+    zeros = [0.0 if v is None else v for v in rows[0]] if rows else [0.0] * n
     frame = fitted_names is not None and (any(i["type"] != "number" for i in inputs)
-                                          or not _takes(estimator, _numbers(inputs, rows)))
+                                          or not _takes(estimator, _model_input(inputs, False, [zeros])))
     base = _base_row(estimator, inputs, frame, rows)
     for j, column in enumerate(inputs):
         probe = list(base)
@@ -117,13 +118,6 @@ def _hist_gradient_boosting(model: Any):
         if type(transformer).__name__ == "OrdinalEncoder":
             for k, index in enumerate(pre._transformer_to_input_indices[name]):  # noqa: SLF001
                 yield int(index), transformer.categories_[k], "model"
-
-
-def _numbers(inputs: list[dict], rows) -> Any:
-    import numpy as np
-
-    base = [0.0] * len(inputs) if not rows else [0.0 if v is None else v for v in rows[0]]
-    return np.asarray([base], dtype=np.float64)
 
 
 def _base_row(estimator: Any, inputs: list[dict], frame: bool, rows) -> list:

@@ -82,6 +82,12 @@ class Schema:
         return cls(tuple(out), frame)
 
     @property
+    def typed(self) -> bool:
+        """An ONNX export of this model takes one input per column (categories, or a DataFrame it needs) rather than
+        one float64 matrix."""
+        return self.frame or any(i.type != "number" for i in self.inputs)
+
+    @property
     def plain(self) -> bool:
         """Every column a number that may not be missing: the fast path of one float64 array."""
         return not self.frame and all(i.type == "number" and not i.missing for i in self.inputs)
@@ -97,7 +103,7 @@ class Schema:
                 i = next(i for i, v in enumerate(column) if type(v) not in allowed)
                 raise PayloadError(self._field(i, j), f"must be {spec.rule()}, not {json_type(column[i])}")
             if spec.type == "number":
-                self._check_numbers(column, j)
+                columns[j] = self._check_numbers(column, j)
             elif spec.type == "category" and spec.unknown == "error":
                 known = set(spec.categories)
                 if not {v for v in column if v is not None} <= known:
@@ -111,37 +117,31 @@ class Schema:
         name = self.inputs[j].name
         return f"instances[{i}].{name}" if name is not None else f"instances[{i}][{j}]"
 
-    def _check_numbers(self, column: list, j: int) -> None:
-        values = [v for v in column if v is not None]
+    def _check_numbers(self, column: list, j: int) -> np.ndarray:
+        """The column as float64 (NaN where null), every value given finite and at most MAX_ABS_VALUE."""
         try:
-            array = np.array(values, dtype=np.float64)
+            array = _floats(column)
         except OverflowError:
             raise PayloadError(self._field(0, j), "holds an integer too large for a 64-bit float") from None
-        bad = ~np.isfinite(array) | (np.abs(np.where(np.isfinite(array), array, 0)) > MAX_ABS_VALUE)
+        given = np.fromiter((v is not None for v in column), dtype=bool, count=len(column))
+        bad = given & (~np.isfinite(array) | (np.abs(np.where(np.isfinite(array), array, 0)) > MAX_ABS_VALUE))
         if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            i = [i for i, v in enumerate(column) if v is not None][k]
-            raise PayloadError(self._field(i, j), f"must be a finite number at most {MAX_ABS_VALUE:g} in magnitude")
+            raise PayloadError(self._field(int(np.flatnonzero(bad)[0]), j),
+                               f"must be a finite number at most {MAX_ABS_VALUE:g} in magnitude")
+        return array
 
-    def build(self, columns: list[list]):
-        """The checked columns as the model takes them."""
-        def numbers(column: list) -> np.ndarray:
-            return np.array([np.nan if v is None else v for v in column], dtype=np.float64)
-
-        def objects(column: list) -> np.ndarray:
-            out = np.empty(len(column), dtype=object)
-            out[:] = [np.nan if v is None else v for v in column]
-            return out
-
+    def build(self, columns: list):
+        """The columns (checked, or a probe's) as the model takes them."""
         if self.frame:
             import pandas  # only a model fitted on a DataFrame that needs one imports it
 
-            return pandas.DataFrame({i.name: numbers(c) if i.type == "number" else
-                                     (np.array(c, dtype=bool) if i.type == "boolean" and None not in c else objects(c))
+            return pandas.DataFrame({i.name: _floats(c) if i.type == "number" else
+                                     (np.array(c, dtype=bool) if i.type == "boolean" and None not in c
+                                      else _objects(c, np.nan))
                                      for i, c in zip(self.inputs, columns)})
         if all(i.type == "number" for i in self.inputs):
-            return np.column_stack([numbers(c) for c in columns]) if columns else np.empty((0, 0))
-        return np.column_stack([objects(c) for c in columns])
+            return np.column_stack([_floats(c) for c in columns]) if columns else np.empty((0, 0))
+        return np.column_stack([_objects(c, np.nan) for c in columns])
 
     def to_model(self, rows: list[list]):
         """Rows (checked or not) as the model takes them."""
@@ -151,15 +151,22 @@ class Schema:
         """The checked columns as an ONNX export with one input per column takes them (its inputs are named after
         them): numbers float64 (NaN where missing), categories strings ("" where missing, a value no category has:
         the export's proof shows the model answers it as it answers a missing one)."""
-        out = {}
-        for spec, column in zip(self.inputs, columns):
-            if spec.type == "number":
-                values = np.array([np.nan if v is None else v for v in column], dtype=np.float64)
-            else:
-                values = np.empty(len(column), dtype=object)
-                values[:] = ["" if v is None else v for v in column]
-            out[spec.name] = values.reshape(-1, 1)
-        return out
+        return {spec.name: (_floats(column) if spec.type == "number" else _objects(column, "")).reshape(-1, 1)
+                for spec, column in zip(self.inputs, columns)}
+
+
+def _floats(column) -> np.ndarray:
+    """A number column as float64, NaN where null (a column check() has converted already is returned as it is)."""
+    if isinstance(column, np.ndarray):
+        return column
+    return np.array([np.nan if v is None else v for v in column], dtype=np.float64)
+
+
+def _objects(column: list, missing: Any) -> np.ndarray:
+    """A column of strings or booleans as an array of objects, `missing` where null."""
+    out = np.empty(len(column), dtype=object)
+    out[:] = [missing if v is None else v for v in column]
+    return out
 
 
 @dataclass(frozen=True)
