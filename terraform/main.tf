@@ -8,8 +8,12 @@ locals {
   package_zip    = templatestring(local.spec.package, { runtime_tag = local.runtime_tag })
   package        = jsondecode(file("${local.repo}/${trimsuffix(local.package_zip, ".zip")}.json"))
 
-  # The handlers of the chosen backends; a handler's backend is the layer it runs on.
-  handlers = { for key, h in local.spec.handlers : key => h if contains(var.backends, h.backend) }
+  # The handlers of the chosen backends; a handler's backend is the layer it runs on. A predict handler runs only
+  # where its backend serves the packaged model (its own format's, and onnx when exported): spec.py's serving().
+  backends       = var.backends == null ? local.spec.backends : var.backends
+  model_backends = try(local.package.model.backends, ["sklearn", "onnx"])
+  handlers = { for key, h in local.spec.handlers : key => h if contains(local.backends, h.backend) && (
+  trimsuffix(key, "-${h.backend}") != "predict" || contains(local.model_backends, h.backend)) }
 
   # Each handler's architectures: its own in handler_architectures, else every one of `architectures`.
   handler_architectures = { for h in keys(local.handlers) : h => lookup(var.handler_architectures, h, var.architectures) }

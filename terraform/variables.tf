@@ -28,18 +28,18 @@ variable "architectures" {
 }
 
 variable "backends" {
-  description = "Serving backends to deploy: sklearn (benchmark and predict, on the scikit-learn layer), onnx (predict-onnx, on the ONNX Runtime layer), or both."
+  description = "Serving backends to deploy, from functions.json's (sklearn: benchmark and predict; onnx: predict-onnx; xgboost: predict-xgboost; lightgbm: predict-lightgbm); null: all of them. A predict handler is deployed only where its backend serves the packaged model."
   type        = list(string)
-  default     = ["sklearn", "onnx"]
+  default     = null
 
   validation {
-    condition     = length(var.backends) > 0 && alltrue([for b in var.backends : contains(local.spec.backends, b)])
-    error_message = "backends must be a non-empty list of values from functions.json's backends (sklearn, onnx)."
+    condition     = var.backends == null ? true : length(var.backends) > 0 && alltrue([for b in var.backends : contains(local.spec.backends, b)])
+    error_message = "backends must be null or a non-empty list of values from functions.json's backends (sklearn, onnx, xgboost, lightgbm)."
   }
 
   validation {
-    condition     = !contains(var.backends, "onnx") || local.package.model.onnx_exported
-    error_message = "The packaged model has no ONNX export (dist/model/model.json says why), so the onnx backend cannot serve it: deploy backends = [\"sklearn\"]."
+    condition     = var.backends == null ? true : !contains(var.backends, "onnx") || local.package.model.onnx_exported
+    error_message = "The packaged model has no ONNX export (dist/model/model.json says why), so the onnx backend cannot serve it: deploy backends = [\"sklearn\"] (or its own format's backend), or leave backends unset."
   }
 }
 

@@ -7,6 +7,9 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from lambda_ml_bench.aws import ACCOUNT, REGION
 from lambda_ml_bench.paths import REPO
@@ -146,3 +149,36 @@ def boosted_pipeline():
 def as_rows(frame) -> list[list]:
     """A DataFrame's rows as a request's values: NaN as None."""
     return [[None if v != v else v for v in row] for row in frame.astype(object).itertuples(index=False)]
+
+
+def booster_files(folder: Path) -> dict[str, tuple[Path, Path, Any, Any]]:
+    """An XGBoost binary classifier (breast cancer, named features, gaps in training and held-out rows) and a
+    LightGBM multiclass one (wine), each as its library's own model file with held-out rows as a CSV with a header:
+    {name: (model file, held-out CSV, the booster in this process, the held-out rows as an array)}."""
+    import lightgbm
+    import xgboost
+    from sklearn.datasets import load_breast_cancer, load_wine
+    from sklearn.model_selection import train_test_split
+
+    out = {}
+    for name, load, suffix in (("cancer-xgboost", load_breast_cancer, ".json"), ("wine-lightgbm", load_wine, ".txt")):
+        data = load()
+        names = [n.replace(" ", "_").replace("/", "_") for n in data.feature_names]
+        X_train, X_test, y_train, _ = train_test_split(data.data, data.target, test_size=0.25, random_state=0,
+                                                       stratify=data.target)
+        X_train, X_test = X_train.copy(), X_test.copy()
+        X_train[::9, 1] = np.nan  # gaps the trees learn a direction for
+        X_test[::5, 1] = np.nan
+        path = folder / f"{name}{suffix}"
+        if suffix == ".json":
+            booster = xgboost.train({"objective": "binary:logistic", "max_depth": 4, "seed": 0},
+                                    xgboost.DMatrix(X_train, label=y_train, feature_names=names), 40)
+        else:
+            booster = lightgbm.train({"objective": "multiclass", "num_class": 3, "num_leaves": 8, "verbose": -1,
+                                      "seed": 0}, lightgbm.Dataset(X_train, label=y_train, feature_name=names), 40)
+        booster.save_model(str(path))
+        csv = folder / f"{name}-held-out.csv"
+        lines = [",".join(names)] + [",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in X_test]
+        csv.write_text("\n".join(lines) + "\n")
+        out[name] = (path, csv, booster, X_test)
+    return out

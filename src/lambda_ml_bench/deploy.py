@@ -73,7 +73,8 @@ def runtime_zips(python_version: str) -> list[Path]:
 
     s = spec.load()
     wanted = [s.package_path(python_version)] + sorted({s.layer_path(h.backend, a, python_version)
-                                                         for h in s.handlers.values() for a in s.architectures})
+                                                         for h in s.deployed(python_version).values()
+                                                         for a in s.architectures})
     missing = [p for p in wanted if not p.exists()]
     if missing:
         names = ", ".join(p.name for p in missing)

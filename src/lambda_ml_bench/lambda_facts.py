@@ -14,6 +14,9 @@ from dataclasses import dataclass
 UNZIPPED_LIMIT = 262_144_000  # bytes: function code plus all layers, unzipped
 DIRECT_UPLOAD_LIMIT = 52_428_800  # bytes: a zip passed in the API call instead of via S3
 LAYER_MOUNT = "/opt/python"  # where Lambda puts a layer's python/ folder on sys.path
+# LD_LIBRARY_PATH of every function (AWS Lambda docs, "Defined runtime environment variables"): a layer's lib/ is
+# /opt/lib
+LIBRARY_PATH = "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
 MEMORY_MB = (128, 10_240)  # MemorySize, inclusive
 TIMEOUT_S = (1, 900)  # Timeout, inclusive
 EPHEMERAL_STORAGE_MB = (512, 10_240)  # EphemeralStorage.Size, inclusive; 512 by default

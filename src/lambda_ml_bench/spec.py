@@ -65,6 +65,24 @@ class Spec:
         return REPO / Template(self.layer_format).substitute(backend=backend, architecture=architecture,
                                                              runtime_tag=tag)
 
+    def package_manifest(self, python_version: str | None = None) -> dict:
+        """The function package's manifest (what `make package` wrote beside its zip), {} when there is none."""
+        try:
+            return json.loads(self.package_path(python_version).with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def serving(self, model_backends: tuple[str, ...] | list[str] | None) -> dict[str, Handler]:
+        """The handlers deployed beside a packaged model: every one but predict, and predict on each backend that
+        serves the model (its own, ONNX Runtime when exported; a package of before those were recorded: sklearn and
+        onnx). Terraform's main.tf makes the same choice."""
+        served = set(model_backends if model_backends is not None else ("sklearn", "onnx"))
+        return {k: h for k, h in self.handlers.items() if h.function != "predict" or h.backend in served}
+
+    def deployed(self, python_version: str | None = None) -> dict[str, Handler]:
+        """serving() for the package built for this runtime."""
+        return self.serving(self.package_manifest(python_version).get("model", {}).get("backends"))
+
     def handler_for(self, function: str, backend: str) -> Handler:
         """The handler that does `function` (benchmark, predict) on `backend`: predict on onnx is predict-onnx."""
         for h in self.handlers.values():

@@ -70,13 +70,23 @@ def test_names_are_unique_and_spell_out_handler_runtime_and_architecture() -> No
     for python in ("3.12", "3.13"):
         specs = functions.from_terraform(python)
         names = [s.name for s in specs]
-        assert len(set(names)) == len(names) == len(SPEC.handlers) * len(SPEC.architectures)
+        deployed = SPEC.deployed(python)  # the handlers serving the packaged model (benchmark and predict always)
+        assert {"benchmark", "predict"} <= set(deployed) and set(deployed) <= set(SPEC.handlers)
+        assert len(set(names)) == len(names) == len(deployed) * len(SPEC.architectures)
         tag = spec.runtime_tag(python)
         for s in specs:
             assert re.fullmatch(rf"lambda-ml-bench-(benchmark|predict|predict-onnx)-{tag}-{s.architecture}", s.name)
             backend = "onnx" if s.handler == "handlers.predict_onnx.handler" else "sklearn"
             assert s.layers == (REPO / f"dist/layers/{backend}-{tag}-{s.architecture}.zip",)
             assert s.runtime == f"python{python}" and s.code == REPO / f"dist/function/function-{tag}.zip"
+
+
+def test_a_predict_handler_is_deployed_only_where_its_backend_serves_the_model() -> None:
+    assert set(SPEC.serving(["sklearn", "onnx"])) == {"benchmark", "predict", "predict-onnx"}
+    assert set(SPEC.serving(["sklearn"])) == {"benchmark", "predict"}
+    assert set(SPEC.serving(["xgboost", "onnx"])) == {"benchmark", "predict-xgboost", "predict-onnx"}
+    assert set(SPEC.serving(["lightgbm"])) == {"benchmark", "predict-lightgbm"}
+    assert set(SPEC.serving(None)) == {"benchmark", "predict", "predict-onnx"}  # a package from before backends
 
 
 def test_memory_timeout_and_runtime_are_within_lambdas_limits() -> None:

@@ -11,8 +11,44 @@ from pathlib import Path
 
 from lambda_ml_bench.build.platforms import Runtime, UnknownChoice
 from lambda_ml_bench.files import MiB
+from lambda_ml_bench.lambda_facts import DIRECT_UPLOAD_LIMIT
 
 ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class SystemLibrary:
+    """A shared library a kind's wheels link but Lambda's runtime does not have: taken from Debian's archive, the
+    .deb pinned by sha256 per architecture, into the layer's lib/ (Lambda's LD_LIBRARY_PATH has /opt/lib)."""
+    soname: str  # the file name the wheels' NEEDED entry asks for, and the layer's lib/ holds
+    package: str  # Debian binary package
+    version: str
+    pool: str  # its folder under the archive's pool/
+    sha256: tuple[tuple[str, str], ...]  # (Debian architecture, sha256 of the .deb)
+    why: str
+
+    def deb(self, debian_arch: str) -> str:
+        return f"{self.package}_{self.version}_{debian_arch}.deb"
+
+
+# LightGBM's wheels link the system's GNU OpenMP runtime (XGBoost's and scikit-learn's carry their own); Lambda's
+# Amazon Linux 2023 runtimes have none. Debian 12's build needs glibc 2.34, which those runtimes have (13's needs
+# 2.38).
+LIBGOMP = SystemLibrary(
+    soname="libgomp.so.1", package="libgomp1", version="12.2.0-14+deb12u1", pool="main/g/gcc-12",
+    sha256=(("amd64", "48fec46bda7f5b1638b9e959889bfbc20491247d402d120bb152687eb48143d7"),
+            ("arm64", "a48b70dd1a95585466b40bd94564bce56ebcb2566e49ccdb6441e996aaab2098")),
+    why="lib_lightgbm.so needs libgomp.so.1 (readelf -d: NEEDED), which Lambda's runtime lacks",
+)
+
+# What a gradient boosting layer keeps of SciPy: the boosters import scipy.sparse (and through it scipy.linalg and
+# scipy.special) to accept sparse matrices; nothing of them imports the rest (tests/unit/test_layer_kinds.py reads
+# their sources), and the import check trains and predicts without it.
+_SCIPY_BEYOND_SPARSE = tuple(
+    (f"scipy/{sub}", "not imported by the booster or by scipy.sparse")
+    for sub in ("cluster", "datasets", "differentiate", "fft", "fftpack", "integrate", "interpolate", "io",
+                "misc", "ndimage", "odr", "optimize", "signal", "spatial", "stats")
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +65,7 @@ class Backend:
     # APART_DIR): put on it by the handler only for a model that needs them (scikit-learn imports pandas whenever it
     # can, which costs every other model's cold start)
     apart: tuple[str, ...] = ()
+    libraries: tuple[SystemLibrary, ...] = ()  # into the layer's lib/
     zipped_budget: int | None = None  # bytes; the build fails above it
     min_glibc: tuple[int, int] | None = None  # the oldest glibc its wheels load on (runtimes below it cannot have it)
 
@@ -80,6 +117,29 @@ BACKENDS: dict[str, Backend] = {
         # Under Lambda's 50 MB direct upload with room to spare: no S3 round trip for the layer.
         zipped_budget=45 * MiB,
         min_glibc=(2, 28),  # onnxruntime 1.32.0 publishes manylinux_2_28 wheels only
+    ),
+    "xgboost": Backend(
+        name="xgboost",
+        summary="XGBoost (CPU), SciPy's sparse matrices, NumPy: serves an XGBoost model file (JSON or UBJSON)",
+        requirements=ROOT / "xgboost-requirements.in",
+        imports=("numpy", "scipy.sparse", "xgboost"),
+        check="xgboost-train",
+        remove=(*_SCIPY_BEYOND_SPARSE,
+                ("xgboost/testing", "XGBoost's own test helpers, never imported by inference"),
+                ("xgboost/spark", "training on Spark"), ("xgboost/dask", "training on Dask")),
+        zipped_budget=DIRECT_UPLOAD_LIMIT,  # the issue's budget: under 50 MB zipped, a direct upload
+        min_glibc=(2, 28),  # xgboost-cpu 3.4.1 publishes manylinux_2_28 wheels only
+    ),
+    "lightgbm": Backend(
+        name="lightgbm",
+        summary="LightGBM, SciPy's sparse matrices, NumPy, GNU OpenMP: serves a LightGBM model file (text)",
+        requirements=ROOT / "lightgbm-requirements.in",
+        imports=("numpy", "scipy.sparse", "lightgbm"),
+        check="lightgbm-train",
+        remove=_SCIPY_BEYOND_SPARSE,
+        libraries=(LIBGOMP,),
+        zipped_budget=DIRECT_UPLOAD_LIMIT,
+        min_glibc=(2, 34),  # the libgomp it carries
     ),
 }
 

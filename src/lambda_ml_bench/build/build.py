@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambda_ml_bench.build import archive, elfcheck, importcheck, slim
+from lambda_ml_bench.build import archive, elfcheck, importcheck, libraries, slim
 from lambda_ml_bench.build.backends import Backend
 from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.interpreters import find_python
@@ -27,7 +27,7 @@ from lambda_ml_bench.build.platforms import (
 from lambda_ml_bench.build.wheels import download, lock_path, pip_install, read_lock
 from lambda_ml_bench.files import MiB, write_json
 from lambda_ml_bench.handlers.model import APART_DIR
-from lambda_ml_bench.lambda_facts import DIRECT_UPLOAD_LIMIT, LAYER_MOUNT, UNZIPPED_LIMIT
+from lambda_ml_bench.lambda_facts import DIRECT_UPLOAD_LIMIT, LAYER_MOUNT, LIBRARY_PATH, UNZIPPED_LIMIT
 from lambda_ml_bench.paths import DIST, PACKAGE, cache_dir
 
 
@@ -197,6 +197,9 @@ def _build(
 
     def measure(step: str) -> None:
         unzipped, zipped = meter.measure(site)
+        if (stage / "lib").is_dir():  # the kind's libraries, once they are in
+            more = meter.measure(stage / "lib", "lib")
+            unzipped, zipped = unzipped + more[0], zipped + more[1] - 22
         result.steps.append(Step(step, unzipped, zipped))
         say(f"[{name}] {step}: {unzipped / MiB:.0f} MiB unzipped, {zipped / MiB:.0f} MiB zipped")
 
@@ -219,6 +222,11 @@ def _build(
         moved = slim.move_apart(site, kind.apart, APART_DIR)
         say(f"[{name}] off sys.path, in python/{APART_DIR}: {', '.join(moved)}")
 
+    for lib in kind.libraries:
+        libraries.install(lib, arch, stage / "lib", say)
+    if kind.libraries:
+        measure("plus " + ", ".join(f"lib/{lib.soname} (Debian {lib.package} {lib.version})" for lib in kind.libraries))
+
     python = find_python(rt.python)
     if python:
         slim.compile_bytecode(site, python, LAYER_MOUNT)
@@ -235,7 +243,7 @@ def _build(
 
     say(f"[{name}] checking ELF objects (architecture {arch.elf_machine}, glibc <= "
         f"{rt.glibc[0]}.{rt.glibc[1]})")
-    result.max_glibc = elfcheck.check(site, arch.elf_machine, rt.glibc)
+    result.max_glibc = elfcheck.check(stage, arch.elf_machine, rt.glibc)
     unzipped = result.steps[-1].unzipped
     if unzipped + reserve_bytes > UNZIPPED_LIMIT:
         raise BuildError(
@@ -253,7 +261,7 @@ def _build(
 
     staged_zip = stage / f"{name}.zip"
     say(f"[{name}] writing zip")
-    archive.write_zip([(site, "python")], staged_zip)
+    archive.write_zip([(site, "python"), *([(stage / "lib", "lib")] if kind.libraries else [])], staged_zip)
     sha_hex, sha_b64 = archive.digest(staged_zip)
     zipped = staged_zip.stat().st_size
     result.zip_info = {
@@ -279,7 +287,7 @@ def check_imports(kind: Backend, arch: Architecture, rt: Runtime, python: str | 
     site, name = stage / "python", layer_name(kind.name, arch, rt)
     if python and host_architecture() == arch:
         say(f"[{name}] import check with {python}")
-        check = importcheck.import_check(kind, [python], str(site))
+        check = importcheck.import_check(kind, [python], str(site), env={"LD_LIBRARY_PATH": str(stage / "lib")})
         how = "native"
     elif rt.python == SANDBOX_PYTHON:
         from lambda_ml_bench.sandbox.roots import HOST_ENV, PYTHON, prepare, sandboxed
@@ -288,7 +296,7 @@ def check_imports(kind: Backend, arch: Architecture, rt: Runtime, python: str | 
         say(f"[{name}] import check in the {arch.name} sandbox root "
             f"({' '.join(arch.emulator) or 'native'})")
         command = sandboxed(arch, root, [PYTHON], binds={"/opt": stage},
-                            environment={"PATH": "/usr/bin", "LANG": "C.UTF-8"})
+                            environment={"PATH": "/usr/bin", "LANG": "C.UTF-8", "LD_LIBRARY_PATH": LIBRARY_PATH})
         check = importcheck.import_check(kind, command, LAYER_MOUNT, env=HOST_ENV)
         how = "emulated" if arch.emulator and host_architecture() != arch else "native"
     else:
@@ -313,6 +321,9 @@ def manifest(result: LayerBuild, reserve_bytes: int) -> dict:
         "glibc_max_needed": f"{glibc[0]}.{glibc[1]}" if glibc else None,
         "platform_tags": manylinux_tags(result.arch, result.rt),
         "packages": result.packages,
+        "libraries": {lib.soname: {"debian_package": f"{lib.package} {lib.version}", "why": lib.why,
+                                   "deb_sha256": dict(lib.sha256)[result.arch.debian_arch]}
+                      for lib in result.kind.libraries},
         "zip": result.zip_info,
         "bytecode": result.bytecode,
         "import_check": result.import_check,

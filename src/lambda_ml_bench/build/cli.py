@@ -71,10 +71,13 @@ def cmd_model(args: argparse.Namespace) -> None:
                                 limits=(args.max_unpacked_mb, args.max_expansion))
     else:
         manifest = write_model(args.version, rt=runtime(args.python))
+    booster = manifest.get(manifest["format"], {})
     say(f"model {manifest['name']} v{manifest['version']}: a {manifest['task']} of {manifest['n_features']} features"
         f"{' (named)' if manifest['feature_names'] else ''}, outputs {manifest['outputs'] or ['predict']}, "
-        f"scikit-learn {manifest['sklearn']}, sha256 {manifest['sha256'][:16]}..., trusted types "
-        f"{manifest['trusted_types']}")
+        + (f"scikit-learn {manifest['sklearn']}, sha256 {manifest['sha256'][:16]}..., trusted types "
+           f"{manifest['trusted_types']}" if manifest["format"] == "skops" else
+           f"{manifest['format']} {booster.get('version')} ({booster.get('objective')}), sha256 "
+           f"{manifest['sha256'][:16]}..., served by predict-{manifest['format']}"))
     kinds = {}
     for i in manifest["inputs"]:
         kinds.setdefault(i["type"], []).append(i)
@@ -83,7 +86,8 @@ def cmd_model(args: argparse.Namespace) -> None:
                                "null)" for t, c in kinds.items())
         + (", as a DataFrame" if manifest["frame"] else ""))
     onnx = manifest["onnx"]
-    say(f"ONNX export: {onnx['file']}, {onnx['compared']} within {onnx['max_abs_difference']:.1g} of scikit-learn's on "
+    reference = "scikit-learn" if manifest["format"] == "skops" else manifest["format"]
+    say(f"ONNX export: {onnx['file']}, {onnx['compared']} within {onnx['max_abs_difference']:.1g} of {reference}'s on "
         f"{onnx['checked_on']}" if onnx["exported"] else f"ONNX export: {onnx['reason']}")
 
 
@@ -129,7 +133,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_system_deps)
     p = sub.add_parser("model", help="the served model into dist/model/: the built-in one, or `import FILE`")
     p.add_argument("action", nargs="?", choices=["train", "import"], default="train")
-    p.add_argument("file", nargs="?", help="with import: your model, a skops file (or --from-pickle)")
+    p.add_argument("file", nargs="?", help="with import: your model, a skops file (or --from-pickle), an XGBoost "
+                   "model file (.json, .ubj) or a LightGBM one (.txt)")
     p.add_argument("--trust", nargs="*", default=[], metavar="TYPE",
                    help="a type beyond skops' safe defaults you trust (each by its full name)")
     p.add_argument("--from-pickle", action="store_true",

@@ -31,6 +31,22 @@ if spec.get("check") == "svc-fit":
     X, y = make_classification(n_samples=200, n_features=8, random_state=0)
     model = sklearn.svm.SVC().fit(X[:150], y[:150])
     result["accuracy"] = float((model.predict(X[150:]) == y[150:]).mean())
+elif spec.get("check") in ("xgboost-train", "lightgbm-train"):
+    rng = numpy.random.default_rng(0)
+    X = rng.normal(size=(400, 6))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    if spec["check"] == "xgboost-train":
+        import xgboost
+        booster = xgboost.train({"objective": "binary:logistic"}, xgboost.DMatrix(X[:300], label=y[:300]), 20)
+        scores = booster.inplace_predict(X[300:])
+    else:
+        import lightgbm
+        booster = lightgbm.train({"objective": "binary", "verbose": -1}, lightgbm.Dataset(X[:300], label=y[:300]),
+                                 20)
+        scores = booster.predict(X[300:])
+    result["accuracy"] = float(((scores > 0.5) == y[300:]).mean())
+    with open("/proc/self/maps") as maps:  # where each shared library came from: the layer's own lib/ or not
+        result["mapped"] = sorted({line.split()[-1] for line in maps if ".so" in line.rsplit("/", 1)[-1]})
 elif spec.get("check") == "onnx-session":
     import onnxruntime
     session = onnxruntime.InferenceSession(base64.b64decode(spec["model"]), providers=["CPUExecutionProvider"])
@@ -75,8 +91,14 @@ def verify(kind: Backend, site_dir: str, spec: dict, result: dict) -> dict:
     """The probe's answer holds: numpy came from the layer, and the layer computes what it should."""
     if not result["loaded_from"].startswith(site_dir):
         raise BuildError(f"numpy was imported from {result['loaded_from']}, not from the layer")
-    if kind.check == "svc-fit" and result["accuracy"] < 0.7:
-        raise BuildError(f"SVC from the layer scored {result['accuracy']:.2f}: the layer computes wrong")
+    if "accuracy" in result and result["accuracy"] < 0.7:
+        raise BuildError(f"the {kind.name} layer's model scored {result['accuracy']:.2f}: the layer computes wrong")
+    lib_dir = str(Path(site_dir).parent / "lib")
+    for lib in kind.libraries:
+        used = [p for p in result.pop("mapped", []) if p.rsplit("/", 1)[-1] == lib.soname]
+        if used != [f"{lib_dir}/{lib.soname}"]:
+            raise BuildError(f"{lib.soname} was loaded from {used or 'nowhere'}, not from the layer's {lib_dir}")
+    result.pop("mapped", None)
     if kind.check == "onnx-session":
         import numpy
 
@@ -90,7 +112,8 @@ def verify(kind: Backend, site_dir: str, spec: dict, result: dict) -> dict:
 
 
 def import_check(kind: Backend, python: list[str], site_dir: str, env: dict[str, str] | None = None) -> dict:
-    """The kind's modules import from the layer alone, and its working check gives the right answer."""
+    """The kind's modules import from the layer alone, and its working check gives the right answer; the layer's
+    lib/ must be on `env`'s LD_LIBRARY_PATH, as on Lambda."""
     spec = probe_spec(kind)
     return verify(kind, site_dir, spec, run_probe(python, site_dir, spec, env))
 

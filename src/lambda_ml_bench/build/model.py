@@ -183,7 +183,10 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
     if rows is not None:
         schema.check_rows(manifest["inputs"], manifest["frame"], rows, check_rows[1])
     onnx_data, manifest["onnx"] = _export_onnx(estimator, manifest, check_rows and (rows, check_rows[1]))
-    files = {MODEL_FILE: data, onnx_export.ONNX_FILE: onnx_data}
+    from lambda_ml_bench.handlers.contract import FORMATS
+
+    files = {MODEL_FILE: data, onnx_export.ONNX_FILE: onnx_data,
+             **{other: None for fmt in FORMATS.values() for other in fmt[1] if other != MODEL_FILE}}
     if _unchanged(out_dir, files, manifest):
         return manifest  # the same model and manifest: nothing rewritten, so nothing downstream rebuilds
     for file, content in files.items():
@@ -202,7 +205,8 @@ def _export_onnx(estimator, manifest: dict, check_rows: tuple | None) -> tuple[b
             estimator, manifest["n_features"])
         export = onnx_export.export(estimator, manifest, [list(r) for r in rows], checked_on)
     except onnx_export.NotConvertible as err:
-        return None, {"exported": False, "reason": f"not exported to ONNX: {err}; the scikit-learn backend serves it"}
+        serves = "scikit-learn" if manifest["format"] == "skops" else manifest["format"]
+        return None, {"exported": False, "reason": f"not exported to ONNX: {err}; the {serves} backend serves it"}
     return export.data, {"exported": True, **export.facts}
 
 
@@ -239,6 +243,9 @@ def import_model(source: Path, trusted: list[str], version: str, out_dir: Path =
 
     if not source.is_file():
         raise ModelImportError(f"{source} is not a file")
+    if (backend := booster_format(source)) is not None and not from_pickle:
+        return package_booster(source, backend, version, out_dir, name,
+                               check_rows=_read_rows(check_data) if check_data else None)
     if from_pickle:
         import joblib  # reads plain pickles too; this unpickles: only for files you made yourself
 
@@ -248,6 +255,67 @@ def import_model(source: Path, trusted: list[str], version: str, out_dir: Path =
     return package_model(data, name or source.stem, version, trusted, rt or RUNTIMES[DEFAULT_PYTHON], out_dir,
                          {"source": source.name}, check_rows=_read_rows(check_data) if check_data else None,
                          limits=limits)
+
+
+# A booster's own model file, by its name: XGBoost's JSON or UBJSON, LightGBM's text.
+BOOSTER_SUFFIXES = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm"}
+
+
+def booster_format(source: Path) -> str | None:
+    return BOOSTER_SUFFIXES.get(source.suffix.lower())
+
+
+def package_booster(source: Path, backend: str, version: str, out_dir: Path, name: str | None = None,
+                    check_rows: tuple | None = None) -> dict:
+    """An XGBoost or LightGBM model file (data only: no trust list), read by its own library, described in
+    model.json (its inputs are numbers, missing allowed: both boosters route NaN), exported to ONNX where faithful,
+    and written as model.<backend>.<ext> into out_dir."""
+    from lambda_ml_bench.handlers import booster as boosters
+    from lambda_ml_bench.handlers.contract import FORMATS
+    from lambda_ml_bench.handlers.model import MANIFEST_FILE, MAX_UNPACKED_MB
+
+    data = source.read_bytes()
+    if len(data) > MAX_UNPACKED_MB * 1024 * 1024:
+        raise ModelImportError(f"{source} is over the {MAX_UNPACKED_MB:,} MiB a function loads")
+    try:
+        booster = boosters.read_booster(backend, source)
+        described = boosters.facts(backend, booster)
+    except ValueError as err:
+        raise ModelImportError(f"{source} is not a model this toolkit serves: {err}") from None
+    file = next(f for f in FORMATS[backend][1] if f.endswith(source.suffix.lower()))
+    library = __import__(backend)
+    names = described["feature_names"]
+    manifest = {"name": name or source.stem, "version": version, "sha256": hashlib.sha256(data).hexdigest(),
+                "format": backend, "file": file, "trusted_types": [], "sklearn": None,
+                **{k: described[k] for k in ("task", "n_features", "feature_names", "classes", "outputs")},
+                backend: {"version": library.__version__, "objective": described["objective"]},
+                "source": source.name, "frame": False,
+                "inputs": [{"name": names[k] if names else None, "type": "number", "missing": True}
+                           for k in range(described["n_features"])]}
+    rows = None
+    if check_rows is not None:
+        rows = _in_model_order(check_rows[0], names, check_rows[2] if len(check_rows) > 2 else None)
+        if {len(r) for r in rows} != {described["n_features"]}:
+            raise ModelImportError(f"{check_rows[1]} have {len(rows[0])} columns; the model takes "
+                                   f"{described['n_features']} (a header naming its features picks them)")
+        schema.check_rows(manifest["inputs"], False, rows, check_rows[1])
+    if rows is None:
+        onnx_data, manifest["onnx"] = None, {
+            "exported": False, "reason": f"not exported to ONNX: no rows to prove it on; pass held-out rows with "
+                                         f"--check-data FILE.csv (CHECK_DATA= through make); the {backend} backend "
+                                         "serves it"}
+    else:
+        onnx_data, manifest["onnx"] = _export_onnx(booster, manifest, (rows, check_rows[1]))
+    files = {file: data, onnx_export.ONNX_FILE: onnx_data,
+             **{other: None for other in (f for fmt in FORMATS.values() for f in fmt[1]) if other != file}}
+    if not _unchanged(out_dir, files, manifest):
+        for each, content in files.items():
+            if content is None:
+                (out_dir / each).unlink(missing_ok=True)  # another model's file must not ship beside this one
+            else:
+                atomic_write(out_dir / each, content)
+        write_json(out_dir / MANIFEST_FILE, manifest)
+    return manifest
 
 
 MAX_CHECK_ROWS = 100_000

@@ -52,13 +52,51 @@ def _convert(estimator: Any, n_features: int, inputs: list[dict] | None = None) 
     return onx.SerializeToString(deterministic=True)
 
 
+class BoosterReference:
+    """A booster answering as the proof asks a scikit-learn model: its own predictions, as the handler gives them."""
+
+    def __init__(self, booster: Any, spec: dict) -> None:
+        from lambda_ml_bench.handlers.booster import BoosterModel
+        from lambda_ml_bench.handlers.contract import ModelSpec
+
+        self.model = BoosterModel(spec["format"], booster, ModelSpec.from_manifest({**spec, "onnx": {}}), None)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict(X)[0]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict(X)[1]
+
+
+def _convert_booster(booster: Any, spec: dict) -> bytes:
+    """An XGBoost or LightGBM booster as ONNX with onnxmltools: one float32 input (both converters take float32
+    only; XGBoost itself reads features as float32, LightGBM as float64, so its proof is what decides)."""
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    types = [("X", FloatTensorType([None, spec["n_features"]]))]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if spec["format"] == "xgboost":
+                onx = onnxmltools.convert_xgboost(booster, initial_types=types, target_opset=15)
+            else:
+                onx = onnxmltools.convert_lightgbm(booster, initial_types=types, zipmap=False, target_opset=15)
+    except Exception as err:  # noqa: BLE001 - the converters raise many types for what they cannot convert
+        raise NotConvertible(f"onnxmltools {onnxmltools.__version__} cannot convert it: "
+                             f"{str(err).splitlines()[0][:300] if str(err) else type(err).__name__}")
+    return onx.SerializeToString(deterministic=True)
+
+
 def outputs(data: bytes, X: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     if isinstance(X, dict):
         return session.run(None, X)
-    return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(X, dtype=np.float64)})
+    single = session.get_inputs()[0]
+    dtype = np.float32 if single.type == "tensor(float)" else np.float64
+    return session.run(None, {single.name: np.ascontiguousarray(X, dtype=dtype)})
 
 
 def differences(estimator: Any, spec: dict, got: list[np.ndarray], X: np.ndarray) -> tuple[int, float, str, int | None]:
@@ -103,12 +141,12 @@ def _differences(estimator: Any, spec: dict, got: list[np.ndarray],
     return min(results, key=lambda r: r[1])
 
 
-def proof_rows(schema: Schema, rows: list[list], n: int = 20) -> list[list]:
-    """The check rows, and for a typed export more made from the first `n`: each column that may be missing
-    missing, each category the encoder handles given a value it never saw. What the handler passes on for null
-    and for an unknown category is proven, not assumed."""
+def proof_rows(schema: Schema, rows: list[list], n: int = 20, missing: bool = False) -> list[list]:
+    """The check rows, and for a typed export (or with `missing`: a booster's) more made from the first `n`: each
+    column that may be missing missing, each category the encoder handles given a value it never saw. What the
+    handler passes on for null and for an unknown category is proven, not assumed."""
     out = [list(r) for r in rows]
-    if not schema.typed:
+    if not (schema.typed or missing):
         return out
     for j, column in enumerate(schema.inputs):
         if column.missing:
@@ -128,25 +166,32 @@ def export(estimator: Any, spec: dict, rows: list[list], checked_on: str) -> Exp
     if any(i["type"] == "boolean" for i in spec["inputs"]):
         raise NotConvertible("it takes boolean inputs, which the export does not carry")
     schema = Schema.from_inputs(spec["inputs"], spec["frame"])
-    rows = proof_rows(schema, rows)
+    booster = spec.get("format") in ("xgboost", "lightgbm")
+    rows = proof_rows(schema, rows, missing=booster)
     X_check = schema.to_model(rows)
-    data = _convert(estimator, spec["n_features"], spec["inputs"] if schema.typed else None)
+    if booster:
+        data, estimator = _convert_booster(estimator, spec), BoosterReference(estimator, spec)
+        X_check = X_check.astype(np.float64)
+    else:
+        data = _convert(estimator, spec["n_features"], spec["inputs"] if schema.typed else None)
     try:
-        got = outputs(data, schema.feed([list(c) for c in zip(*rows)]) if schema.typed else X_check)
+        got = outputs(data, schema.feed([list(c) for c in zip(*rows)]) if schema.typed and not booster else X_check)
     except Exception as err:  # noqa: BLE001 - onnxruntime refuses what it cannot run
         raise NotConvertible(f"onnxruntime cannot run the converted model: {str(err).splitlines()[0][:300]}")
     mismatched, worst, what, score_column = differences(estimator, spec, got, X_check)
+    reference = spec["format"] if booster else "scikit-learn"
     if mismatched:
-        raise NotConvertible(f"{mismatched} of {len(X_check)} labels differ from scikit-learn's ({checked_on})")
+        raise NotConvertible(f"{mismatched} of {len(X_check)} labels differ from {reference}'s ({checked_on})")
     if not worst <= TOLERANCE:
-        hint = "; isotonic calibration is a known cause" if what == "probabilities" else ""
-        raise NotConvertible(f"its {what} differ from scikit-learn's by up to {worst:.2g} (at most {TOLERANCE:g} "
+        hint = "; isotonic calibration is a known cause" if what == "probabilities" and not booster else ""
+        raise NotConvertible(f"its {what} differ from {reference}'s by up to {worst:.2g} (at most {TOLERANCE:g} "
                              f"is faithful; {checked_on}){hint}")
     return Export(data, {
         "file": ONNX_FILE, "sha256": hashlib.sha256(data).hexdigest(),
-        "input": "columns" if schema.typed else "float64",
+        "input": "float32" if booster else "columns" if schema.typed else "float64",
         "max_abs_difference": worst, "compared": what, "tolerance": TOLERANCE, "checked_rows": len(X_check),
-        "checked_on": checked_on, "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__,
+        "checked_on": checked_on, "onnx": onnx.__version__,
+        **({"onnxmltools": __import__("onnxmltools").__version__} if booster else {"skl2onnx": skl2onnx.__version__}),
         "onnxruntime": onnxruntime.__version__,
         **({"score_column": score_column} if score_column is not None else {}),
     })

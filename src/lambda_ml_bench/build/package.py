@@ -13,6 +13,7 @@ from lambda_ml_bench.build.interpreters import find_python
 from lambda_ml_bench.build.platforms import ARCHITECTURES, FUNCTION_RESERVE, Runtime
 from lambda_ml_bench.build.wheels import download, function_lock_path, pip_install, read_lock
 from lambda_ml_bench.files import write_json
+from lambda_ml_bench.handlers.contract import ModelSpec
 from lambda_ml_bench.paths import DIST, PACKAGE
 
 FUNCTION_DIR = DIST / "function"
@@ -26,6 +27,7 @@ def build_package(rt: Runtime, model_dir: Path, out_dir: Path = FUNCTION_DIR,
     final_zip.unlink(missing_ok=True)
     final_manifest.unlink(missing_ok=True)
     model_manifest = json.loads((model_dir / "model.json").read_text())
+    model_spec = ModelSpec.from_manifest(model_manifest)
 
     shutil.rmtree(work_dir, ignore_errors=True)
     root = work_dir / "task"
@@ -50,12 +52,12 @@ def build_package(rt: Runtime, model_dir: Path, out_dir: Path = FUNCTION_DIR,
     sha_hex, sha_b64 = archive.digest(staged)
     manifest = {
         "package": name, "runtime": rt.name, "architectures": sorted(ARCHITECTURES),
-        "handlers": {key: h.handler for key, h in spec.load().handlers.items()},
+        "handlers": {key: h.handler for key, h in spec.load().serving(model_spec.backends).items()},
         "zip": {"file": final_zip.name, "sha256": sha_hex, "sha256_base64": sha_b64,
                 "zipped_bytes": staged.stat().st_size, "unzipped_bytes": archive.unzipped_size(staged)},
         "dependencies": {p.name: p.version for p in pins},
-        "model": {**{k: model_manifest[k] for k in ("name", "version", "sha256", "n_features")},
-                  "onnx_exported": model_manifest["onnx"]["exported"]},
+        "model": {**{k: model_manifest[k] for k in ("name", "version", "sha256", "n_features", "format")},
+                  "onnx_exported": model_spec.onnx.get("exported", False), "backends": list(model_spec.backends)},
         "bytecode": bool(python),
     }
     if manifest["zip"]["unzipped_bytes"] > FUNCTION_RESERVE:

@@ -27,8 +27,14 @@ OUTPUTS = ("predict_proba", "decision_function")
 # model.json: every key, and the type its value must have
 MANIFEST_KEYS = {"name": str, "version": str, "sha256": str, "format": str, "trusted_types": list, "task": str,
                  "n_features": int, "feature_names": (list, type(None)), "classes": (list, type(None)),
-                 "outputs": list, "sklearn": str, "onnx": dict, "inputs": list, "frame": bool}
+                 "outputs": list, "sklearn": (str, type(None)), "onnx": dict, "inputs": list, "frame": bool}
+# model.json's "format": the file the model comes in, and the backend that serves it natively. A skops file is
+# model.skops; a booster's own file keeps its format's name (model.json is the manifest's).
+FORMATS = {"skops": ("sklearn", ("model.skops",)),
+           "xgboost": ("xgboost", ("model.xgboost.json", "model.xgboost.ubj")),
+           "lightgbm": ("lightgbm", ("model.lightgbm.txt",))}
 INPUT_TYPES = ("number", "category", "boolean")
+ONNX_TYPES = {"float64": "tensor(double)", "float32": "tensor(float)"}
 UNKNOWN = ("error", "model")  # a category the model was not fitted with: refused here (its encoder would raise), or
 # given to the model (its encoder ignores it, or maps it to an infrequent or encoded value)
 
@@ -182,9 +188,21 @@ class ModelSpec:
     classes: tuple | None
     outputs: tuple[str, ...]
     trusted_types: tuple[str, ...]
-    sklearn: str
+    sklearn: str | None
     onnx: dict  # {"exported": True, "file", "sha256", ...} or {"exported": False, "reason"}
     schema: Schema
+    format: str = "skops"  # one of FORMATS
+    file: str = "model.skops"  # the model's file in the model folder
+
+    @property
+    def backend(self) -> str:
+        """The backend that serves the model's own file (functions.json's backends)."""
+        return FORMATS[self.format][0]
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """Every backend whose predict handler serves this model: its own, and ONNX Runtime when it is exported."""
+        return (self.backend, "onnx") if self.onnx.get("exported") else (self.backend,)
 
     @classmethod
     def from_manifest(cls, manifest: Any) -> ModelSpec:
@@ -196,6 +214,16 @@ class ModelSpec:
             if not isinstance(manifest[key], kind) or (isinstance(manifest[key], bool) and kind is not bool):
                 raise ModelLoadError(f"model.json's {key!r} must be {getattr(kind, '__name__', 'a list or null')}, "
                                      f"not {json_type(manifest[key])}")
+        if manifest["format"] not in FORMATS:
+            raise ModelLoadError(f"model.json's 'format' must be one of {', '.join(FORMATS)}, not "
+                                 f"{manifest['format']!r}")
+        file = manifest.get("file", FORMATS[manifest["format"]][1][0])
+        if file not in FORMATS[manifest["format"]][1]:
+            raise ModelLoadError(f"model.json's 'file' must be one of {', '.join(FORMATS[manifest['format']][1])} "
+                                 f"for a {manifest['format']} model, not {file!r}")
+        if (manifest["sklearn"] is None) != (manifest["format"] != "skops"):
+            raise ModelLoadError("model.json's 'sklearn' must name the version of a skops model, and be null for "
+                                 "any other")
         if manifest["task"] not in TASKS:
             raise ModelLoadError(f"model.json's 'task' must be one of {', '.join(TASKS)}, not {manifest['task']!r}")
         if manifest["n_features"] < 1:
@@ -220,7 +248,8 @@ class ModelSpec:
         return cls(manifest["name"], manifest["version"], manifest["sha256"], manifest["task"],
                    manifest["n_features"], tuple(names) if names is not None else None,
                    tuple(manifest["classes"]) if manifest["classes"] is not None else None,
-                   tuple(manifest["outputs"]), tuple(manifest["trusted_types"]), manifest["sklearn"], onnx, schema)
+                   tuple(manifest["outputs"]), tuple(manifest["trusted_types"]), manifest["sklearn"], onnx, schema,
+                   manifest["format"], file)
 
     def identity(self) -> dict:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
@@ -258,10 +287,11 @@ class ModelSpec:
             if [(i.name, i.type) for i in inputs] != want or any(len(i.shape) != 2 or i.shape[1] != 1 for i in inputs):
                 raise ModelLoadError(f"model.json says the ONNX model takes one column per input {want}, but its "
                                      f"inputs are {found}: rebuild the package (make package)")
-        else:
+        else:  # one matrix: float64, or float32 for a booster's export (onnxmltools takes no other)
             width = inputs[0].shape[1] if len(inputs) == 1 and len(inputs[0].shape) == 2 else None
-            if len(inputs) != 1 or inputs[0].type != "tensor(double)" or width != self.n_features:
-                raise ModelLoadError(f"model.json says the ONNX model takes float64 rows of {self.n_features} "
+            dtype = "float32" if self.onnx.get("input") == "float32" else "float64"
+            if len(inputs) != 1 or inputs[0].type != ONNX_TYPES[dtype] or width != self.n_features:
+                raise ModelLoadError(f"model.json says the ONNX model takes {dtype} rows of {self.n_features} "
                                      f"features, but its inputs are {found}: rebuild the model (make model)")
         wanted = 2 if self.task == "classifier" and self.outputs else 1
         if len(outputs) < wanted:

@@ -185,6 +185,9 @@ def _read_checked(path: Path, sha256: str) -> bytes:
 
 def load(model_dir: Path) -> LoadedModel:
     spec = read_spec(model_dir)
+    if spec.format != "skops":
+        raise ModelLoadError(f"{spec.name} is a {spec.format} model file: the predict-{spec.backend} handler serves "
+                             "it, not the scikit-learn one")
     if refusal := refuse_never_trusted(spec.trusted_types):  # model.json could have been edited: checked again
         raise ModelLoadError(f"{model_dir / MANIFEST_FILE}: {refusal}")
     model_path = model_dir / MODEL_FILE
@@ -224,6 +227,7 @@ def load_onnx(model_dir: Path, threads: int | None = None) -> OnnxModel:
     if threads:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: a converter's declared output shapes are warned on every run
     try:
         session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - onnxruntime raises its own types for models it cannot load

@@ -118,7 +118,8 @@ class Environment:
         variable passes (OPENBLAS_CORETYPE among them: Lambda sets none, and under QEMU a host core type
         makes arm64 OpenBLAS fall back to its generic kernel)."""
         return {"PATH": "/usr/local/bin:/usr/bin/:/bin", "LANG": "C.UTF-8", "TZ": ":UTC",
-                "PYTHONPATH": "/var/task:/opt/python:/var/runtime", **self.lambda_variables(),
+                "PYTHONPATH": "/var/task:/opt/python:/var/runtime", "LD_LIBRARY_PATH": lambda_facts.LIBRARY_PATH,
+                **self.lambda_variables(),
                 "AWS_LAMBDA_RUNTIME_API": self.runtime_api,
                 **{k: str(v) for k, v in self.spec.environment.items()}}
 

@@ -114,8 +114,8 @@ def _code_digest(code: Path) -> tuple[str, int]:
 
 
 def from_terraform(python_version: str | None = None) -> list[FunctionSpec]:
-    """One function per handler and architecture, as the Terraform configuration declares them, each on its
-    backend's layer built for its architecture."""
+    """One function per handler and architecture, as the Terraform configuration declares them for the packaged
+    model (spec.Spec.serving), each on its backend's layer built for its architecture."""
     s = spec.load()
     python_version = python_version or s.python_version
     return [
@@ -123,7 +123,7 @@ def from_terraform(python_version: str | None = None) -> list[FunctionSpec]:
                      memory_size=h.memory_size, timeout=h.timeout, code=s.package_path(python_version),
                      layers=(s.layer_path(h.backend, arch, python_version),), environment=dict(h.environment),
                      runtime=f"python{python_version}")
-        for arch in s.architectures for key, h in s.handlers.items()
+        for arch in s.architectures for key, h in s.deployed(python_version).items()
     ]
 
 

@@ -62,9 +62,9 @@ def expected_functions(plan: dict, scenario: Scenario) -> set[tuple[str, str]]:
     if scenario.expected is not None:
         return set(scenario.expected)
     variables = plan["variables"]
-    architectures, backends = variables["architectures"]["value"], variables["backends"]["value"]
+    architectures, backends = variables["architectures"]["value"], variables["backends"]["value"] or SPEC.backends
     own = variables.get("handler_architectures", {}).get("value") or {}
-    return {(h.handler, a) for h in SPEC.handlers.values() if h.backend in backends
+    return {(h.handler, a) for h in SPEC.deployed().values() if h.backend in backends
             for a in own.get(h.key, architectures)}
 
 

@@ -1,0 +1,120 @@
+"""XGBoost and LightGBM model files: what the import records and refuses, what INIT checks, and that the booster
+layers serve without what they remove of SciPy."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support import booster_files
+
+from lambda_ml_bench.build.backends import BACKENDS
+from lambda_ml_bench.build.model import ModelImportError, import_model
+from lambda_ml_bench.handlers.booster import load_booster
+from lambda_ml_bench.handlers.errors import ModelLoadError
+from lambda_ml_bench.handlers.model import load
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return booster_files(tmp_path_factory.mktemp("boosters"))
+
+
+def test_a_booster_file_is_described_from_its_own_facts(files: dict, tmp_path: Path) -> None:
+    path, _, booster, X = files["wine-lightgbm"]
+    manifest = import_model(path, [], "3", tmp_path)
+    assert manifest["format"] == "lightgbm" and manifest["file"] == "model.lightgbm.txt"
+    assert manifest["classes"] == [0, 1, 2] and manifest["n_features"] == 13
+    assert manifest["lightgbm"]["objective"] == "multiclass"
+    assert not manifest["onnx"]["exported"] and "--check-data" in manifest["onnx"]["reason"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.lightgbm.txt"]
+    served = load_booster(tmp_path, "lightgbm")
+    labels, probabilities = served.predict(X)
+    assert np.array_equal(probabilities, booster.predict(X)) and labels.tolist() == booster.predict(X).argmax(1).tolist()
+
+
+def test_the_scikit_learn_handler_refuses_a_booster_and_the_booster_one_a_swapped_file(files: dict,
+                                                                                        tmp_path: Path) -> None:
+    path, *_ = files["cancer-xgboost"]
+    import_model(path, [], "1", tmp_path)
+    with pytest.raises(ModelLoadError, match="predict-xgboost handler serves it"):
+        load(tmp_path)
+    with pytest.raises(ModelLoadError, match="the predict-xgboost handler serves it, not the lightgbm one"):
+        load_booster(tmp_path, "lightgbm")
+    model_file = tmp_path / "model.xgboost.json"
+    model_file.write_text(model_file.read_text() + " ")  # the same model to XGBoost, not the same bytes
+    with pytest.raises(ModelLoadError, match="altered or swapped"):
+        load_booster(tmp_path, "xgboost")
+
+
+def test_a_file_that_is_no_model_or_serves_no_supported_objective_is_refused_by_name(tmp_path: Path) -> None:
+    import xgboost
+
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text('{"learner": 1}')
+    with pytest.raises(ModelImportError, match="xgboost cannot read it"):
+        import_model(garbage, [], "1", tmp_path / "out")
+    rng = np.random.default_rng(0)
+    ranker = xgboost.train({"objective": "rank:pairwise"},
+                           xgboost.DMatrix(rng.normal(size=(40, 3)), label=rng.integers(0, 3, 40), group=[20, 20]), 2)
+    ranker.save_model(str(tmp_path / "ranker.ubj"))
+    with pytest.raises(ModelImportError, match="objective 'rank:pairwise' is not served"):
+        import_model(tmp_path / "ranker.ubj", [], "1", tmp_path / "out")
+    assert not (tmp_path / "out" / "model.json").exists()
+
+
+def test_a_lightgbm_model_splitting_categories_is_refused_naming_them(tmp_path: Path) -> None:
+    import lightgbm
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=200), rng.integers(0, 4, 200)])
+    booster = lightgbm.train({"objective": "binary", "verbose": -1},
+                             lightgbm.Dataset(X, label=(X[:, 0] > 0).astype(int), feature_name=["x", "colour"],
+                                              categorical_feature=[1]), 5)
+    booster.save_model(str(tmp_path / "categories.txt"))
+    with pytest.raises(ModelImportError, match=r"categorical features \(colour\)"):
+        import_model(tmp_path / "categories.txt", [], "1", tmp_path / "out")
+
+
+def test_model_json_edited_to_another_shape_fails_init(files: dict, tmp_path: Path) -> None:
+    path, *_ = files["cancer-xgboost"]
+    import_model(path, [], "1", tmp_path)
+    manifest = json.loads((tmp_path / "model.json").read_text())
+    manifest["classes"] = [0, 1, 2]
+    (tmp_path / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match="classes"):
+        load_booster(tmp_path, "xgboost")
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "lightgbm"])
+def test_the_booster_trains_and_predicts_without_what_its_layer_removes(kind: str) -> None:
+    """The layer holds neither scikit-learn nor pandas, and of SciPy only what scipy.sparse needs: with those made
+    unimportable, the booster imports, trains and predicts (its modules for Dask, Spark and plotting aside)."""
+    blocked = [p.replace("/", ".") for p, _ in BACKENDS[kind].remove if p.startswith("scipy/")]
+    blocked += ["sklearn", "pandas"]
+    probe = f"""
+import sys
+BLOCKED = {blocked!r}
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+            raise ImportError("removed from the layer: " + name)
+sys.meta_path.insert(0, Refuse())
+import numpy as np
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 5)); y = (X[:, 0] > 0).astype(int)
+if {kind!r} == "xgboost":
+    import xgboost
+    scores = xgboost.train({{"objective": "binary:logistic"}}, xgboost.DMatrix(X, label=y), 10).inplace_predict(X)
+else:
+    import lightgbm
+    scores = lightgbm.train({{"objective": "binary", "verbose": -1}}, lightgbm.Dataset(X, label=y), 10).predict(X)
+print(float(((scores > 0.5) == y).mean()), sorted(m for m in sys.modules if m.split(".")[0] in ("sklearn", "pandas")))
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    accuracy, loaded = proc.stdout.split(" ", 1)
+    assert float(accuracy) > 0.9 and loaded.strip() == "[]"
