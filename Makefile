@@ -38,8 +38,7 @@ LAYERS := $(foreach k,$(BACKEND),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-
 ALL_LAYERS := $(foreach k,$(BACKENDS),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-$(a).zip))
 SRC := src/lambda_ml_bench
 LMB := $(PY) -m lambda_ml_bench
-LAYER_SRC := $(addprefix $(SRC)/build/,archive.py build.py elfcheck.py errors.py importcheck.py interpreters.py \
-	backends.py pip.py platforms.py slim.py wheels.py) $(SRC)/sandbox/roots.py $(SRC)/files.py $(SRC)/paths.py
+LAYER_SRC := $(shell $(BOOT).backends --sources)
 
 ARG_ERROR := $(shell $(BOOT).platforms '$(PYTHON_VERSION)' $(ARCH) 2>&1 && $(BOOT).backends $(BACKEND) 2>&1)
 ifneq ($(ARG_ERROR),)

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -22,19 +23,41 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dist", numbered=False)
 
 
+class Lazy(Mapping):
+    """{key: value} whose values are made on first use: a layer is built (or unpacked) only when a test asks for it,
+    so `make bench` builds the kinds its benchmarks use and no other."""
+
+    def __init__(self, keys, make) -> None:
+        self._keys, self._make, self._made = list(keys), make, {}
+
+    def __getitem__(self, key):
+        if key not in self._keys:
+            raise KeyError(key)
+        if key not in self._made:
+            self._made[key] = self._make(key)
+        return self._made[key]
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 @pytest.fixture(scope="session")
-def built(dist: Path, sandbox: Path) -> dict[str, dict[str, dict]]:
-    """Manifests of every python3.13 layer, {kind: {architecture: manifest}}, built for this session (the arm64
-    ones import-checked in this session's sandbox root)."""
+def built(dist: Path, sandbox: Path) -> Mapping[str, dict[str, dict]]:
+    """Manifests of every python3.13 layer, {kind: {architecture: manifest}}, each kind built for this session on
+    first use (the arm64 ones import-checked in this session's sandbox root)."""
     from lambda_ml_bench.build.backends import BACKENDS
     from lambda_ml_bench.build.build import build_layer
     from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, FUNCTION_RESERVE, RUNTIMES
     from lambda_ml_bench.build.sysdeps import ensure_debian_packages
 
     ensure_debian_packages({a.strip: a.strip_package for a in ARCHITECTURES.values()}, print)
-    return {kind.name: {name: build_layer(kind, arch, RUNTIMES[DEFAULT_PYTHON], FUNCTION_RESERVE,
-                                          out_dir=dist / "layers", work_dir=dist / "build", say=lambda _: None)
-                        for name, arch in ARCHITECTURES.items()} for kind in BACKENDS.values()}
+    return Lazy(BACKENDS, lambda kind: {
+        name: build_layer(BACKENDS[kind], arch, RUNTIMES[DEFAULT_PYTHON], FUNCTION_RESERVE, out_dir=dist / "layers",
+                          work_dir=dist / "build", say=lambda _: None)
+        for name, arch in ARCHITECTURES.items()})
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +98,9 @@ def definitions(dist: Path, built: dict, package: dict, tmp_path_factory: pytest
     for fn in data["functions"]:
         fn["code"] = _rebased(fn["code"], source.parent, dist)
         fn["layers"] = [_rebased(layer, source.parent, dist) for layer in fn.get("layers", [])]
+        for layer in fn["layers"]:
+            if Path(layer).is_relative_to(dist / "layers"):
+                built[Path(layer).name.split("-")[0]]  # its kind, built now (KIND-pyXY-ARCH.zip)
     out = tmp_path_factory.mktemp("definitions") / "local-functions.json"
     out.write_text(json.dumps(data, indent=1))
     return out
@@ -87,16 +113,19 @@ def _rebased(path: str, base: Path, dist: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def unpacked(built: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
-    """Each layer zip unpacked: {kind: {arch: .../python}}, as Lambda shows it under /opt."""
-    out: dict[str, dict[str, Path]] = {}
-    for kind, per_arch in built.items():
-        for arch, manifest in per_arch.items():
+def unpacked(built: Mapping, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, dict[str, Path]]:
+    """Each layer zip unpacked on first use: {kind: {arch: .../python}}, as Lambda shows it under /opt."""
+
+    def unpack(kind: str) -> dict[str, Path]:
+        out = {}
+        for arch, manifest in built[kind].items():
             dest = tmp_path_factory.mktemp(f"{kind}-{arch}")
             with zipfile.ZipFile(dist / "layers" / manifest["zip"]["file"]) as zf:
                 zf.extractall(dest)
-            out.setdefault(kind, {})[arch] = dest / "python"
-    return out
+            out[arch] = dest / "python"
+        return out
+
+    return Lazy(built, unpack)
 
 
 @pytest.fixture(scope="session")

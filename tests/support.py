@@ -182,3 +182,32 @@ def booster_files(folder: Path) -> dict[str, tuple[Path, Path, Any, Any]]:
         csv.write_text("\n".join(lines) + "\n")
         out[name] = (path, csv, booster, X_test)
     return out
+
+
+def booster_pipelines(folder: Path) -> dict[str, tuple[Path, Path, Any, Any]]:
+    """scikit-learn pipelines wrapping an XGBoost and a LightGBM estimator (breast cancer; an imputer in front, gaps
+    in the held-out rows), as skops files with held-out rows as a CSV: {name: (skops file, CSV, the pipeline in this
+    process, the held-out rows)}."""
+    import skops.io
+    from lightgbm import LGBMClassifier
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from xgboost import XGBClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    X_test = X_test.copy()
+    X_test[::5, 1] = np.nan
+    out = {}
+    for name, estimator in (("cancer-xgb-pipeline", XGBClassifier(n_estimators=30, max_depth=3, random_state=0)),
+                            ("cancer-lgbm-pipeline", LGBMClassifier(n_estimators=30, num_leaves=8, verbose=-1,
+                                                                     random_state=0))):
+        pipeline = make_pipeline(SimpleImputer(strategy="median"), estimator).fit(X_train, y_train)
+        path = folder / f"{name}.skops"
+        skops.io.dump(pipeline, path)
+        csv = folder / f"{name}-held-out.csv"
+        csv.write_text("\n".join(",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in X_test) + "\n")
+        out[name] = (path, csv, pipeline, X_test)
+    return out

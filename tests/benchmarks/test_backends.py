@@ -1,12 +1,13 @@
-"""scikit-learn against ONNX Runtime, side by side in one run, on x86_64 (native) and arm64 (emulated, labelled):
-handler cold start in a fresh interpreter and warm 1-row and 1,000-row predictions, each with the built layer and
-function package only (the runtime's own sys.path: /opt/python and /var/task); layer sizes come with them. Two models:
-the built-in one (numbers) and a tabular one (string categories and missing values, served from a DataFrame by
-scikit-learn and from typed columns by ONNX Runtime).
+"""Each model's own backend against ONNX Runtime, side by side in one run, on x86_64 (native) and arm64 (emulated,
+labelled): handler cold start in a fresh interpreter and warm 1-row and 1,000-row predictions, each with the built
+layer and function package only (the runtime's own sys.path and LD_LIBRARY_PATH: /opt/python, /opt/lib and
+/var/task); layer sizes come with them. Four models: the built-in one (numbers) and a tabular one (string categories
+and missing values, served from a DataFrame) on scikit-learn, an XGBoost and a LightGBM model file (gaps included) on
+their own libraries.
 
-Each timed onnx measurement follows one scikit-learn measurement made the same way (interleaved): the ratio of their
-medians is printed with the targets (cold start <= 0.3x, warm 1 row <= 0.25x, 1,000 rows <= 1x); no test fails on
-a time."""
+Each timed onnx measurement follows one measurement of the model's own backend made the same way (interleaved): the
+ratio of their medians is printed with the targets (cold start <= 0.3x, warm 1 row <= 0.25x, 1,000 rows <= 1x); no
+test fails on a time."""
 from __future__ import annotations
 
 import json
@@ -22,10 +23,11 @@ from sklearn.datasets import load_breast_cancer
 
 from lambda_ml_bench.build.interpreters import find_python
 from lambda_ml_bench.build.platforms import ARCHITECTURES, host_architecture
+from lambda_ml_bench.lambda_facts import LIBRARY_PATH
 
 pytestmark = pytest.mark.integration
 HOST = host_architecture()
-HANDLERS = {"sklearn": "predict", "onnx": "predict_onnx"}
+HANDLERS = {"sklearn": "predict", "onnx": "predict_onnx", "xgboost": "predict_xgboost", "lightgbm": "predict_lightgbm"}
 TARGETS = {"cold": 0.3, 1: 0.25, 1000: 1.0}
 MiB = 1024 * 1024
 
@@ -57,7 +59,9 @@ for line in sys.stdin:
 """
 
 
-MODELS = ("built-in", "tabular")
+# each model and its own backend
+MODELS = {"built-in": "sklearn", "tabular": "sklearn", "xgboost": "xgboost", "lightgbm": "lightgbm"}
+BOOSTERS = {"xgboost": "cancer-xgboost", "lightgbm": "wine-lightgbm"}  # tests/support.booster_files
 
 
 def tabular_package(folder: Path) -> Path:
@@ -80,16 +84,35 @@ def tabular_package(folder: Path) -> Path:
     return folder / "function" / package["zip"]["file"]
 
 
+def booster_package(folder: Path, model_file: Path, held_out: Path) -> tuple[Path, np.ndarray]:
+    """A booster's own model file imported with its held-out rows (exported to ONNX), packaged; and those rows."""
+    from lambda_ml_bench.build.model import import_model
+    from lambda_ml_bench.build.package import build_package
+    from lambda_ml_bench.build.platforms import DEFAULT_PYTHON, RUNTIMES
+
+    manifest = import_model(model_file, [], "1", folder / "model", rt=RUNTIMES[DEFAULT_PYTHON], check_data=held_out)
+    assert manifest["onnx"]["exported"], manifest["onnx"]
+    package = build_package(RUNTIMES[DEFAULT_PYTHON], folder / "model", out_dir=folder / "function",
+                            work_dir=folder / "work", say=lambda _: None)
+    rows = np.genfromtxt(held_out, delimiter=",", skip_header=1)
+    return folder / "function" / package["zip"]["file"], rows
+
+
 @pytest.fixture(scope="module")
 def tasks(package: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list]]:
     """{model: (the unpacked function package, 1,000 request rows)}."""
-    from support import as_rows, wine_frame
+    from support import as_rows, booster_files, wine_frame
 
     zips = {"built-in": dist / "function" / package["zip"]["file"],
             "tabular": tabular_package(tmp_path_factory.mktemp("tabular"))}
     X, _ = load_breast_cancer(return_X_y=True)
     wine = as_rows(wine_frame()[0])
     rows = {"built-in": np.resize(X, (1000, X.shape[1])).tolist(), "tabular": (wine * 6)[:1000]}
+    files = booster_files(tmp_path_factory.mktemp("boosters"))
+    for model, name in BOOSTERS.items():
+        zips[model], held_out = booster_package(tmp_path_factory.mktemp(model), *files[name][:2])
+        rows[model] = [[None if np.isnan(v) else float(v) for v in r]
+                       for r in np.resize(held_out, (1000, held_out.shape[1]))]
     out = {}
     for model, zipped in zips.items():
         folder = tmp_path_factory.mktemp(f"task-{model}")
@@ -108,9 +131,10 @@ def python_in(arch: str, layer: Path, task: Path, sandbox: Path) -> tuple[list[s
         python = find_python("3.13")
         if python is None:
             pytest.skip("no Python 3.13 on this machine")
-        return [python, "-S", "-B"], str(task), str(layer)
+        return ["env", f"LD_LIBRARY_PATH={layer.parent / 'lib'}", python, "-S", "-B"], str(task), str(layer)
     command = sandboxed(ARCHITECTURES[arch], root_dir(ARCHITECTURES[arch]), [PYTHON, "-S", "-B"],
-                        binds={"/opt": layer.parent, "/var/task": task}, environment=dict(ENV))
+                        binds={"/opt": layer.parent, "/var/task": task},
+                        environment={**ENV, "LD_LIBRARY_PATH": LIBRARY_PATH})
     return command, "/var/task", "/opt/python"
 
 
@@ -118,18 +142,19 @@ ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "AWS_LAMBDA_FUNCTION_MEMORY_S
 
 
 def labels(benchmark, arch: str, built: dict, role: str, model: str, **extra) -> None:
+    native = MODELS[model]
     layers = {kind: {"zipped_mib": round(built[kind][arch]["zip"]["zipped_bytes"] / MiB, 1),
                      "unzipped_mib": round(built[kind][arch]["zip"]["unzipped_bytes"] / MiB, 1),
                      "budget_mib": (built[kind][arch]["limits"]["zipped_budget_bytes"] or 0) / MiB or None}
-              for kind in HANDLERS}
+              for kind in (native, "onnx")}
     benchmark.extra_info.update({"architecture": arch, "emulated": arch != HOST.name, "backend": "onnx",
-                                 "baseline": "sklearn", "role": role, "layers": layers, "model": model, **extra})
+                                 "baseline": native, "role": role, "layers": layers, "model": model, **extra})
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 @pytest.mark.parametrize("model", MODELS)
 def test_cold_start(benchmark, built: dict, unpacked: dict, tasks: dict, sandbox: Path, model: str, arch: str) -> None:
-    """Interpreter start, handler import and model load, in a fresh process, onnx beside sklearn."""
+    """Interpreter start, handler import and model load, in a fresh process, onnx beside the model's own backend."""
     benchmark.group = f"backend-cold-start-{model}-{arch}{' (emulated)' if arch != HOST.name else ''}"
     task = tasks[model][0]
 
@@ -147,7 +172,7 @@ def test_cold_start(benchmark, built: dict, unpacked: dict, tasks: dict, sandbox
         import time
 
         started = time.perf_counter()
-        run("sklearn")
+        run(MODELS[model])
         baseline_ms.append((time.perf_counter() - started) * 1e3)
 
     labels(benchmark, arch, built, "measured", model, target_ratio=TARGETS["cold"],
@@ -189,9 +214,9 @@ def warm(unpacked: dict, tasks: dict, sandbox: Path):
     try:
         for model, (task, rows) in tasks.items():
             for arch in ARCHITECTURES:
-                for kind, module in HANDLERS.items():
+                for kind in (MODELS[model], "onnx"):
                     started[(model, kind, arch)] = Warm(*python_in(arch, unpacked[kind][arch], task, sandbox),
-                                                        module, rows)
+                                                        HANDLERS[kind], rows)
         yield started
     finally:
         for w in started.values():
@@ -202,19 +227,19 @@ def warm(unpacked: dict, tasks: dict, sandbox: Path):
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 @pytest.mark.parametrize("model", MODELS)
 def test_warm_predictions(benchmark, built: dict, warm: dict, model: str, arch: str, n_rows: int) -> None:
-    """A round is `calls` handler calls in one warm environment; onnx rounds follow sklearn rounds. The ratio is of
-    the per-call medians each process timed itself."""
+    """A round is `calls` handler calls in one warm environment; onnx rounds follow rounds of the model's own
+    backend. The ratio is of the per-call medians each process timed itself."""
     emulated = arch != HOST.name
     benchmark.group = f"backend-warm-{model}-{n_rows}-rows-{arch}{' (emulated)' if emulated else ''}"
-    warm = {(kind, a): w for (m, kind, a), w in warm.items() if m == model}
+    warm = {("native" if kind != "onnx" else kind, a): w for (m, kind, a), w in warm.items() if m == model}
     calls = {1: 100, 1000: 5}[n_rows] // (5 if emulated else 1)
     onnx_ms: list[float] = []
-    sklearn_ms: list[float] = []
+    native_ms: list[float] = []
     warm[("onnx", arch)].calls(n_rows, calls)  # caches warm
-    warm[("sklearn", arch)].calls(n_rows, calls)
+    warm[("native", arch)].calls(n_rows, calls)
 
     def setup():
-        sklearn_ms.extend(t * 1e3 for t in warm[("sklearn", arch)].calls(n_rows, calls))
+        native_ms.extend(t * 1e3 for t in warm[("native", arch)].calls(n_rows, calls))
 
     def run():
         onnx_ms.extend(t * 1e3 for t in warm[("onnx", arch)].calls(n_rows, calls))
@@ -222,6 +247,6 @@ def test_warm_predictions(benchmark, built: dict, warm: dict, model: str, arch: 
     labels(benchmark, arch, built, "measured", model, rows=n_rows, calls_per_round=calls, target_ratio=TARGETS[n_rows],
            measure="warm handler call (in-process)")
     benchmark.pedantic(run, setup=setup, rounds=10 if not emulated else 3, iterations=1)
-    benchmark.extra_info.update({"per_call_ms": onnx_ms, "baseline_per_call_ms": sklearn_ms,
+    benchmark.extra_info.update({"per_call_ms": onnx_ms, "baseline_per_call_ms": native_ms,
                                  "median_ms": statistics.median(onnx_ms),
-                                 "baseline_median_ms": statistics.median(sklearn_ms)})
+                                 "baseline_median_ms": statistics.median(native_ms)})

@@ -4,11 +4,12 @@ booster's own layer and on ONNX Runtime's, answering as the booster does in this
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import booster_files, local_service
+from support import booster_files, booster_pipelines, local_service
 
 from lambda_ml_bench import spec
 from lambda_ml_bench.build.model import import_model
@@ -27,10 +28,14 @@ ARCHS = ("x86_64", "arm64")
 def served(built: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory):
     """Each booster imported from its file with held-out rows, packaged, and served as the functions Terraform would
     deploy for it (spec.Spec.serving: its own backend's predict handler, and predict-onnx)."""
+    import skops.io
+
     folder = tmp_path_factory.mktemp("boosters")
     specs, expected = [], {}
-    for name, (path, csv, booster, X) in booster_files(folder).items():
-        manifest = import_model(path, [], "1", folder / name / "model", rt=RT, check_data=csv)
+    models = {**booster_files(folder), **booster_pipelines(folder)}
+    for name, (path, csv, model, X) in models.items():
+        trust = skops.io.get_untrusted_types(file=path) if path.suffix == ".skops" else []
+        manifest = import_model(path, trust, "1", folder / name / "model", rt=RT, check_data=csv)
         package = build_package(RT, folder / name / "model", out_dir=folder / name / "function",
                                 work_dir=folder / name / "work", say=lambda _: None)
         predict_handlers = {k: h for k, h in spec.load().serving(package["model"]["backends"]).items()
@@ -41,7 +46,7 @@ def served(built: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory):
                     name=f"{name}-{h.backend}-{arch}", handler=h.handler, architecture=arch, memory_size=1769,
                     timeout=180, code=folder / name / "function" / package["zip"]["file"],
                     layers=(dist / "layers" / built[h.backend][arch]["zip"]["file"],)))
-        expected[name] = (manifest, package, booster, X)
+        expected[name] = (manifest, package, model, X)
     with local_service(specs) as (_, client):
         yield client, expected
 
@@ -57,12 +62,20 @@ def requests(X: np.ndarray, names: list[str] | None) -> list:
     return [dict(zip(names, r)) for r in rows] if names else rows
 
 
-def in_process(manifest: dict, booster, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What the booster answers in this process, as the contract answers it."""
+def in_process(manifest: dict, model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What the model answers in this process, as the contract answers it."""
+    if manifest["format"] == "skops":
+        with warnings.catch_warnings():  # LightGBM names its columns Column_N; the rows arrive as an array
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            return model.predict(X), model.predict_proba(X)
     model_spec = ModelSpec.from_manifest(manifest)
     if manifest["format"] == "xgboost":
-        return answer_of(model_spec, booster.inplace_predict(X))
-    return answer_of(model_spec, booster.predict(X))
+        return answer_of(model_spec, model.inplace_predict(X))
+    return answer_of(model_spec, model.predict(X))
+
+
+def backend_of(manifest: dict) -> str:
+    return manifest.get("backend") or manifest["format"]
 
 
 @pytest.mark.parametrize("name", ["cancer-xgboost", "wine-lightgbm"])
@@ -82,13 +95,25 @@ def test_a_booster_file_is_imported_without_trust_and_exported_where_faithful(se
     assert set(package["handlers"]) == {"benchmark", f"predict-{backend}", "predict-onnx"}
 
 
+def test_a_pipeline_wrapping_a_booster_is_served_by_the_boosting_layer(served) -> None:
+    _, expected = served
+    for name in ("cancer-xgb-pipeline", "cancer-lgbm-pipeline"):
+        manifest, package, _, _ = expected[name]
+        assert manifest["format"] == "skops" and manifest["backend"] == "boosting"
+        assert any(t.startswith(("xgboost.", "lightgbm.")) for t in manifest["trusted_types"])
+        assert package["model"]["backends"][0] == "boosting" and "predict-boosting" in package["handlers"]
+        assert "predict" not in package["handlers"]  # the scikit-learn layer holds no booster
+        onnx = manifest["onnx"]
+        assert onnx["exported"] or "differ from boosting's" in onnx["reason"], onnx  # the proof decides
+
+
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("name", ["cancer-xgboost", "wine-lightgbm"])
-def test_the_booster_answers_through_the_local_lambda_as_in_process(served, name: str, arch: str) -> None:
+@pytest.mark.parametrize("name", ["cancer-xgboost", "wine-lightgbm", "cancer-xgb-pipeline", "cancer-lgbm-pipeline"])
+def test_the_model_answers_through_the_local_lambda_as_in_process(served, name: str, arch: str) -> None:
     client, expected = served
-    manifest, _, booster, X = expected[name]
-    backend = manifest["format"]
-    labels, probabilities = in_process(manifest, booster, X)
+    manifest, _, model, X = expected[name]
+    backend = backend_of(manifest)
+    labels, probabilities = in_process(manifest, model, X)
     response, out = invoke(client, f"{name}-{backend}-{arch}", requests(X, manifest["feature_names"]))
     assert "FunctionError" not in response, out
     assert out["predictions"] == labels.tolist()
@@ -97,22 +122,49 @@ def test_the_booster_answers_through_the_local_lambda_as_in_process(served, name
     assert np.allclose(out["probabilities"], probabilities, rtol=0, atol=1e-6)
     assert out["model"]["sha256"] == manifest["sha256"]
 
+    if not manifest["onnx"]["exported"]:
+        return
     response, onnx = invoke(client, f"{name}-onnx-{arch}", requests(X, manifest["feature_names"]))
     assert "FunctionError" not in response, onnx
     assert onnx["predictions"] == labels.tolist()
     assert np.max(np.abs(np.array(onnx["probabilities"]) - probabilities)) <= 1e-5
 
 
-@pytest.mark.parametrize("name", ["cancer-xgboost", "wine-lightgbm"])
+@pytest.mark.parametrize("name", ["cancer-xgboost", "wine-lightgbm", "cancer-xgb-pipeline"])
 def test_a_value_the_schema_refuses_is_named_and_the_function_keeps_serving(served, name: str) -> None:
     client, expected = served
     manifest, _, _, X = expected[name]
-    function = f"{name}-{manifest['format']}-x86_64"
+    function = f"{name}-{backend_of(manifest)}-x86_64"
     bad = requests(X[:2], manifest["feature_names"])
-    first = manifest["feature_names"][0]
+    first = manifest["feature_names"][0] if manifest["feature_names"] else 0
     bad[1][first] = "12.5"
     response, error = invoke(client, function, bad)
     assert response["FunctionError"] == "Unhandled" and error["errorType"] == "PayloadError"
-    assert f"instances[1].{first}" in error["errorMessage"] and "a number or null" in error["errorMessage"]
+    field = f"instances[1].{first}" if manifest["feature_names"] else "instances[1][0]"
+    assert field in error["errorMessage"] and "a number or null" in error["errorMessage"]
     response, out = invoke(client, function, requests(X[:1], manifest["feature_names"]))
     assert "FunctionError" not in response and len(out["predictions"]) == 1
+
+
+@pytest.mark.parametrize("name", ["cancer-xgboost", "wine-lightgbm"])
+def test_a_sweep_compares_the_booster_with_onnx_runtime_on_both_architectures(served, name: str,
+                                                                              tmp_path: Path) -> None:
+    """`compare --backend <booster> onnx --payload`'s machinery and report on the booster's four functions: each cell
+    measured (a cold start, then warm calls) and put back as it was."""
+    from lambda_ml_bench.measure.report import render
+    from lambda_ml_bench.measure.sweep.cells import Target, Workload, plan
+    from lambda_ml_bench.measure.sweep.driver import Sweep
+
+    client, expected = served
+    manifest, _, _, X = expected[name]
+    backend = manifest["format"]
+    targets = [Target(arch, f"{name}-{kind}-{arch}", kind) for arch in ARCHS for kind in (backend, "onnx")]
+    before = {t.name: client.get_function_configuration(FunctionName=t.name)["MemorySize"] for t in targets}
+    workload = Workload(f"{name}.json", {"instances": requests(X[:10], manifest["feature_names"])})
+    out = tmp_path / "boosters.jsonl"
+    records = Sweep(client, out, say=lambda _: None, warm=2).run(plan(targets, [1024], [workload], rounds=1))
+    assert {(r["architecture"], r["backend"]) for r in records} == {(t.architecture, t.backend) for t in targets}
+    assert sum(r["cold"] for r in records) == 4 and len(records) == 12
+    report = render(out, tmp_path).markdown.read_text()
+    assert f"x86_64 {backend}" in report and "arm64 (emulated) onnx" in report
+    assert {t.name: client.get_function_configuration(FunctionName=t.name)["MemorySize"] for t in targets} == before

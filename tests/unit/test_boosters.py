@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ def test_a_booster_file_is_described_from_its_own_facts(files: dict, tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.lightgbm.txt"]
     served = load_booster(tmp_path, "lightgbm")
     labels, probabilities = served.predict(X)
-    assert np.array_equal(probabilities, booster.predict(X)) and labels.tolist() == booster.predict(X).argmax(1).tolist()
+    assert np.array_equal(probabilities, booster.predict(X))
+    assert labels.tolist() == booster.predict(X).argmax(1).tolist()
 
 
 def test_the_scikit_learn_handler_refuses_a_booster_and_the_booster_one_a_swapped_file(files: dict,
@@ -91,10 +93,9 @@ def test_model_json_edited_to_another_shape_fails_init(files: dict, tmp_path: Pa
 
 @pytest.mark.parametrize("kind", ["xgboost", "lightgbm"])
 def test_the_booster_trains_and_predicts_without_what_its_layer_removes(kind: str) -> None:
-    """The layer holds neither scikit-learn nor pandas, and of SciPy only what scipy.sparse needs: with those made
-    unimportable, the booster imports, trains and predicts (its modules for Dask, Spark and plotting aside)."""
-    blocked = [p.replace("/", ".") for p, _ in BACKENDS[kind].remove if p.startswith("scipy/")]
-    blocked += ["sklearn", "pandas"]
+    """The layer holds neither scikit-learn nor pandas, and of SciPy only what scipy.sparse needs: with those and what
+    the kind removes of the booster made unimportable, the booster imports, trains and predicts."""
+    blocked = [p.replace("/", ".") for p, _ in BACKENDS[kind].remove] + ["sklearn", "pandas"]
     probe = f"""
 import sys
 BLOCKED = {blocked!r}
@@ -118,3 +119,34 @@ print(float(((scores > 0.5) == y).mean()), sorted(m for m in sys.modules if m.sp
     assert proc.returncode == 0, proc.stderr[-3000:]
     accuracy, loaded = proc.stdout.split(" ", 1)
     assert float(accuracy) > 0.9 and loaded.strip() == "[]"
+
+
+def test_a_pipeline_wrapping_a_booster_goes_to_the_boosting_layer_unless_it_needs_a_dataframe(tmp_path: Path) -> None:
+    import pandas as pd
+    import skops.io
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from support import booster_pipelines
+    from xgboost import XGBClassifier
+
+    path, csv, pipeline, X = booster_pipelines(tmp_path)["cancer-lgbm-pipeline"]
+    trust = skops.io.get_untrusted_types(file=path)
+    with pytest.raises(ModelImportError, match="lightgbm.sklearn.LGBMClassifier"):
+        import_model(path, [], "1", tmp_path / "refused")
+    manifest = import_model(path, trust, "1", tmp_path / "model", check_data=csv)
+    assert manifest["backend"] == "boosting" and manifest["format"] == "skops"
+    assert all(i["type"] == "number" and i["missing"] for i in manifest["inputs"])  # the imputer takes gaps
+    served = load(tmp_path / "model")  # the predict handler's loader, as on the boosting layer
+    assert served.spec.backend == "boosting" and served.spec.backends[0] == "boosting"
+    with warnings.catch_warnings():  # LightGBM names its columns Column_N; the rows arrive as an array
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        assert np.array_equal(served.estimator.predict_proba(X), pipeline.predict_proba(X))
+
+    frame = pd.DataFrame({"colour": ["red", "blue"] * 20, "x": np.arange(40.0)})
+    by_name = make_pipeline(make_column_transformer((OneHotEncoder(), ["colour"]), remainder="passthrough"),
+                            XGBClassifier(n_estimators=5)).fit(frame, [0, 1] * 20)
+    skops.io.dump(by_name, tmp_path / "by-name.skops")
+    with pytest.raises(ModelImportError, match="takes a DataFrame: pandas beside scikit-learn and the boosters"):
+        import_model(tmp_path / "by-name.skops", skops.io.get_untrusted_types(file=tmp_path / "by-name.skops"), "1",
+                     tmp_path / "by-name")

@@ -24,7 +24,8 @@ def test_platform_args_pin_python_abi_and_every_tag() -> None:
 
 LAYER_LOCKS = [(k, v) for k in BACKENDS for v in sorted(RUNTIMES) if not BACKENDS[k].available(RUNTIMES[v])]
 WANTED = {"sklearn": {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"}, "onnx": {"onnxruntime", "numpy"},
-          "xgboost": {"xgboost-cpu", "numpy", "scipy"}, "lightgbm": {"lightgbm", "numpy", "scipy"}}
+          "xgboost": {"xgboost-cpu", "numpy", "scipy"}, "lightgbm": {"lightgbm", "numpy", "scipy"},
+          "boosting": {"scikit-learn", "xgboost-cpu", "lightgbm", "numpy", "scipy"}}
 
 
 @pytest.mark.parametrize(("kind", "version"), LAYER_LOCKS)

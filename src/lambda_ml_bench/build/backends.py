@@ -118,6 +118,26 @@ BACKENDS: dict[str, Backend] = {
         zipped_budget=45 * MiB,
         min_glibc=(2, 28),  # onnxruntime 1.32.0 publishes manylinux_2_28 wheels only
     ),
+    "boosting": Backend(
+        name="boosting",
+        summary="scikit-learn, XGBoost, LightGBM, SciPy, NumPy (no pandas): serves a scikit-learn pipeline wrapping "
+                "an XGBoost or LightGBM estimator",
+        requirements=ROOT / "boosting-requirements.in",
+        imports=("numpy", "scipy", "sklearn.pipeline", "xgboost", "lightgbm"),
+        check="boosting-fit",
+        # the sklearn kind's removals (proven for scikit-learn; the boosters reach nothing of SciPy beyond sparse)
+        # and the boosters' own
+        remove=(("scipy/signal", "signal processing: imported by neither scikit-learn nor the boosters"),
+                ("scipy/odr", "orthogonal distance regression: imported by none of them"),
+                ("scipy/fftpack", "the legacy FFT interface (scipy.fft stays): imported by none of them"),
+                ("scipy/misc", "deprecated helpers: imported by none of them"),
+                ("scipy/datasets", "downloads sample data: imported by none of them"),
+                ("scipy/differentiate", "numerical differentiation: imported by none of them"),
+                ("xgboost/testing", "XGBoost's own test helpers, never imported by inference"),
+                ("xgboost/spark", "training on Spark"), ("xgboost/dask", "training on Dask")),
+        libraries=(LIBGOMP,),
+        min_glibc=(2, 34),  # the libgomp it carries
+    ),
     "xgboost": Backend(
         name="xgboost",
         summary="XGBoost (CPU), SciPy's sparse matrices, NumPy: serves an XGBoost model file (JSON or UBJSON)",
@@ -144,6 +164,18 @@ BACKENDS: dict[str, Backend] = {
 }
 
 
+# What a layer is built by (with its kind's data and lock): the build key hashes these and the Makefile's layer rule
+# depends on them; the model import, the function package and the reports are not among them, so changing those
+# rebuilds no layer.
+LAYER_MODULES = ("build/archive", "build/backends", "build/build", "build/elfcheck", "build/errors",
+                 "build/importcheck", "build/interpreters", "build/libraries", "build/onnx_export", "build/pip",
+                 "build/platforms", "build/slim", "build/wheels", "sandbox/roots", "lambda_facts", "files", "paths")
+
+
+def layer_sources() -> list[Path]:
+    return [ROOT.parent / f"{m}.py" for m in LAYER_MODULES]
+
+
 def backend(name: str) -> Backend:
     try:
         return BACKENDS[name]
@@ -152,11 +184,17 @@ def backend(name: str) -> Backend:
 
 
 if __name__ == "__main__":
-    # `python3 -m lambda_ml_bench.build.backends [NAME...]`: every backend's name, or the Makefile's BACKEND check.
+    # `python3 -m lambda_ml_bench.build.backends [NAME...]`: every backend's name, or the Makefile's BACKEND check;
+    # with --sources, the files a layer is built by.
     import sys
 
     if len(sys.argv) == 1:
         print(" ".join(BACKENDS))
+    elif sys.argv[1:] == ["--sources"]:  # the Makefile's LAYER_SRC
+        import os
+
+        print(" ".join(os.path.relpath(p) for p in layer_sources()))
+        sys.exit()
     try:
         for arg in sys.argv[1:]:
             backend(arg)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambda_ml_bench.build import archive, elfcheck, importcheck, libraries, slim
-from lambda_ml_bench.build.backends import Backend
+from lambda_ml_bench.build.backends import Backend, layer_sources
 from lambda_ml_bench.build.errors import BuildError
 from lambda_ml_bench.build.interpreters import find_python
 from lambda_ml_bench.build.platforms import (
@@ -28,7 +28,7 @@ from lambda_ml_bench.build.wheels import download, lock_path, pip_install, read_
 from lambda_ml_bench.files import MiB, write_json
 from lambda_ml_bench.handlers.model import APART_DIR
 from lambda_ml_bench.lambda_facts import DIRECT_UPLOAD_LIMIT, LAYER_MOUNT, LIBRARY_PATH, UNZIPPED_LIMIT
-from lambda_ml_bench.paths import DIST, PACKAGE, cache_dir
+from lambda_ml_bench.paths import DIST, cache_dir
 
 
 @dataclass
@@ -51,6 +51,7 @@ class LayerBuild:
     import_check: dict = field(default_factory=dict)
     max_glibc: tuple[int, int] | None = None
     zip_info: dict = field(default_factory=dict)
+    libraries: dict = field(default_factory=dict)  # lib/'s files: where each came from, its size
 
     @property
     def name(self) -> str:
@@ -90,8 +91,7 @@ def build_key(kind: Backend, arch: Architecture, rt: Runtime, reserve_bytes: int
     if kind.apart:
         data["apart_dir"] = APART_DIR
     digest = hashlib.sha256(repr((data, arch.name, rt.python, reserve_bytes, find_python(rt.python))).encode())
-    sources = [kind.requirements, lock_path(arch, rt, kind.name), *sorted(Path(__file__).parent.glob("*.py")),
-               PACKAGE / "sandbox" / "roots.py", PACKAGE / "lambda_facts.py", PACKAGE / "files.py"]
+    sources = [kind.requirements, lock_path(arch, rt, kind.name), *layer_sources()]
     for path in sources:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:32]
@@ -223,7 +223,10 @@ def _build(
         say(f"[{name}] off sys.path, in python/{APART_DIR}: {', '.join(moved)}")
 
     for lib in kind.libraries:
-        libraries.install(lib, arch, stage / "lib", say)
+        installed = libraries.install(lib, arch, stage / "lib", say)
+        result.libraries[f"lib/{lib.soname}"] = {
+            "debian_package": f"{lib.package} {lib.version}", "deb_sha256": dict(lib.sha256)[arch.debian_arch],
+            "why": lib.why, "unzipped_bytes": installed.stat().st_size}
     if kind.libraries:
         measure("plus " + ", ".join(f"lib/{lib.soname} (Debian {lib.package} {lib.version})" for lib in kind.libraries))
 
@@ -321,9 +324,7 @@ def manifest(result: LayerBuild, reserve_bytes: int) -> dict:
         "glibc_max_needed": f"{glibc[0]}.{glibc[1]}" if glibc else None,
         "platform_tags": manylinux_tags(result.arch, result.rt),
         "packages": result.packages,
-        "libraries": {lib.soname: {"debian_package": f"{lib.package} {lib.version}", "why": lib.why,
-                                   "deb_sha256": dict(lib.sha256)[result.arch.debian_arch]}
-                      for lib in result.kind.libraries},
+        "libraries": result.libraries,
         "zip": result.zip_info,
         "bytecode": result.bytecode,
         "import_check": result.import_check,

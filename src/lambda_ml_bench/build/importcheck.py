@@ -47,6 +47,17 @@ elif spec.get("check") in ("xgboost-train", "lightgbm-train"):
     result["accuracy"] = float(((scores > 0.5) == y[300:]).mean())
     with open("/proc/self/maps") as maps:  # where each shared library came from: the layer's own lib/ or not
         result["mapped"] = sorted({line.split()[-1] for line in maps if ".so" in line.rsplit("/", 1)[-1]})
+elif spec.get("check") == "boosting-fit":
+    import lightgbm, xgboost
+    from sklearn.datasets import make_classification
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X, y = make_classification(n_samples=400, n_features=8, random_state=0)
+    models = (xgboost.XGBClassifier(n_estimators=20), lightgbm.LGBMClassifier(n_estimators=20, verbose=-1))
+    scores = [make_pipeline(StandardScaler(), m).fit(X[:300], y[:300]).score(X[300:], y[300:]) for m in models]
+    result["accuracy"] = float(min(scores))
+    with open("/proc/self/maps") as maps:
+        result["mapped"] = sorted({line.split()[-1] for line in maps if ".so" in line.rsplit("/", 1)[-1]})
 elif spec.get("check") == "onnx-session":
     import onnxruntime
     session = onnxruntime.InferenceSession(base64.b64decode(spec["model"]), providers=["CPUExecutionProvider"])

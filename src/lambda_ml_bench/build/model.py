@@ -71,13 +71,17 @@ class ModelImportError(BuildError):
 
 
 # Import names of the layer's and the package's distributions, where they differ from the distribution name.
-IMPORT_NAMES = {"scikit-learn": "sklearn"}
+IMPORT_NAMES = {"scikit-learn": "sklearn", "xgboost-cpu": "xgboost"}
 
 
-def layer_modules(rt: Runtime) -> tuple[set[str], str]:
+# A skops model naming one of these is served on the boosting layer (scikit-learn and both boosters, no pandas).
+BOOSTER_MODULES = {"xgboost", "lightgbm"}
+
+
+def layer_modules(rt: Runtime, kind: str = "sklearn") -> tuple[set[str], str]:
     """Top-level modules a packaged model may use (the standard library, the layer's and the package's own
     distributions) and the layer's scikit-learn version (the same on both architectures: one lock each)."""
-    pins = read_lock(lock_path(ARCHITECTURES["x86_64"], rt, "sklearn")) + read_lock(function_lock_path(rt))
+    pins = read_lock(lock_path(ARCHITECTURES["x86_64"], rt, kind)) + read_lock(function_lock_path(rt))
     names = {IMPORT_NAMES.get(p.name, p.name.replace("-", "_")) for p in pins}
     sklearn = next(p.version for p in pins if p.name == "scikit-learn")
     return set(sys.stdlib_module_names) | names, sklearn
@@ -157,7 +161,8 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
         raise ModelImportError("the model holds types beyond skops' safe defaults; name each you trust with --trust "
                                f"(TRUST=\"...\" through make): {' '.join(refused)}")
     modules, versions = schema_facts(data)
-    allowed, layer_sklearn = layer_modules(rt)
+    kind = "boosting" if modules & BOOSTER_MODULES else "sklearn"
+    allowed, layer_sklearn = layer_modules(rt, kind)
     missing = sorted(modules - allowed)
     if missing:
         raise ModelImportError(f"the model needs modules the layer does not hold: {', '.join(missing)}")
@@ -180,6 +185,12 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
         raise ModelImportError(f"{check_rows[1]} have {len(rows[0])} columns; the model takes "
                                f"{manifest['n_features']} (a header naming its features picks them)")
     manifest["inputs"], manifest["frame"] = schema.infer(estimator, rows)
+    if kind == "boosting":
+        if manifest["frame"]:
+            raise ModelImportError("the pipeline wraps a booster and selects its columns by name, so it takes a "
+                                   "DataFrame: pandas beside scikit-learn and the boosters does not fit Lambda's "
+                                   "250 MB; select the columns by position, or save the booster's own model file")
+        manifest["backend"] = "boosting"
     if rows is not None:
         schema.check_rows(manifest["inputs"], manifest["frame"], rows, check_rows[1])
     onnx_data, manifest["onnx"] = _export_onnx(estimator, manifest, check_rows and (rows, check_rows[1]))
@@ -205,7 +216,7 @@ def _export_onnx(estimator, manifest: dict, check_rows: tuple | None) -> tuple[b
             estimator, manifest["n_features"])
         export = onnx_export.export(estimator, manifest, [list(r) for r in rows], checked_on)
     except onnx_export.NotConvertible as err:
-        serves = "scikit-learn" if manifest["format"] == "skops" else manifest["format"]
+        serves = manifest.get("backend") or ("scikit-learn" if manifest["format"] == "skops" else manifest["format"])
         return None, {"exported": False, "reason": f"not exported to ONNX: {err}; the {serves} backend serves it"}
     return export.data, {"exported": True, **export.facts}
 

@@ -29,23 +29,52 @@ class Export:
     facts: dict  # what model.json records under "onnx"
 
 
-def _convert(estimator: Any, n_features: int, inputs: list[dict] | None = None) -> bytes:
-    """The ONNX model: one float64 input of n_features columns, or (`inputs`, model.json's) one input per column
-    named after it, float64 for a number and string for a category."""
+def _register_boosters() -> None:
+    """Teach skl2onnx the boosters' scikit-learn estimators, with onnxmltools' converters (their documented way)."""
+    from lightgbm import LGBMClassifier, LGBMRegressor
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+    from xgboost import XGBClassifier, XGBRegressor
+
+    classifier = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    for model, alias, shapes, convert, options in (
+            (XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes, convert_xgboost,
+             classifier),
+            (XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes, convert_xgboost, None),
+            (LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes, convert_lightgbm,
+             classifier),
+            (LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes, convert_lightgbm,
+             None)):
+        update_registered_converter(model, alias, shapes, convert, options=options)
+
+
+def _convert(estimator: Any, n_features: int, inputs: list[dict] | None = None, float32: bool = False) -> bytes:
+    """The ONNX model: one float64 input of n_features columns (float32 for a pipeline wrapping a booster: their
+    converters take no other), or (`inputs`, model.json's) one input per column named after it, float64 for a number
+    and string for a category."""
     import skl2onnx
-    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
     from sklearn.base import is_classifier
 
+    if float32:
+        _register_boosters()
     # no ZipMap: it takes float only and turns a tensor into a list of dicts; the handler reads tensors
     options = {id(estimator): {"zipmap": False}} if is_classifier(estimator) else None
-    types = [("X", DoubleTensorType([None, n_features]))] if inputs is None else [
+    matrix = FloatTensorType if float32 else DoubleTensorType
+    types = [("X", matrix([None, n_features]))] if inputs is None else [
         (i["name"], DoubleTensorType([None, 1]) if i["type"] == "number" else StringTensorType([None, 1]))
         for i in inputs]
     try:
         with warnings.catch_warnings():
             # skl2onnx reads SVC's probA_/probB_, which scikit-learn 1.9 flags as deprecated
             warnings.simplefilter("ignore", FutureWarning)
-            onx = skl2onnx.to_onnx(estimator, initial_types=types, options=options)
+            onx = skl2onnx.to_onnx(estimator, initial_types=types, options=options,
+                                   target_opset={"": 15, "ai.onnx.ml": 3} if float32 else None)
     except Exception as err:  # noqa: BLE001 - skl2onnx raises many types for what it cannot convert
         raise NotConvertible(f"skl2onnx {skl2onnx.__version__} cannot convert it: {str(err).splitlines()[0][:300]}")
     # Producer metadata names the converting library's version only: the same model gives the same bytes.
@@ -79,6 +108,8 @@ def _convert_booster(booster: Any, spec: dict) -> bytes:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if spec["format"] == "xgboost":
+                booster = booster.copy()  # the converter reads features only as f0, f1, ...: the input is by position
+                booster.feature_names = None
                 onx = onnxmltools.convert_xgboost(booster, initial_types=types, target_opset=15)
             else:
                 onx = onnxmltools.convert_lightgbm(booster, initial_types=types, zipmap=False, target_opset=15)
@@ -167,13 +198,16 @@ def export(estimator: Any, spec: dict, rows: list[list], checked_on: str) -> Exp
         raise NotConvertible("it takes boolean inputs, which the export does not carry")
     schema = Schema.from_inputs(spec["inputs"], spec["frame"])
     booster = spec.get("format") in ("xgboost", "lightgbm")
+    wrapped = spec.get("backend") == "boosting"  # a scikit-learn pipeline wrapping a booster
+    if wrapped and schema.typed:
+        raise NotConvertible("a pipeline wrapping a booster is exported with one float32 matrix, not typed columns")
     rows = proof_rows(schema, rows, missing=booster)
     X_check = schema.to_model(rows)
     if booster:
         data, estimator = _convert_booster(estimator, spec), BoosterReference(estimator, spec)
         X_check = X_check.astype(np.float64)
     else:
-        data = _convert(estimator, spec["n_features"], spec["inputs"] if schema.typed else None)
+        data = _convert(estimator, spec["n_features"], spec["inputs"] if schema.typed else None, float32=wrapped)
     try:
         got = outputs(data, schema.feed([list(c) for c in zip(*rows)]) if schema.typed and not booster else X_check)
     except Exception as err:  # noqa: BLE001 - onnxruntime refuses what it cannot run
@@ -188,7 +222,7 @@ def export(estimator: Any, spec: dict, rows: list[list], checked_on: str) -> Exp
                              f"is faithful; {checked_on}){hint}")
     return Export(data, {
         "file": ONNX_FILE, "sha256": hashlib.sha256(data).hexdigest(),
-        "input": "float32" if booster else "columns" if schema.typed else "float64",
+        "input": "float32" if booster or wrapped else "columns" if schema.typed else "float64",
         "max_abs_difference": worst, "compared": what, "tolerance": TOLERANCE, "checked_rows": len(X_check),
         "checked_on": checked_on, "onnx": onnx.__version__,
         **({"onnxmltools": __import__("onnxmltools").__version__} if booster else {"skl2onnx": skl2onnx.__version__}),

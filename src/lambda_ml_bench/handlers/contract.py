@@ -30,6 +30,7 @@ MANIFEST_KEYS = {"name": str, "version": str, "sha256": str, "format": str, "tru
                  "outputs": list, "sklearn": (str, type(None)), "onnx": dict, "inputs": list, "frame": bool}
 # model.json's "format": the file the model comes in, and the backend that serves it natively. A skops file is
 # model.skops; a booster's own file keeps its format's name (model.json is the manifest's).
+# ("boosting" serves a skops pipeline wrapping a booster: model.json's "backend" says so)
 FORMATS = {"skops": ("sklearn", ("model.skops",)),
            "xgboost": ("xgboost", ("model.xgboost.json", "model.xgboost.ubj")),
            "lightgbm": ("lightgbm", ("model.lightgbm.txt",))}
@@ -194,10 +195,12 @@ class ModelSpec:
     format: str = "skops"  # one of FORMATS
     file: str = "model.skops"  # the model's file in the model folder
 
+    own_backend: str | None = None  # model.json's "backend", where it is not the format's (a pipeline of boosters)
+
     @property
     def backend(self) -> str:
         """The backend that serves the model's own file (functions.json's backends)."""
-        return FORMATS[self.format][0]
+        return self.own_backend or FORMATS[self.format][0]
 
     @property
     def backends(self) -> tuple[str, ...]:
@@ -221,6 +224,8 @@ class ModelSpec:
         if file not in FORMATS[manifest["format"]][1]:
             raise ModelLoadError(f"model.json's 'file' must be one of {', '.join(FORMATS[manifest['format']][1])} "
                                  f"for a {manifest['format']} model, not {file!r}")
+        if "backend" in manifest and (manifest["backend"] != "boosting" or manifest["format"] != "skops"):
+            raise ModelLoadError("model.json's 'backend' may only say 'boosting', of a skops model")
         if (manifest["sklearn"] is None) != (manifest["format"] != "skops"):
             raise ModelLoadError("model.json's 'sklearn' must name the version of a skops model, and be null for "
                                  "any other")
@@ -249,7 +254,7 @@ class ModelSpec:
                    manifest["n_features"], tuple(names) if names is not None else None,
                    tuple(manifest["classes"]) if manifest["classes"] is not None else None,
                    tuple(manifest["outputs"]), tuple(manifest["trusted_types"]), manifest["sklearn"], onnx, schema,
-                   manifest["format"], file)
+                   manifest["format"], file, manifest.get("backend"))
 
     def identity(self) -> dict:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}

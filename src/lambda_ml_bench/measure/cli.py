@@ -44,6 +44,9 @@ def _targets(args: argparse.Namespace, client, outputs: dict | None) -> list:
     from lambda_ml_bench.measure.targets import handler_for, targets_from_listing, targets_from_terraform
 
     function = args.function or ("predict" if args.payload else "benchmark")
+    if not args.backend:  # the packaged model's own backend for predict (scikit-learn before a package says)
+        own = spec.load().package_manifest().get("model", {}).get("backends", ["sklearn"])[0]
+        args.backend = [own if function == "predict" else "sklearn"]
     targets = []
     for backend in args.backend:
         key, handler = handler_for(function, backend)
@@ -218,9 +221,9 @@ def register(sub) -> None:
     p.add_argument(
         "--backend",
         nargs="+",
-        default=["sklearn"],
         choices=list(spec.load().backends),
-        help="serving backends to sweep side by side (predict: sklearn and onnx; default sklearn)",
+        help="serving backends to sweep side by side (predict: the packaged model's own, sklearn, xgboost or "
+        "lightgbm, and onnx when exported; default: its own)",
     )
     p.add_argument(
         "--payload",
