@@ -34,8 +34,9 @@ FIND_313 = if command -v python3 >/dev/null; then $(BOOT).interpreters 3.13 >/de
 	else echo "error: no python3 on PATH, to look for Python 3.13 with" >&2; fi
 PY_TAG := py$(subst .,,$(PYTHON_VERSION))
 LAYERS := $(foreach k,$(BACKEND),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-$(a).zip))
-# what the function package and the deployment need, whatever BACKEND narrows `make layers` to
-ALL_LAYERS := $(foreach k,$(BACKENDS),$(foreach a,$(ARCH),dist/layers/$(k)-$(PY_TAG)-$(a).zip))
+# what the deployment of the packaged model needs (its backends' layers, every architecture), whatever BACKEND narrows
+# `make layers` to: asked of spec.py once the package exists
+DEPLOYED_LAYERS = $(MAKE) --no-print-directory $$(PYTHONPATH=src python3 -m lambda_ml_bench.spec layers $(PYTHON_VERSION))
 SRC := src/lambda_ml_bench
 LMB := $(PY) -m lambda_ml_bench
 LAYER_SRC := $(shell $(BOOT).backends --sources)
@@ -102,7 +103,8 @@ sandbox: $(VENV_DEP)
 	$(LMB) sandbox
 
 .PHONY: local-up  ## use: start the local Lambda on 127.0.0.1:PORT (3001) in the background (builds what is missing)
-local-up: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip sandbox
+local-up: dist/function/function-$(PY_TAG).zip sandbox
+	$(DEPLOYED_LAYERS)
 	$(LMB) local up --detach --port $(PORT)
 
 .PHONY: local-down  ## use: stop the local Lambda and every process it started
@@ -121,7 +123,8 @@ compare: $(VENV_DEP)
 	$(LMB) compare $(COMPARE_ARGS)
 
 .PHONY: deploy  ## deploy: build what is missing, then terraform init and apply in terraform/ (needs AWS credentials)
-deploy: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip
+deploy: dist/function/function-$(PY_TAG).zip
+	$(DEPLOYED_LAYERS)
 	$(LMB) deploy --python $(PYTHON_VERSION)
 
 .PHONY: destroy  ## deploy: terraform destroy in terraform/
@@ -145,7 +148,8 @@ layers-report: $(LAYERS)
 	$(LMB) layers-report --python $(PYTHON_VERSION) $(addprefix --arch ,$(ARCH)) $(addprefix --backend ,$(BACKEND))
 
 .PHONY: tf-check  ## deploy: terraform fmt, init, validate and plan offline (stand-in hashicorp/aws), then check the plans
-tf-check: $(ALL_LAYERS) dist/function/function-$(PY_TAG).zip
+tf-check: dist/function/function-$(PY_TAG).zip
+	$(DEPLOYED_LAYERS)
 	$(LMB) tf-check
 
 .PHONY: test  ## develop: run every check: ruff, tf-check, unit, integration (real layer builds) and each benchmark once

@@ -211,3 +211,17 @@ def booster_pipelines(folder: Path) -> dict[str, tuple[Path, Path, Any, Any]]:
         csv.write_text("\n".join(",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in X_test) + "\n")
         out[name] = (path, csv, pipeline, X_test)
     return out
+
+
+def refusing(modules: list[str]) -> str:
+    """Python source to start a probe with: importing any of `modules` (or below them) fails, as it would from a
+    layer that does not hold them."""
+    return f"""
+import sys
+BLOCKED = {modules!r}
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+            raise ImportError("removed from the layer: " + name)
+sys.meta_path.insert(0, Refuse())
+"""

@@ -72,9 +72,7 @@ def runtime_zips(python_version: str) -> list[Path]:
     from lambda_ml_bench import spec
 
     s = spec.load()
-    wanted = [s.package_path(python_version)] + sorted({s.layer_path(h.backend, a, python_version)
-                                                         for h in s.deployed(python_version).values()
-                                                         for a in s.architectures})
+    wanted = [s.package_path(python_version), *s.deployed_layers(python_version)]
     missing = [p for p in wanted if not p.exists()]
     if missing:
         names = ", ".join(p.name for p in missing)

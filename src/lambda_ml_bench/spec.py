@@ -83,6 +83,11 @@ class Spec:
         """serving() for the package built for this runtime."""
         return self.serving(self.package_manifest(python_version).get("model", {}).get("backends"))
 
+    def deployed_layers(self, python_version: str | None = None) -> list[Path]:
+        """The layer zips the deployed handlers run on, every architecture."""
+        return sorted({self.layer_path(h.backend, a, python_version)
+                       for h in self.deployed(python_version).values() for a in self.architectures})
+
     def handler_for(self, function: str, backend: str) -> Handler:
         """The handler that does `function` (benchmark, predict) on `backend`: predict on onnx is predict-onnx."""
         for h in self.handlers.values():
@@ -114,5 +119,9 @@ def load(path: Path = SPEC_FILE) -> Spec:
 
 
 if __name__ == "__main__":
-    # `python3 -m lambda_ml_bench.spec python_version`: a field for the Makefile (stdlib only).
-    print(getattr(load(), sys.argv[1]) if len(sys.argv) > 1 else load())
+    # `python3 -m lambda_ml_bench.spec python_version`: a field for the Makefile (stdlib only); `layers VERSION`: the
+    # layer zips (relative to the checkout) the packaged model's deployment needs.
+    if sys.argv[1:2] == ["layers"]:
+        print(" ".join(str(p.relative_to(REPO)) for p in load().deployed_layers(sys.argv[2])))
+    else:
+        print(getattr(load(), sys.argv[1]) if len(sys.argv) > 1 else load())

@@ -24,6 +24,8 @@ PROVIDER = ('terraform {\n  required_providers {\n    aws = {\n      source  = "
 def workspace(built, package, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """The stand-in installed with the first Terraform found (the binary where there is one); plans read
     this session's layer and package manifests."""
+    for kind in {"sklearn", *package["model"]["backends"]}:  # the layers the package's functions run on
+        built[kind]
     return Workspace(tmp_path_factory.mktemp("tfcheck"), ENGINES[0].command, dist).install()
 
 
@@ -348,8 +350,9 @@ def test_refresh_changes_nothing_and_apply_is_refused(workspace: Workspace) -> N
 
 
 # --- the plan checks -----------------------------------------------------------------------------------
-def test_the_root_plan_passes_every_rule(root_plan: dict) -> None:
-    found = plancheck.check(root_plan, expected_functions(root_plan, SCENARIOS[0]), HANDLER_BACKENDS)
+def test_the_root_plan_passes_every_rule(root_plan: dict, workspace: Workspace) -> None:
+    expected = expected_functions(root_plan, SCENARIOS[0], workspace.dist)
+    found = plancheck.check(root_plan, expected, HANDLER_BACKENDS)
     assert {(f.handler.split(".")[1], f.architecture) for f in found} == {
         (h, a) for h in ("benchmark", "predict", "predict_onnx") for a in ("arm64", "x86_64")
     }
@@ -577,7 +580,7 @@ def test_the_plan_checks_catch_each_broken_rule(workspace: Workspace, fault: str
     workspace.init(copy)
     _, plan = workspace.plan(copy, *options)
     with pytest.raises(PlanCheckError, match=re.escape(message)):
-        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]), HANDLER_BACKENDS)
+        plancheck.check(plan, expected_functions(plan, SCENARIOS[0], workspace.dist), HANDLER_BACKENDS)
 
 
 REFUSED_MODES = {
@@ -626,7 +629,7 @@ def test_a_real_account_plan_in_every_partition(workspace: Workspace) -> None:
     workspace.init(folder)
     for region, partition in (("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")):
         _, plan = workspace.plan(folder, f"-var=region={region}", "-var=function_url=true")
-        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]), HANDLER_BACKENDS)
+        plancheck.check(plan, expected_functions(plan, SCENARIOS[0], workspace.dist), HANDLER_BACKENDS)
         functions = [rc["change"]["after"] for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_function"]
         assert all(bool(f["logging_config"]) == (partition == "aws") for f in functions), region
         assert all(f["environment"] == [] for f in functions)
@@ -685,7 +688,7 @@ def test_a_plans_answer_deploys_as_written(workspace: Workspace) -> None:
         (folder / "plan.auto.tfvars.json").write_text(json.dumps(written))
         workspace.init(folder)
         _, plan = workspace.plan(folder)
-        plancheck.check(plan, expected_functions(plan, SCENARIOS[0]), HANDLER_BACKENDS)
+        plancheck.check(plan, expected_functions(plan, SCENARIOS[0], workspace.dist), HANDLER_BACKENDS)
         predict = [rc["change"]["after"] for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_function"
                    and rc["change"]["after"]["handler"] == "handlers.predict.handler"]
         assert [p["architectures"] for p in predict] == [[best.m.architecture]], mode

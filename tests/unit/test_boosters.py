@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import booster_files
+from support import booster_files, refusing
 
 from lambda_ml_bench.build.backends import BACKENDS
 from lambda_ml_bench.build.model import ModelImportError, import_model
@@ -96,14 +96,7 @@ def test_the_booster_trains_and_predicts_without_what_its_layer_removes(kind: st
     """The layer holds neither scikit-learn nor pandas, and of SciPy only what scipy.sparse needs: with those and what
     the kind removes of the booster made unimportable, the booster imports, trains and predicts."""
     blocked = [p.replace("/", ".") for p, _ in BACKENDS[kind].remove] + ["sklearn", "pandas"]
-    probe = f"""
-import sys
-BLOCKED = {blocked!r}
-class Refuse:
-    def find_spec(self, name, path=None, target=None):
-        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
-            raise ImportError("removed from the layer: " + name)
-sys.meta_path.insert(0, Refuse())
+    probe = refusing(blocked) + f"""
 import numpy as np
 rng = np.random.default_rng(0)
 X = rng.normal(size=(300, 5)); y = (X[:, 0] > 0).astype(int)

@@ -41,6 +41,19 @@ LIBGOMP = SystemLibrary(
     why="lib_lightgbm.so needs libgomp.so.1 (readelf -d: NEEDED), which Lambda's runtime lacks",
 )
 
+# What the scikit-learn kinds remove of SciPy: imported by no module of scikit-learn or pandas
+# (tests/unit/test_layer_kinds.py reads their sources and imports every scikit-learn module without them).
+_SCIPY_UNUSED_BY_SKLEARN = (
+    ("scipy/signal", "signal processing: scikit-learn never imports it; pandas only for rolling(win_type=...)"),
+    ("scipy/odr", "orthogonal distance regression: imported by neither"),
+    ("scipy/fftpack", "the legacy FFT interface (scipy.fft stays): imported by neither"),
+    ("scipy/misc", "deprecated helpers: imported by neither"),
+    ("scipy/datasets", "downloads sample data: imported by neither"),
+    ("scipy/differentiate", "numerical differentiation: imported by neither"),
+)
+_XGBOOST_EXTRAS = (("xgboost/testing", "XGBoost's own test helpers, never imported by inference"),
+                   ("xgboost/spark", "training on Spark"), ("xgboost/dask", "training on Dask"))
+
 # What a gradient boosting layer keeps of SciPy: the boosters import scipy.sparse (and through it scipy.linalg and
 # scipy.special) to accept sparse matrices; nothing of them imports the rest (tests/unit/test_layer_kinds.py reads
 # their sources), and the import check trains and predicts without it.
@@ -89,14 +102,7 @@ BACKENDS: dict[str, Backend] = {
         # reserve; these go, each imported by no module of scikit-learn or pandas (tests/unit/test_layer_kinds.py
         # reads their sources and imports every scikit-learn module without them; numpy.f2py, tried, is reached by
         # SciPy's array API layer, so it stays)
-        remove=(
-            ("scipy/signal", "signal processing: scikit-learn never imports it; pandas only for rolling(win_type=...)"),
-            ("scipy/odr", "orthogonal distance regression: imported by neither"),
-            ("scipy/fftpack", "the legacy FFT interface (scipy.fft stays): imported by neither"),
-            ("scipy/misc", "deprecated helpers: imported by neither"),
-            ("scipy/datasets", "downloads sample data: imported by neither"),
-            ("scipy/differentiate", "numerical differentiation: imported by neither"),
-        ),
+        remove=_SCIPY_UNUSED_BY_SKLEARN,
     ),
     "onnx": Backend(
         name="onnx",
@@ -125,16 +131,8 @@ BACKENDS: dict[str, Backend] = {
         requirements=ROOT / "boosting-requirements.in",
         imports=("numpy", "scipy", "sklearn.pipeline", "xgboost", "lightgbm"),
         check="boosting-fit",
-        # the sklearn kind's removals (proven for scikit-learn; the boosters reach nothing of SciPy beyond sparse)
-        # and the boosters' own
-        remove=(("scipy/signal", "signal processing: imported by neither scikit-learn nor the boosters"),
-                ("scipy/odr", "orthogonal distance regression: imported by none of them"),
-                ("scipy/fftpack", "the legacy FFT interface (scipy.fft stays): imported by none of them"),
-                ("scipy/misc", "deprecated helpers: imported by none of them"),
-                ("scipy/datasets", "downloads sample data: imported by none of them"),
-                ("scipy/differentiate", "numerical differentiation: imported by none of them"),
-                ("xgboost/testing", "XGBoost's own test helpers, never imported by inference"),
-                ("xgboost/spark", "training on Spark"), ("xgboost/dask", "training on Dask")),
+        # the sklearn kind's removals (the boosters reach nothing of SciPy beyond sparse) and XGBoost's extras
+        remove=(*_SCIPY_UNUSED_BY_SKLEARN, *_XGBOOST_EXTRAS),
         libraries=(LIBGOMP,),
         min_glibc=(2, 34),  # the libgomp it carries
     ),
@@ -144,9 +142,7 @@ BACKENDS: dict[str, Backend] = {
         requirements=ROOT / "xgboost-requirements.in",
         imports=("numpy", "scipy.sparse", "xgboost"),
         check="xgboost-train",
-        remove=(*_SCIPY_BEYOND_SPARSE,
-                ("xgboost/testing", "XGBoost's own test helpers, never imported by inference"),
-                ("xgboost/spark", "training on Spark"), ("xgboost/dask", "training on Dask")),
+        remove=(*_SCIPY_BEYOND_SPARSE, *_XGBOOST_EXTRAS),
         zipped_budget=DIRECT_UPLOAD_LIMIT,  # the issue's budget: under 50 MB zipped, a direct upload
         min_glibc=(2, 28),  # xgboost-cpu 3.4.1 publishes manylinux_2_28 wheels only
     ),

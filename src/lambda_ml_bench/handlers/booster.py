@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from . import contract
 from .config import memory_mb
 from .contract import ModelSpec
 from .errors import ModelLoadError
@@ -43,6 +44,10 @@ class BoosterModel:
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(predictions, probabilities) as the contract answers them."""
         return answer_of(self.spec, self.raw(X))
+
+    def answer(self, request: dict) -> dict:
+        """A request, read by the contract, answered as the contract says (what the handlers serve)."""
+        return contract.answer(self.spec, *self.predict(contract.parse_instances(request, self.spec)))
 
 
 def answer_of(spec: ModelSpec, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

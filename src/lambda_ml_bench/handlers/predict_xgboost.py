@@ -1,20 +1,15 @@
-"""Lambda handler: predictions from a XGBoost model file with XGBoost itself (the xgboost layer: no scikit-learn).
-
-The predict handler's request, answer and errors (handlers/contract.py)."""
+"""Lambda handler: predictions from a XGBoost model file with XGBoost itself, on the xgboost layer (no scikit-learn);
+the predict handler's request, answer and errors (handlers/contract.py, handlers/booster.py)."""
 from __future__ import annotations
 
 from typing import Any
 
-from . import config, contract
+from . import config
 from .booster import load_booster
 from .edge import serve
 
 MODEL = load_booster(config.model_dir(), "xgboost", threads=config.vcpus())  # once per cold start; bad: INIT fails
 
 
-def predict(request: dict) -> dict:
-    return contract.answer(MODEL.spec, *MODEL.predict(contract.parse_instances(request, MODEL.spec)))
-
-
 def handler(event: Any, context: Any) -> dict:
-    return serve(event, predict)
+    return serve(event, MODEL.answer)

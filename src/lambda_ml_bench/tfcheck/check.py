@@ -1,6 +1,7 @@
 """`make tf-check`: fmt, init, validate and plan of every configuration, offline, then the plan checks."""
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lambda_ml_bench import spec
+from lambda_ml_bench.paths import REPO
 from lambda_ml_bench.tfcheck import plancheck
 from lambda_ml_bench.tfcheck.errors import PlanCheckError, TerraformFailed
 from lambda_ml_bench.tfcheck.workspace import TERRAFORM_DIR, Engine, Workspace, engines
@@ -58,13 +60,21 @@ SCENARIOS = (
 )
 
 
-def expected_functions(plan: dict, scenario: Scenario) -> set[tuple[str, str]]:
+def expected_functions(plan: dict, scenario: Scenario, dist: Path = REPO / "dist") -> set[tuple[str, str]]:
+    """(handler, architecture) of every function the plan must hold: the handlers serving the package in `dist` (the
+    plan's own build output), on the planned backends and architectures."""
     if scenario.expected is not None:
         return set(scenario.expected)
     variables = plan["variables"]
     architectures, backends = variables["architectures"]["value"], variables["backends"]["value"] or SPEC.backends
     own = variables.get("handler_architectures", {}).get("value") or {}
-    return {(h.handler, a) for h in SPEC.deployed().values() if h.backend in backends
+    python = variables.get("python_version", {}).get("value") or SPEC.python_version
+    package = dist / SPEC.package_path(python).relative_to(REPO / "dist")
+    try:
+        model_backends = json.loads(package.with_suffix(".json").read_text())["model"].get("backends")
+    except (OSError, ValueError, KeyError):
+        model_backends = None
+    return {(h.handler, a) for h in SPEC.serving(model_backends).values() if h.backend in backends
             for a in own.get(h.key, architectures)}
 
 
@@ -97,7 +107,7 @@ def check_engine(ws: Workspace, engine: Engine, progress=lambda outcome: None) -
             run, plan = ws.plan(folder, *scenario.options, out=f"{len(outcomes)}.tfplan")
             out.plan_s = run.seconds
             out.resources = sum(1 for rc in plan["resource_changes"] if rc["mode"] == "managed")
-            out.functions = plancheck.check(plan, expected_functions(plan, scenario), HANDLER_BACKENDS)
+            out.functions = plancheck.check(plan, expected_functions(plan, scenario, ws.dist), HANDLER_BACKENDS)
         except (TerraformFailed, PlanCheckError) as exc:
             out.problem = str(exc)
         progress(out)
