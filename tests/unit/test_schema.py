@@ -4,6 +4,7 @@ unknown category refused (400 naming it) only where the model's encoder would ra
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -212,3 +213,26 @@ def test_only_a_model_fed_a_dataframe_puts_the_layers_pandas_on_the_path(categor
     frame_dir = tmp_path / "frame"
     package(categorical[0], frame_dir)
     assert model.reach_apart(frame_dir) is True and sys.path[1] == str(layer / model.APART_DIR)
+
+
+@pytest.mark.parametrize(("instances", "field", "rule"), [
+    ([[float("nan"), 1.0, 2.0]], "instances[0][0]", "finite number"),  # a NaN given (Python's json reads one), not null
+    ([[1.0, True, 2.0]], "instances[0][1]", "a number or null, not a boolean"),
+    ([[1.0, 2.0, "3"]], "instances[0][2]", "a number or null, not a string"),
+    ([[1.0, 2.0, 1e300]], "instances[0][2]", "at most 1e+100"),
+    ([[1.0, 2.0, 10**400]], "instances[0][2]", "too large for a 64-bit float"),
+    ([[1.0, None, 3.0], [None, 2.0, None]], None, None),
+])
+def test_numbers_and_nulls_are_read_in_one_pass_and_a_fault_still_named(instances, field, rule) -> None:
+    """A model whose columns are all numbers that may be missing (a booster's, HistGradientBoosting's) gets one
+    float64 array read with whole-batch passes; what breaks a rule is named as the column check names it."""
+    inputs = [{"name": None, "type": "number", "missing": True} for _ in range(3)]
+    spec = contract.ModelSpec("m", "1", "0" * 64, "regressor", 3, None, None, (), (), None, {},
+                              contract.Schema.from_inputs(inputs, False), "xgboost", "model.xgboost.json")
+    assert spec.schema.numbers and not spec.schema.plain
+    if field is None:
+        got = contract.parse_instances({"instances": instances}, spec)
+        assert got.dtype == np.float64 and np.isnan(got).sum() == 3 and got[1, 1] == 2.0
+        return
+    with pytest.raises(PayloadError, match=re.escape(field) + r": .*" + re.escape(rule)):
+        contract.parse_instances({"instances": instances}, spec)
