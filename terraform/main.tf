@@ -11,7 +11,7 @@ locals {
   # The handlers of the chosen backends; a handler's backend is the layer it runs on. A predict handler runs only
   # where its backend serves the packaged model (its own format's, and onnx when exported): spec.py's serving().
   backends       = var.backends == null ? local.spec.backends : var.backends
-  model_backends = try(local.package.model.backends, ["sklearn", "onnx"])
+  model_backends = [for b in try(local.package.model.backends, ["sklearn", "onnx"]) : b if b != "onnx" || local.package.model.onnx_exported]
   handlers = { for key, h in local.spec.handlers : key => h if contains(local.backends, h.backend) && (
   trimsuffix(key, "-${h.backend}") != "predict" || contains(local.model_backends, h.backend)) }
 

@@ -34,7 +34,7 @@ variable "backends" {
 
   validation {
     condition     = var.backends == null ? true : length(var.backends) > 0 && alltrue([for b in var.backends : contains(local.spec.backends, b)])
-    error_message = "backends must be null or a non-empty list of values from functions.json's backends (sklearn, onnx, xgboost, lightgbm)."
+    error_message = "backends must be null or a non-empty list of values from functions.json's backends (sklearn, onnx, xgboost, lightgbm, boosting)."
   }
 
   validation {

@@ -225,3 +225,23 @@ class Refuse:
             raise ImportError("removed from the layer: " + name)
 sys.meta_path.insert(0, Refuse())
 """
+
+
+def colours_lightgbm(folder: Path) -> tuple[Path, Path, Any, Any]:
+    """A LightGBM classifier fitted on a DataFrame with a string category (its file keeps the category names) and a
+    tenth of a number missing: (model file, held-out CSV with a header, the booster, the held-out DataFrame)."""
+    import lightgbm
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    colours = pd.Categorical(rng.choice(["red", "green", "blue", "amber"], 600))
+    frame = pd.DataFrame({"x": rng.normal(size=600), "colour": colours, "z": rng.normal(size=600)})
+    frame.loc[::10, "x"] = np.nan
+    y = ((frame.x.fillna(0) > 0) ^ (frame.colour == "red")).astype(int)
+    booster = lightgbm.train({"objective": "binary", "verbose": -1, "min_data_per_group": 5, "seed": 0},
+                             lightgbm.Dataset(frame, label=y), 30)
+    path = folder / "colours-lightgbm.txt"
+    booster.save_model(str(path))
+    held_out = frame.sample(80, random_state=1)
+    held_out.astype({"colour": object}).to_csv(folder / "colours-held-out.csv", index=False)
+    return path, folder / "colours-held-out.csv", booster, held_out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import booster_files, booster_pipelines, local_service
+from support import booster_files, booster_pipelines, colours_lightgbm, local_service
 
 from lambda_ml_bench import spec
 from lambda_ml_bench.build.model import import_model
@@ -32,7 +32,7 @@ def served(built: dict, dist: Path, tmp_path_factory: pytest.TempPathFactory):
 
     folder = tmp_path_factory.mktemp("boosters")
     specs, expected = [], {}
-    models = {**booster_files(folder), **booster_pipelines(folder)}
+    models = {**booster_files(folder), **booster_pipelines(folder), "colours-lightgbm": colours_lightgbm(folder)}
     for name, (path, csv, model, X) in models.items():
         trust = skops.io.get_untrusted_types(file=path) if path.suffix == ".skops" else []
         manifest = import_model(path, trust, "1", folder / name / "model", rt=RT, check_data=csv)
@@ -56,8 +56,12 @@ def invoke(client, function: str, instances: list) -> tuple[dict, dict]:
     return response, json.loads(response["Payload"].read())
 
 
-def requests(X: np.ndarray, names: list[str] | None) -> list:
-    """The held-out rows as a request: null where a value is missing, named when the model names its features."""
+def requests(X, names: list[str] | None) -> list:
+    """The held-out rows (an array, or a DataFrame with a string category) as a request: null where a value is
+    missing, named when the model names its features."""
+    if hasattr(X, "to_dict"):
+        return [{k: None if isinstance(v, float) and np.isnan(v) else v for k, v in r.items()}
+                for r in X.astype({"colour": object}).to_dict("records")]
     rows = [[None if np.isnan(v) else float(v) for v in row] for row in X]
     return [dict(zip(names, r)) for r in rows] if names else rows
 
@@ -95,6 +99,16 @@ def test_a_booster_file_is_imported_without_trust_and_exported_where_faithful(se
     assert set(package["handlers"]) == {"benchmark", f"predict-{backend}", "predict-onnx"}
 
 
+def test_a_lightgbm_model_of_string_categories_is_typed_and_exported(served) -> None:
+    _, expected = served
+    manifest, package, _, _ = expected["colours-lightgbm"]
+    colour = manifest["inputs"][1]
+    assert (colour["name"], colour["type"], colour["categories"]) == ("colour", "category",
+                                                                      ["amber", "blue", "green", "red"])
+    assert manifest["onnx"]["exported"] and manifest["onnx"]["input"] == "float32", manifest["onnx"]
+    assert package["model"]["backends"] == ["lightgbm", "onnx"]
+
+
 def test_a_pipeline_wrapping_a_booster_is_served_by_the_boosting_layer(served) -> None:
     _, expected = served
     for name in ("cancer-xgb-pipeline", "cancer-lgbm-pipeline"):
@@ -108,7 +122,8 @@ def test_a_pipeline_wrapping_a_booster_is_served_by_the_boosting_layer(served) -
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("name", ["cancer-xgboost", "wine-lightgbm", "cancer-xgb-pipeline", "cancer-lgbm-pipeline"])
+@pytest.mark.parametrize("name", ["cancer-xgboost", "wine-lightgbm", "cancer-xgb-pipeline", "cancer-lgbm-pipeline",
+                                  "colours-lightgbm"])
 def test_the_model_answers_through_the_local_lambda_as_in_process(served, name: str, arch: str) -> None:
     client, expected = served
     manifest, _, model, X = expected[name]

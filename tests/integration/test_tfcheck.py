@@ -387,7 +387,7 @@ def test_the_onnx_layers_are_uploaded_directly_and_the_sklearn_ones_through_s3(r
 
 def test_either_backend_or_both_can_be_deployed(workspace: Workspace, dist: Path) -> None:
     """var.backends picks the functions (and only their layers); an unknown backend, or onnx for a model without
-    an ONNX export, is refused at plan with a message saying what to do."""
+    an ONNX export, is refused at plan with a message saying what to do; left unset, the model's own are deployed."""
     folder = workspace.copy("backends")
     workspace.init(folder)
     _, plan = workspace.plan(folder, '-var=backends=["onnx"]')
@@ -396,7 +396,7 @@ def test_either_backend_or_both_can_be_deployed(workspace: Workspace, dist: Path
     assert {rc["module_address"] for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_layer_version"} == {
         'module.layer["onnx-arm64"]', 'module.layer["onnx-x86_64"]'}
     run, _ = workspace.plan(folder, '-var=backends=["tensorflow"]', check=False)
-    assert run.returncode != 0 and "backends must be a non-empty list of values" in run.output
+    assert run.returncode != 0 and "backends must be null or a non-empty list of values" in run.output
     # the same configuration over a package whose model has no ONNX export
     link = folder.parent / "dist"
     link.unlink()
@@ -406,10 +406,13 @@ def test_either_backend_or_both_can_be_deployed(workspace: Workspace, dist: Path
     manifest["model"]["onnx_exported"] = False
     (link / "function" / "function-py313.json").write_text(json.dumps(manifest))
     (link / "function" / "function-py313.zip").symlink_to(dist / "function" / "function-py313.zip")
-    run, _ = workspace.plan(folder, check=False)
+    run, _ = workspace.plan(folder, '-var=backends=["sklearn", "onnx"]', check=False)
     assert run.returncode != 0 and "has no ONNX export" in run.output and 'backends = ["sklearn"]' in run.output
-    _, plan = workspace.plan(folder, '-var=backends=["sklearn"]')
-    assert len([rc for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_function"]) == 4
+    for options in ((), ('-var=backends=["sklearn"]',)):  # by default, the handlers that serve the model: no onnx
+        _, plan = workspace.plan(folder, *options)
+        functions = [rc["change"]["after"]["handler"] for rc in plan["resource_changes"]
+                     if rc["type"] == "aws_lambda_function"]
+        assert sorted(functions) == sorted(["handlers.benchmark.handler", "handlers.predict.handler"] * 2)
 
 
 def test_expected_functions_come_from_the_planned_architectures(root_plan: dict) -> None:

@@ -15,7 +15,7 @@ from support import booster_files, refusing
 from lambda_ml_bench.build.backends import BACKENDS
 from lambda_ml_bench.build.model import ModelImportError, import_model
 from lambda_ml_bench.handlers.booster import load_booster
-from lambda_ml_bench.handlers.errors import ModelLoadError
+from lambda_ml_bench.handlers.errors import ModelLoadError, PayloadError
 from lambda_ml_bench.handlers.model import load
 
 
@@ -68,17 +68,49 @@ def test_a_file_that_is_no_model_or_serves_no_supported_objective_is_refused_by_
     assert not (tmp_path / "out" / "model.json").exists()
 
 
-def test_a_lightgbm_model_splitting_categories_is_refused_naming_them(tmp_path: Path) -> None:
+def test_a_lightgbm_model_of_string_categories_takes_them_and_answers_as_with_its_dataframe(tmp_path: Path) -> None:
+    """Fitted on a DataFrame's categories, LightGBM keeps their names in its file: the request gives strings (null, or a
+    category never seen, is missing, as pandas' code -1 is to LightGBM), the booster gets their codes."""
     import lightgbm
+    import pandas as pd
 
     rng = np.random.default_rng(0)
-    X = np.column_stack([rng.normal(size=200), rng.integers(0, 4, 200)])
-    booster = lightgbm.train({"objective": "binary", "verbose": -1},
-                             lightgbm.Dataset(X, label=(X[:, 0] > 0).astype(int), feature_name=["x", "colour"],
-                                              categorical_feature=[1]), 5)
-    booster.save_model(str(tmp_path / "categories.txt"))
-    with pytest.raises(ModelImportError, match=r"categorical features \(colour\)"):
-        import_model(tmp_path / "categories.txt", [], "1", tmp_path / "out")
+    colours = pd.Categorical(rng.choice(["red", "green", "blue"], 400))
+    frame = pd.DataFrame({"x": rng.normal(size=400), "colour": colours, "z": rng.normal(size=400)})
+    y = ((frame.x > 0) ^ (frame.colour == "red")).astype(int)
+    params = {"objective": "binary", "verbose": -1, "min_data_per_group": 5}
+    booster = lightgbm.train(params, lightgbm.Dataset(frame, y), 20)
+    booster.save_model(str(tmp_path / "colours.txt"))
+    manifest = import_model(tmp_path / "colours.txt", [], "1", tmp_path / "model")
+    colour = manifest["inputs"][1]
+    assert (colour["type"], colour["categories"], colour["unknown"]) == ("category", ["blue", "green", "red"], "model")
+    assert manifest["inputs"][0]["type"] == manifest["inputs"][2]["type"] == "number"
+    served = load_booster(tmp_path / "model", "lightgbm")
+    records = [{"x": 0.5, "colour": "red", "z": 0.0}, {"x": -0.5, "colour": None, "z": 1.0},
+               {"x": 0.5, "colour": "purple", "z": 0.0}]
+    got = served.answer({"instances": records})
+    known = [{**r, "colour": r["colour"] if r["colour"] in ("blue", "green", "red") else None} for r in records]
+    as_frame = pd.DataFrame(known).astype({"colour": pd.CategoricalDtype(["blue", "green", "red"])})
+    assert np.allclose(np.array(got["probabilities"])[:, 1], booster.predict(as_frame), rtol=0, atol=1e-12)
+    with pytest.raises(PayloadError, match=r"instances\[0\]\.colour: must be a string \(a category\) or null"):
+        served.answer({"instances": [{"x": 0.5, "colour": 2, "z": 0.0}]})
+
+
+def test_integer_coded_categories_are_taken_as_the_numbers_they_were_fitted_with(tmp_path: Path) -> None:
+    import lightgbm
+    import xgboost
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=300), rng.integers(0, 4, 300)])
+    y = (X[:, 0] > 0).astype(int)
+    lightgbm.train({"objective": "binary", "verbose": -1}, lightgbm.Dataset(X, y, categorical_feature=[1]),
+                   5).save_model(str(tmp_path / "codes.txt"))
+    xgboost.train({"objective": "binary:logistic"}, xgboost.DMatrix(X, y, feature_types=["q", "c"],
+                                                                     enable_categorical=True),
+                  5).save_model(str(tmp_path / "codes.ubj"))
+    for file in ("codes.txt", "codes.ubj"):
+        manifest = import_model(tmp_path / file, [], "1", tmp_path / file.replace(".", "-"))
+        assert [i["type"] for i in manifest["inputs"]] == ["number", "number"]
 
 
 def test_model_json_edited_to_another_shape_fails_init(files: dict, tmp_path: Path) -> None:

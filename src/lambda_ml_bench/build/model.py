@@ -279,8 +279,8 @@ def booster_format(source: Path) -> str | None:
 def package_booster(source: Path, backend: str, version: str, out_dir: Path, name: str | None = None,
                     check_rows: tuple | None = None) -> dict:
     """An XGBoost or LightGBM model file (data only: no trust list), read by its own library, described in
-    model.json (its inputs are numbers, missing allowed: both boosters route NaN), exported to ONNX where faithful,
-    and written as model.<backend>.<ext> into out_dir."""
+    model.json (its inputs numbers, or a LightGBM model's string categories, missing allowed: both boosters route
+    NaN), exported to ONNX where faithful, and written as model.<backend>.<ext> into out_dir."""
     from lambda_ml_bench.handlers import booster as boosters
     from lambda_ml_bench.handlers.contract import FORMATS
     from lambda_ml_bench.handlers.model import MANIFEST_FILE, MAX_UNPACKED_MB
@@ -301,8 +301,7 @@ def package_booster(source: Path, backend: str, version: str, out_dir: Path, nam
                 **{k: described[k] for k in ("task", "n_features", "feature_names", "classes", "outputs")},
                 backend: {"version": library.__version__, "objective": described["objective"]},
                 "source": source.name, "frame": False,
-                "inputs": [{"name": names[k] if names else None, "type": "number", "missing": True}
-                           for k in range(described["n_features"])]}
+                "inputs": described["inputs"]}
     rows = None
     if check_rows is not None:
         rows = _in_model_order(check_rows[0], names, check_rows[2] if len(check_rows) > 2 else None)

@@ -122,7 +122,9 @@ def _convert_booster(booster: Any, spec: dict) -> bytes:
 def outputs(data: bytes, X: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only, as the handler runs it
+    session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     if isinstance(X, dict):
         return session.run(None, X)
     single = session.get_inputs()[0]
@@ -203,9 +205,9 @@ def export(estimator: Any, spec: dict, rows: list[list], checked_on: str) -> Exp
         raise NotConvertible("a pipeline wrapping a booster is exported with one float32 matrix, not typed columns")
     rows = proof_rows(schema, rows, missing=booster)
     X_check = schema.to_model(rows)
-    if booster:
+    if booster:  # categories as their codes, as the booster reads them
         data, estimator = _convert_booster(estimator, spec), BoosterReference(estimator, spec)
-        X_check = X_check.astype(np.float64)
+        X_check = schema.codes([list(c) for c in zip(*rows)])
     else:
         data = _convert(estimator, spec["n_features"], spec["inputs"] if schema.typed else None, float32=wrapped)
     try:

@@ -47,7 +47,7 @@ class BoosterModel:
 
     def answer(self, request: dict) -> dict:
         """A request, read by the contract, answered as the contract says (what the handlers serve)."""
-        return contract.answer(self.spec, *self.predict(contract.parse_instances(request, self.spec)))
+        return contract.answer(self.spec, *self.predict(contract.parse_instances(request, self.spec, codes=True)))
 
 
 def answer_of(spec: ModelSpec, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -65,7 +65,7 @@ def facts(backend: str, booster: Any) -> dict:
         objective = config["objective"]["name"]
         n_classes = int(config["learner_model_param"].get("num_class", "0"))
         n_features, names = booster.num_features(), booster.feature_names
-        categorical = [n for n, t in zip(names or [], booster.feature_types or []) if t == "c"]
+        categories: dict[int, list[str]] = {}  # XGBoost's file keeps no category names: its `c` features take codes
         task = XGBOOST_OBJECTIVES.get(objective)
         served = XGBOOST_OBJECTIVES
     else:
@@ -75,29 +75,33 @@ def facts(backend: str, booster: Any) -> dict:
         names = dump["feature_names"]
         if names == [f"Column_{k}" for k in range(n_features)]:  # what LightGBM calls unnamed columns
             names = None
-        categorical = _lightgbm_categorical(booster, dump, names)
+        categories = _lightgbm_categories(booster, dump)
         task = LIGHTGBM_OBJECTIVES.get(objective)
         served = LIGHTGBM_OBJECTIVES
     if task is None:
         raise ValueError(f"its objective {objective!r} is not served (served: {', '.join(served)})")
-    if categorical:
-        raise ValueError(f"it has categorical features ({', '.join(categorical)[:200]}), which take the integer "
-                         "codes of its training: not served from the booster's own file; a scikit-learn pipeline "
-                         "encoding them serves")
     classes = list(range(max(n_classes, 2))) if task == "classifier" else None
+    inputs = [{"name": names[k] if names else None, "type": "number", "missing": True} for k in range(n_features)]
+    for k, known in categories.items():  # a string category, its code its place in the list; unknown is missing
+        inputs[k] = {**inputs[k], "type": "category", "categories": known, "unknown": "model"}
     return {"task": task, "n_features": int(n_features), "feature_names": list(names) if names else None,
             "classes": classes, "outputs": ["predict_proba"] if task == "classifier" else [],
-            "objective": objective}
+            "objective": objective, "inputs": inputs}
 
 
-def _lightgbm_categorical(booster: Any, dump: dict, names: list[str] | None) -> list[str]:
-    """The features a LightGBM model splits as categories (its parameters name them by index)."""
+def _lightgbm_categories(booster: Any, dump: dict) -> dict[int, list[str]]:
+    """{feature index: its categories} for a LightGBM model fitted on a DataFrame's string categories (the file keeps
+    them, in the order of its categorical features; a code is a place in the list, as pandas gives it). Categorical
+    features fitted on integer codes keep taking them as numbers, as in the model's own predict."""
     given = booster.params.get("categorical_feature") or []
     indices = [int(k) for k in (given.split(",") if isinstance(given, str) else given) if str(k).strip()]
-    found = [names[k] if names else str(k) for k in indices]
-    if dump.get("pandas_categorical"):
-        found.append("(pandas categories)")
-    return found
+    lists = dump.get("pandas_categorical") or []
+    if not lists:
+        return {}
+    if len(lists) != len(indices) or not all(isinstance(c, str) for known in lists for c in known):
+        raise ValueError("its pandas categories are not strings, one list per categorical feature: give the model "
+                         "integer codes instead")
+    return dict(zip(indices, (list(known) for known in lists)))
 
 
 def read_booster(backend: str, path: Path) -> Any:
@@ -130,6 +134,9 @@ def load_booster(model_dir: Path, backend: str, threads: int | None = None) -> B
         found = facts(backend, booster)
     except ValueError as err:
         raise ModelLoadError(f"{path}: {err}") from None
+    if [i.categories for i in spec.schema.inputs] != [i.get("categories") and tuple(i["categories"])
+                                                      for i in found["inputs"]]:
+        raise ModelLoadError("model.json's categories are not the model's: rebuild the package (make package)")
     for key in ("task", "n_features", "feature_names", "classes", "outputs"):
         want = getattr(spec, key)
         want = list(want) if isinstance(want, tuple) else want

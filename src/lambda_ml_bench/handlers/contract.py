@@ -159,6 +159,17 @@ class Schema:
         """Rows (checked or not) as the model takes them."""
         return self.build([list(c) for c in zip(*rows)])
 
+    def codes(self, columns: list) -> np.ndarray:
+        """The checked columns as one float64 matrix, a category as its place among the known ones (NaN where
+        missing or unknown): how a gradient booster fitted on a DataFrame's categories reads them."""
+        out = []
+        for spec, column in zip(self.inputs, columns):
+            if spec.type == "category":
+                place = {c: float(k) for k, c in enumerate(spec.categories)}
+                column = [place.get(v, np.nan) for v in column]
+            out.append(_floats(column))
+        return np.column_stack(out)
+
     def feed(self, columns: list[list]) -> dict[str, np.ndarray]:
         """The checked columns as an ONNX export with one input per column takes them (its inputs are named after
         them): numbers float64 (NaN where missing), categories strings ("" where missing, a value no category has:
@@ -315,10 +326,10 @@ class ModelSpec:
                                  f"({outputs[0].type}): the manifest and the model disagree; rebuild the package")
 
 
-def parse_instances(data: dict, spec: ModelSpec, columns: bool = False):
+def parse_instances(data: dict, spec: ModelSpec, columns: bool = False, codes: bool = False):
     """{"instances": rows} -> what the model takes: a float64 array (rows x n_features) of finite numbers, or, for
     a model whose inputs are not all numbers that must be present, what its Schema builds; with `columns`, one array
-    per input (an ONNX export of typed inputs)."""
+    per input (an ONNX export of typed inputs); with `codes`, one float64 matrix, categories as codes (a booster)."""
     reject_unknown(data, {"instances"})
     if "instances" not in data:
         raise PayloadError("instances", "is required: an array of rows, each an array of "
@@ -345,6 +356,8 @@ def parse_instances(data: dict, spec: ModelSpec, columns: bool = False):
         raise PayloadError(f"instances[{bad}]", f"has {len(rows[bad])} values; the model takes {spec.n_features}")
     if columns:
         return spec.schema.feed(spec.schema.check(rows))
+    if codes and not spec.schema.numbers:
+        return spec.schema.codes(spec.schema.check(rows))
     if spec.schema.numbers and not spec.schema.plain:
         array = _numbers_or_missing(rows, spec.schema)
         if array is not None:

@@ -18,7 +18,8 @@ def predict(request: dict) -> dict:
     if spec.onnx.get("input") == "columns":  # one input per column: numbers and string categories
         outputs = MODEL.session.run(None, contract.parse_instances(request, spec, columns=True))
     elif spec.onnx.get("input") == "float32":  # a booster's export: XGBoost reads features as float32 too
-        outputs = MODEL.session.run(None, {MODEL.input: contract.parse_instances(request, spec).astype("float32")})
+        X = contract.parse_instances(request, spec, codes=True)
+        outputs = MODEL.session.run(None, {MODEL.input: X.astype("float32")})
     else:
         outputs = MODEL.session.run(None, {MODEL.input: contract.parse_instances(request, spec)})
     return contract.answer(spec, *contract.from_onnx(spec.task, spec.outputs, outputs, spec.onnx.get("score_column")))
