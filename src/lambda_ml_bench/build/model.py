@@ -174,7 +174,7 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
         estimator = skops.io.loads(data, trusted=untrusted)
     except Exception as err:  # noqa: BLE001 - skops raises many types for a malformed file
         raise ModelImportError(f"{source} cannot be loaded: {type(err).__name__}: {err}") from None
-    from lambda_ml_bench.handlers.model import MANIFEST_FILE, MODEL_FILE
+    from lambda_ml_bench.handlers.model import MODEL_FILE
 
     manifest = {"name": name, "version": version, "sha256": hashlib.sha256(data).hexdigest(), "format": "skops",
                 "trusted_types": untrusted, **describe(estimator),
@@ -194,17 +194,25 @@ def package_model(data: bytes, name: str, version: str, trusted: list[str], rt: 
     if rows is not None:
         schema.check_rows(manifest["inputs"], manifest["frame"], rows, check_rows[1])
     onnx_data, manifest["onnx"] = _export_onnx(estimator, manifest, check_rows and (rows, check_rows[1]))
-    from lambda_ml_bench.handlers.contract import FORMATS
+    return _write(out_dir, MODEL_FILE, data, onnx_data, manifest)
 
-    files = {MODEL_FILE: data, onnx_export.ONNX_FILE: onnx_data,
-             **{other: None for fmt in FORMATS.values() for other in fmt[1] if other != MODEL_FILE}}
+
+def _write(out_dir: Path, file: str, data: bytes, onnx_data: bytes | None, manifest: dict) -> dict:
+    """The model's file, its ONNX export and model.json into out_dir; every other format's model file and a
+    previous export removed, so nothing of another model ships beside this one. The same model and manifest are not
+    rewritten, so nothing downstream rebuilds."""
+    from lambda_ml_bench.handlers.contract import FORMATS
+    from lambda_ml_bench.handlers.model import MANIFEST_FILE
+
+    files = {file: data, onnx_export.ONNX_FILE: onnx_data,
+             **{other: None for fmt in FORMATS.values() for other in fmt[1] if other != file}}
     if _unchanged(out_dir, files, manifest):
-        return manifest  # the same model and manifest: nothing rewritten, so nothing downstream rebuilds
-    for file, content in files.items():
+        return manifest
+    for each, content in files.items():
         if content is None:
-            (out_dir / file).unlink(missing_ok=True)  # a previous model's export must not ship beside this one
+            (out_dir / each).unlink(missing_ok=True)
         else:
-            atomic_write(out_dir / file, content)
+            atomic_write(out_dir / each, content)
     write_json(out_dir / MANIFEST_FILE, manifest)
     return manifest
 
@@ -283,7 +291,7 @@ def package_booster(source: Path, backend: str, version: str, out_dir: Path, nam
     NaN), exported to ONNX where faithful, and written as model.<backend>.<ext> into out_dir."""
     from lambda_ml_bench.handlers import booster as boosters
     from lambda_ml_bench.handlers.contract import FORMATS
-    from lambda_ml_bench.handlers.model import MANIFEST_FILE, MAX_UNPACKED_MB
+    from lambda_ml_bench.handlers.model import MAX_UNPACKED_MB
 
     data = source.read_bytes()
     if len(data) > MAX_UNPACKED_MB * 1024 * 1024:
@@ -316,16 +324,7 @@ def package_booster(source: Path, backend: str, version: str, out_dir: Path, nam
                                          "serves it"}
     else:
         onnx_data, manifest["onnx"] = _export_onnx(booster, manifest, (rows, check_rows[1]))
-    files = {file: data, onnx_export.ONNX_FILE: onnx_data,
-             **{other: None for other in (f for fmt in FORMATS.values() for f in fmt[1]) if other != file}}
-    if not _unchanged(out_dir, files, manifest):
-        for each, content in files.items():
-            if content is None:
-                (out_dir / each).unlink(missing_ok=True)  # another model's file must not ship beside this one
-            else:
-                atomic_write(out_dir / each, content)
-        write_json(out_dir / MANIFEST_FILE, manifest)
-    return manifest
+    return _write(out_dir, file, data, onnx_data, manifest)
 
 
 MAX_CHECK_ROWS = 100_000

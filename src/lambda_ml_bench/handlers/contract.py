@@ -97,7 +97,7 @@ class Schema:
     @property
     def numbers(self) -> bool:
         """Every column a number (some may be missing), as an array: read in one pass, like a plain one."""
-        return not self.frame and all(i.type == "number" for i in self.inputs)
+        return not self.typed
 
     @property
     def plain(self) -> bool:
